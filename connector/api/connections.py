@@ -1,0 +1,69 @@
+"""``/connections``: list, create, test, read, update and remove connections; browse schemas.
+
+Responses never carry a secret: a connection is shown as name, kind, options, read_only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fastapi import APIRouter, Path, Query
+
+from connector.api.deps import ConnectorDep, JSONBytes
+from connector.models import NAME_PATTERN, ConnectionInput, ConnectionSpec
+
+router = APIRouter(prefix="/connections", tags=["connections"])
+
+ConnectionName = Path(pattern=NAME_PATTERN, description="The connection's name.")
+
+
+def public(spec: ConnectionSpec) -> dict[str, object]:
+    return spec.model_dump(mode="json")
+
+
+@router.get("", response_class=JSONBytes)
+def list_connections(connector: ConnectorDep) -> JSONBytes:
+    return JSONBytes([public(spec) for spec in connector.list_connections()])
+
+
+@router.post("", status_code=201, response_class=JSONBytes)
+def create_connection(
+    payload: ConnectionInput,
+    connector: ConnectorDep,
+    test: bool = Query(True, description="Connect first and refuse a connection that fails."),
+) -> JSONBytes:
+    spec = connector.create_connection(payload, test=test)
+    return JSONBytes(public(spec), status_code=201)
+
+
+@router.post("/test", response_class=JSONBytes)
+def test_connection(payload: ConnectionInput, connector: ConnectorDep) -> JSONBytes:
+    probe = connector.test_connection(payload)
+    return JSONBytes({"ok": True, **dataclasses.asdict(probe)})
+
+
+@router.get("/{name}", response_class=JSONBytes)
+def get_connection(connector: ConnectorDep, name: str = ConnectionName) -> JSONBytes:
+    return JSONBytes(public(connector.get_connection(name)))
+
+
+@router.put("/{name}", response_class=JSONBytes)
+def update_connection(
+    payload: ConnectionInput,
+    connector: ConnectorDep,
+    name: str = ConnectionName,
+    test: bool = Query(True, description="Connect first and refuse a connection that fails."),
+) -> JSONBytes:
+    return JSONBytes(public(connector.update_connection(name, payload, test=test)))
+
+
+@router.delete("/{name}", status_code=204)
+def delete_connection(connector: ConnectorDep, name: str = ConnectionName) -> JSONBytes:
+    connector.remove_connection(name)
+    return JSONBytes(None, status_code=204)
+
+
+@router.get("/{name}/schema", response_class=JSONBytes)
+def schema(connector: ConnectorDep, name: str = ConnectionName) -> JSONBytes:
+    schemas = connector.describe_schema(name)
+    return JSONBytes({"schemas": [dataclasses.asdict(schema) for schema in schemas]})

@@ -1,0 +1,44 @@
+"""FastAPI dependencies: the runtime objects a router needs, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import Response
+
+from connector.runtime import Runtime
+from connector.service import Connector
+from connector.values import dumps
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_connector(request: Request) -> Connector:
+    connector: Connector = request.app.state.runtime.connector
+    return connector
+
+
+def client_of(request: Request) -> str:
+    """Who sent the request, for history: the page's origin, else the peer address."""
+    origin = request.headers.get("origin")
+    if origin:
+        return origin[:200]
+    return request.client.host if request.client else "unknown"
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ConnectorDep = Annotated[Connector, Depends(get_connector)]
+ClientDep = Annotated[str, Depends(client_of)]
+
+
+class JSONBytes(Response):
+    """JSON written by orjson with the contract's value rules (exact decimals, base64...)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)

@@ -1,0 +1,20 @@
+"""``GET /health``: liveness, version and uptime; the one endpoint open without a key."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+
+from connector import __version__
+from connector.api.deps import JSONBytes
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/health", response_class=JSONBytes)
+async def health(request: Request) -> JSONBytes:
+    started: float = request.app.state.started
+    return JSONBytes(
+        {"status": "ok", "version": __version__, "uptime_s": round(time.monotonic() - started, 1)}
+    )

@@ -1,0 +1,104 @@
+"""Queries: run one (``/connections/{name}/query``), stream one (``/export``), list and
+cancel the running ones (``/queries``) and read past ones (``/history``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Literal
+
+import anyio
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
+
+from connector.api.deps import ClientDep, ConnectorDep, JSONBytes
+from connector.export import MEDIA_TYPES, ExportFormat, encode, record_keys
+from connector.models import NAME_PATTERN, QueryRequest, QueryResult
+from connector.service import ManagedStream
+
+router = APIRouter(tags=["queries"])
+
+ConnectionName = Path(pattern=NAME_PATTERN, description="The connection's name.")
+
+
+def result_body(result: QueryResult, shape: Literal["rows", "records"]) -> dict[str, object]:
+    columns = [dataclasses.asdict(column) for column in result.columns]
+    if shape == "records":
+        keys = record_keys(result.columns)
+        rows: list[object] = [dict(zip(keys, row, strict=True)) for row in result.rows]
+    else:
+        rows = list(result.rows)
+    return {
+        "query_id": result.query_id,
+        "columns": columns,
+        "rows": rows,
+        "row_count": len(result.rows),
+        "truncated": result.truncated,
+        "elapsed_ms": result.elapsed_ms,
+    }
+
+
+@router.post("/connections/{name}/query", response_class=JSONBytes)
+def run_query(
+    request: QueryRequest,
+    connector: ConnectorDep,
+    client: ClientDep,
+    name: str = ConnectionName,
+    shape: Literal["rows", "records"] = Query("rows", description="Rows as arrays or objects."),
+) -> JSONBytes:
+    return JSONBytes(result_body(connector.run(name, request, client), shape))
+
+
+async def _stream_body(stream: ManagedStream, fmt: ExportFormat) -> AsyncIterator[bytes]:
+    chunks = encode(fmt, stream.columns, stream.batches())
+    try:
+        async for chunk in iterate_in_threadpool(chunks):
+            yield chunk
+    finally:
+        # Runs when the stream ends, fails or the client goes away: stop the query in the
+        # database if it is still running, and release its connection.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(stream.close)
+
+
+@router.post("/connections/{name}/export")
+async def export(
+    request: QueryRequest,
+    connector: ConnectorDep,
+    client: ClientDep,
+    name: str = ConnectionName,
+    format: ExportFormat = Query("ndjson", description="ndjson, csv or json."),
+) -> StreamingResponse:
+    stream = await anyio.to_thread.run_sync(connector.open_stream, name, request, client)
+    filename = f"{name}-export.{format}"
+    return StreamingResponse(
+        _stream_body(stream, format),
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/queries", response_class=JSONBytes)
+async def running_queries(connector: ConnectorDep) -> JSONBytes:
+    return JSONBytes([dataclasses.asdict(info) for info in connector.running_queries()])
+
+
+@router.delete("/queries/{query_id}", status_code=204)
+async def cancel_query(
+    fastapi_request: Request, connector: ConnectorDep, query_id: str
+) -> JSONBytes:
+    # Its own small thread limiter: a cancel must not queue behind the queries it stops.
+    limiter = fastapi_request.app.state.control_limiter
+    await anyio.to_thread.run_sync(connector.cancel, query_id, limiter=limiter)
+    return JSONBytes(None, status_code=204)
+
+
+@router.get("/history", response_class=JSONBytes)
+def history(
+    connector: ConnectorDep,
+    limit: int = Query(50, ge=1, le=1000),
+    connection: str | None = Query(None, pattern=NAME_PATTERN),
+) -> JSONBytes:
+    entries = connector.history(limit=limit, connection=connection)
+    return JSONBytes([dataclasses.asdict(entry) for entry in entries])

@@ -1,0 +1,63 @@
+"""``/saved-queries``: list, add, read, update, remove and run saved queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from connector.api.deps import ClientDep, ConnectorDep, JSONBytes
+from connector.api.queries import result_body
+from connector.models import NAME_PATTERN, SavedQuery
+from connector.saved import SavedQueries
+
+router = APIRouter(prefix="/saved-queries", tags=["saved queries"])
+
+SavedName = Path(pattern=NAME_PATTERN, description="The saved query's name.")
+
+
+@router.get("", response_class=JSONBytes)
+def list_saved(connector: ConnectorDep) -> JSONBytes:
+    return JSONBytes([q.model_dump(mode="json") for q in SavedQueries(connector).list()])
+
+
+@router.post("", status_code=201, response_class=JSONBytes)
+def add_saved(query: SavedQuery, connector: ConnectorDep) -> JSONBytes:
+    saved = SavedQueries(connector).add(query)
+    return JSONBytes(saved.model_dump(mode="json"), status_code=201)
+
+
+@router.get("/{name}", response_class=JSONBytes)
+def get_saved(connector: ConnectorDep, name: str = SavedName) -> JSONBytes:
+    return JSONBytes(SavedQueries(connector).get(name).model_dump(mode="json"))
+
+
+@router.put("/{name}", response_class=JSONBytes)
+def update_saved(query: SavedQuery, connector: ConnectorDep, name: str = SavedName) -> JSONBytes:
+    return JSONBytes(SavedQueries(connector).update(name, query).model_dump(mode="json"))
+
+
+@router.delete("/{name}", status_code=204)
+def remove_saved(connector: ConnectorDep, name: str = SavedName) -> JSONBytes:
+    SavedQueries(connector).remove(name)
+    return JSONBytes(None, status_code=204)
+
+
+class RunSaved(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    params: dict[str, Any] = Field(default_factory=dict)
+    limit: int | None = Field(default=None, ge=1)
+
+
+@router.post("/{name}/run", response_class=JSONBytes)
+def run_saved(
+    connector: ConnectorDep,
+    client: ClientDep,
+    body: RunSaved | None = None,
+    name: str = SavedName,
+) -> JSONBytes:
+    body = body or RunSaved()
+    result = SavedQueries(connector).run(name, body.params, limit=body.limit, client=client)
+    return JSONBytes(result_body(result, "rows"))

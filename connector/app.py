@@ -1,0 +1,140 @@
+"""``create_app(runtime)``: the FastAPI application, wired and nothing more.
+
+It adds the guard middleware (Host, CORS, API key, body rules), the routers, and the one
+place where any exception becomes the contract's error JSON. The lifespan caps the worker
+thread pool (Starlette's 40 threads halve throughput on two cores) and closes the runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.to_thread
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from connector import __version__
+from connector.api import connections, health, queries, saved
+from connector.errors import ConnectorError, InvalidRequestError, error_body
+from connector.runtime import Runtime
+from connector.security import GuardMiddleware
+from connector.values import dumps
+
+log = logging.getLogger(__name__)
+
+CONTROL_THREADS = 4
+
+
+def _json(status: int, body: dict[str, str]) -> Response:
+    return Response(dumps(body), status_code=status, media_type="application/json")
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "The request does not fit the schema."
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return "The request body is not valid JSON."
+    location = [str(part) for part in first.get("loc", ()) if part != "body"]
+    message = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
+    if first.get("type") == "missing":
+        return (
+            f"The field {'.'.join(location)!r} is required." if location else "A body is required."
+        )
+    where = f"{'.'.join(location)}: " if location else ""
+    return f"{where}{message}."[:300]
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ConnectorError)
+    async def connector_error(_: Request, exc: ConnectorError) -> Response:
+        return _json(exc.status, error_body(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        return _json(422, error_body(InvalidRequestError(_validation_detail(exc))))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        cause = exc.__cause__
+        if isinstance(cause, ConnectorError):
+            return _json(cause.status, error_body(cause))
+        if exc.status_code == 404:
+            detail = "There is no such endpoint."
+        elif exc.status_code == 405:
+            detail = "This endpoint does not accept that method."
+        else:
+            detail = str(exc.detail)
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return _json(exc.status_code, {"detail": detail, "code": code})
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_: Request, exc: Exception) -> Response:
+        log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
+        return _json(
+            500,
+            {
+                "detail": "An unexpected error occurred; the server log has details.",
+                "code": "internal_error",
+            },
+        )
+
+
+def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
+    """The connector's HTTP API over ``runtime``."""
+    settings = runtime.settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        app.state.control_limiter = anyio.CapacityLimiter(CONTROL_THREADS)
+        try:
+            yield
+        finally:
+            if close_runtime:
+                await anyio.to_thread.run_sync(runtime.close)
+
+    app = FastAPI(
+        title="Data Connector",
+        version=__version__,
+        description="Run SQL against your own databases from OpenBB and from scripts.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.started = time.monotonic()
+    install_error_handlers(app)
+    for module in (health, connections, queries, saved):
+        app.include_router(module.router)
+
+    def current_key() -> str | None:
+        return runtime.api_key
+
+    app.add_middleware(
+        GuardMiddleware,
+        api_key=current_key,
+        cors_origins=settings.all_cors_origins,
+        allowed_hosts=settings.allowed_hosts,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    return app
+
+
+def app_from_environment() -> Any:
+    """A factory for ``uvicorn --factory connector.app:app_from_environment``."""
+    from connector.config import Settings
+    from connector.runtime import open_runtime
+
+    return create_app(open_runtime(Settings()))

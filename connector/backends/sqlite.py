@@ -1,0 +1,314 @@
+"""SQLite: a file on this machine, opened through the standard ``sqlite3`` module.
+
+Read-only is enforced by the session, not only by the statement guard: the file is opened
+``mode=ro``, ``PRAGMA query_only`` is set, ``SQLITE_LIMIT_ATTACHED`` is 0 (so neither
+``ATTACH`` nor ``VACUUM INTO`` can reach another file) and an authorizer refuses writes
+and pragma changes. Timeouts and cancel use a progress handler and ``interrupt()``.
+
+Declared column types become Python values through converters (``DATE`` -> date,
+``DECIMAL`` -> exact Decimal, ``JSON`` -> parsed value, ...), so a column declared
+``DATE`` is typed ``date`` in results; anything a converter cannot read stays text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, field_validator
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.pool import NullPool, QueuePool
+
+from connector.backends.base import Backend, DBAPIConnection, DBAPICursor, first_sentence
+from connector.errors import (
+    BadParamError,
+    ConnectorError,
+    DatabaseUnavailableError,
+    ReadOnlyError,
+    SqlError,
+)
+from connector.models import ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
+from connector.running import QueryControl
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+PROGRESS_STEPS = 1000
+
+_DENIED_ACTIONS = frozenset(
+    getattr(sqlite3, name)
+    for name in (
+        "SQLITE_INSERT", "SQLITE_UPDATE", "SQLITE_DELETE", "SQLITE_ALTER_TABLE",
+        "SQLITE_ATTACH", "SQLITE_DETACH", "SQLITE_REINDEX", "SQLITE_ANALYZE",
+        "SQLITE_CREATE_INDEX", "SQLITE_CREATE_TABLE", "SQLITE_CREATE_TEMP_INDEX",
+        "SQLITE_CREATE_TEMP_TABLE", "SQLITE_CREATE_TEMP_TRIGGER", "SQLITE_CREATE_TEMP_VIEW",
+        "SQLITE_CREATE_TRIGGER", "SQLITE_CREATE_VIEW", "SQLITE_CREATE_VTABLE",
+        "SQLITE_DROP_INDEX", "SQLITE_DROP_TABLE", "SQLITE_DROP_TEMP_INDEX",
+        "SQLITE_DROP_TEMP_TABLE", "SQLITE_DROP_TEMP_TRIGGER", "SQLITE_DROP_TEMP_VIEW",
+        "SQLITE_DROP_TRIGGER", "SQLITE_DROP_VIEW", "SQLITE_DROP_VTABLE",
+    )
+)  # fmt: skip
+# Pragmas that take an argument yet only read.
+_READ_PRAGMAS = frozenset(
+    {
+        "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
+        "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check",
+        "function_list", "pragma_list", "collation_list", "module_list", "compile_options",
+        "database_list",
+    }
+)  # fmt: skip
+_SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_temp_master", "sqlite_schema"})
+_UNAVAILABLE_MESSAGES = (
+    "unable to open database",
+    "file is not a database",
+    "disk i/o error",
+    "database is locked",
+    "malformed",
+)
+
+
+def _read_only_authorizer(
+    action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None
+) -> int:
+    if action == sqlite3.SQLITE_UPDATE and arg1 in _SCHEMA_TABLES:
+        # SQLite asks this while loading the schema for a pragma table function; the file
+        # is open read-only and query_only is on, so no write can follow from it.
+        return sqlite3.SQLITE_OK
+    if action in _DENIED_ACTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and arg2 is not None and arg1 not in _READ_PRAGMAS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+def _to_date(raw: bytes) -> Any:
+    text = _text(raw)
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        try:
+            return dt.datetime.fromisoformat(text)
+        except ValueError:
+            return text
+
+
+def _to_datetime(raw: bytes) -> Any:
+    text = _text(raw)
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return text
+
+
+def _to_time(raw: bytes) -> Any:
+    text = _text(raw)
+    try:
+        return dt.time.fromisoformat(text)
+    except ValueError:
+        return text
+
+
+def _to_decimal(raw: bytes) -> Any:
+    text = _text(raw)
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return text
+
+
+def _to_bool(raw: bytes) -> Any:
+    text = _text(raw).strip().lower()
+    if text in ("1", "true", "t", "yes"):
+        return True
+    if text in ("0", "false", "f", "no"):
+        return False
+    return text
+
+
+def _to_json(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _text(raw)
+
+
+_CONVERTERS = {
+    "DATE": _to_date,
+    "DATETIME": _to_datetime,
+    "TIMESTAMP": _to_datetime,
+    "TIME": _to_time,
+    "DECIMAL": _to_decimal,
+    "NUMERIC": _to_decimal,
+    "BOOLEAN": _to_bool,
+    "BOOL": _to_bool,
+    "JSON": _to_json,
+    "JSONB": _to_json,
+}
+
+
+def register_converters() -> None:
+    """Teach ``sqlite3`` our declared-type converters (idempotent, process-wide)."""
+    for name, converter in _CONVERTERS.items():
+        sqlite3.register_converter(name, converter)
+
+
+class SqliteOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+
+    @field_validator("path")
+    @classmethod
+    def _existing_database(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("the path contains a NUL character")
+        path = Path(value).expanduser()
+        if not path.exists():
+            raise ValueError(f"no file at {value}")
+        if path.is_dir():
+            raise ValueError(f"{value} is a folder, not a SQLite database file")
+        try:
+            with path.open("rb") as handle:
+                header = handle.read(len(SQLITE_HEADER))
+        except OSError as exc:
+            raise ValueError(f"{value} cannot be read ({exc.strerror})") from exc
+        if header and header != SQLITE_HEADER:
+            raise ValueError(f"{value} is not a SQLite database")
+        return str(path.resolve())
+
+
+def connect_sqlite(path: str, *, read_only: bool) -> sqlite3.Connection:
+    """A DBAPI connection to ``path``; read-only ones refuse writes in SQLite itself."""
+    register_converters()
+    uri = Path(path).as_uri() + ("?mode=ro" if read_only else "?mode=rw")
+    connection = sqlite3.connect(
+        uri,
+        uri=True,
+        check_same_thread=False,
+        detect_types=sqlite3.PARSE_DECLTYPES,
+        timeout=5.0,
+    )
+    if read_only:
+        connection.execute("PRAGMA query_only = 1")
+        connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        connection.set_authorizer(_read_only_authorizer)
+    return connection
+
+
+class SqliteBackend(Backend):
+    kind = "sqlite"
+    label = "SQLite"
+    dialect = "sqlite"
+    paramstyle = "named"
+    options_model = SqliteOptions
+    secret_use = "none"
+    enforces_read_only = True
+
+    def create_engine(
+        self, spec: ConnectionSpec, secret: str | None, *, pooled: bool = True
+    ) -> Engine:
+        path = str(spec.options["path"])
+        read_only = spec.read_only
+
+        def creator() -> sqlite3.Connection:
+            return connect_sqlite(path, read_only=read_only)
+
+        if pooled:
+            return create_engine(
+                "sqlite://",
+                creator=creator,
+                poolclass=QueuePool,
+                pool_size=5,
+                max_overflow=10,
+                hide_parameters=True,
+            )
+        return create_engine("sqlite://", creator=creator, poolclass=NullPool, hide_parameters=True)
+
+    @contextmanager
+    def session(
+        self,
+        connection: DBAPIConnection,
+        control: QueryControl,
+        *,
+        read_only: bool,
+        stream: bool,
+    ) -> Iterator[DBAPICursor]:
+        def progress() -> int:
+            if control.stopped:
+                return 1
+            if time.monotonic() >= control.deadline:
+                control.expire(run_hook=False)
+                return 1
+            return 0
+
+        connection.set_progress_handler(progress, PROGRESS_STEPS)
+        control.set_cancel_hook(connection.interrupt)
+        cursor = connection.cursor()
+        try:
+            yield cursor
+        finally:
+            control.set_cancel_hook(None)
+            connection.set_progress_handler(None, 0)
+            cursor.close()
+            if connection.in_transaction:
+                connection.rollback()
+
+    def server_version(self, connection: DBAPIConnection) -> str:
+        # Counting sqlite_master makes SQLite read the file header, so a file that is not
+        # a database fails here rather than on the first query.
+        row = connection.execute(
+            "SELECT sqlite_version(), (SELECT count(*) FROM sqlite_master)"
+        ).fetchone()
+        return f"SQLite {row[0]}"
+
+    def describe_schema(self, connection: DBAPIConnection) -> list[SchemaInfo]:
+        rows = connection.execute(
+            'SELECT m.name, m.type, p.name, p.type, p."notnull", p.pk '
+            "FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p "
+            "WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+            "ORDER BY m.name, p.cid"
+        ).fetchall()
+        tables: dict[str, TableInfo] = {}
+        for table, kind, column, column_type, notnull, pk in rows:
+            info = tables.setdefault(table, TableInfo(name=table, kind=kind))
+            info.columns.append(
+                ColumnInfo(
+                    name=column,
+                    type=(column_type or "").lower() or "any",
+                    nullable=not notnull and not pk,
+                )
+            )
+        return [SchemaInfo(name="main", tables=list(tables.values()))]
+
+    def translate_error(
+        self, exc: BaseException, control: QueryControl | None = None
+    ) -> ConnectorError:
+        error = super().translate_error(exc, control)
+        if error.code in ("timeout", "cancelled") or isinstance(exc, ConnectorError):
+            return error
+        message = str(getattr(exc, "orig", None) or exc)
+        lowered = message.lower()
+        if isinstance(exc, OverflowError):
+            return BadParamError("A parameter is an integer too large for SQLite (64-bit).")
+        if "readonly database" in lowered or "not authorized" in lowered:
+            return ReadOnlyError("This connection is read-only and SQLite refused the write.")
+        if "too many attached databases" in lowered:
+            return ReadOnlyError("This connection is read-only and refuses ATTACH and VACUUM INTO.")
+        if "interrupted" in lowered:
+            return error
+        if any(text in lowered for text in _UNAVAILABLE_MESSAGES):
+            return DatabaseUnavailableError(
+                f"SQLite could not use the file: {first_sentence(message)}"
+            )
+        if isinstance(exc, sqlite3.Error | sqlite3.Warning):
+            return SqlError(first_sentence(message))
+        return error

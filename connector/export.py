@@ -1,0 +1,100 @@
+"""Encoders that turn a ``RowStream`` into bytes: NDJSON, CSV or one JSON array.
+
+Each yields one chunk per batch, so memory stays flat however many rows the query has.
+NDJSON and JSON write each row as an object keyed by column name (duplicate names get
+``_2``, ``_3``... suffixes); CSV writes a header line, then values, with dates in ISO 8601,
+bytes in base64 and NULL as an empty cell.
+
+Must not import FastAPI or any driver.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Literal
+
+import orjson
+
+from connector.models import Column
+from connector.values import csv_value, dumps, json_default
+
+ExportFormat = Literal["ndjson", "csv", "json"]
+
+MEDIA_TYPES: dict[str, str] = {
+    "ndjson": "application/x-ndjson",
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+}
+
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
+
+
+def record_keys(columns: Sequence[Column]) -> list[str]:
+    """Column names made unique for use as object keys."""
+    keys: list[str] = []
+    seen: dict[str, int] = {}
+    for column in columns:
+        name = column.name
+        count = seen.get(name, 0) + 1
+        seen[name] = count
+        key = name if count == 1 else f"{name}_{count}"
+        while key in seen and key != name:
+            count += 1
+            key = f"{name}_{count}"
+        seen.setdefault(key, 1)
+        keys.append(key)
+    return keys
+
+
+def _row_line(record: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(record, default=json_default, option=_NEWLINE)
+    except TypeError:
+        return dumps(record, option=_NEWLINE)
+
+
+def encode_ndjson(
+    columns: Sequence[Column], batches: Iterable[list[tuple[Any, ...]]]
+) -> Iterator[bytes]:
+    keys = record_keys(columns)
+    for batch in batches:
+        yield b"".join([_row_line(dict(zip(keys, row, strict=True))) for row in batch])
+
+
+def encode_json(
+    columns: Sequence[Column], batches: Iterable[list[tuple[Any, ...]]]
+) -> Iterator[bytes]:
+    keys = record_keys(columns)
+    separator = b"["
+    for batch in batches:
+        lines = [_row_line(dict(zip(keys, row, strict=True)))[:-1] for row in batch]
+        yield separator + b",".join(lines)
+        separator = b","
+    yield b"[]" if separator == b"[" else b"]"
+
+
+def encode_csv(
+    columns: Sequence[Column], batches: Iterable[list[tuple[Any, ...]]]
+) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([column.name for column in columns])
+    for batch in batches:
+        writer.writerows([[csv_value(value) for value in row] for row in batch])
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
+    tail = buffer.getvalue()
+    if tail:
+        yield tail.encode("utf-8")
+
+
+ENCODERS = {"ndjson": encode_ndjson, "csv": encode_csv, "json": encode_json}
+
+
+def encode(
+    fmt: ExportFormat, columns: Sequence[Column], batches: Iterable[list[tuple[Any, ...]]]
+) -> Iterator[bytes]:
+    return ENCODERS[fmt](columns, batches)

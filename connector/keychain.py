@@ -1,0 +1,134 @@
+"""Where connection secrets (passwords, private keys) live: the OS keychain, or a 0600 file.
+
+The keychain (``keyring``) is used when the platform has one. On a machine without
+(headless Linux, containers) secrets go to ``secrets.json`` in the data folder, readable
+by the owner only, with a warning at start. Secrets are namespaced by this data folder's
+instance id, so two data folders never share or overwrite each other's secrets.
+
+Must not import FastAPI, the store or any backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Literal, Protocol
+
+log = logging.getLogger(__name__)
+
+
+class SecretStore(Protocol):
+    description: str
+
+    def get(self, name: str) -> str | None: ...
+    def set(self, name: str, secret: str) -> None: ...
+    def delete(self, name: str) -> None: ...
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, readable and writable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.chmod(temp, 0o600)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    os.chmod(path, 0o600)
+
+
+class FileSecrets:
+    """Secrets in a JSON file that only the owner can read."""
+
+    def __init__(self, path: Path, *, warn: bool = False) -> None:
+        self.path = path
+        self.description = f"the file {path.name} in the data folder (mode 0600)"
+        self._warn = warn
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        return {str(k): str(v) for k, v in data.items()}
+
+    def get(self, name: str) -> str | None:
+        with self._lock:
+            return self._load().get(name)
+
+    def set(self, name: str, secret: str) -> None:
+        if self._warn:
+            log.warning(
+                "No OS keychain is available; the secret of %r is kept in %s, readable "
+                "only by you.",
+                name,
+                self.description,
+            )
+        with self._lock:
+            data = self._load()
+            data[name] = secret
+            write_private_file(self.path, json.dumps(data).encode())
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            data = self._load()
+            if data.pop(name, None) is not None:
+                write_private_file(self.path, json.dumps(data).encode())
+
+
+class KeyringSecrets:
+    """Secrets in the OS keychain through ``keyring``."""
+
+    def __init__(self, service: str) -> None:
+        import keyring
+
+        self._keyring = keyring
+        self.service = service
+        self.description = f"the OS keychain ({type(keyring.get_keyring()).__name__})"
+
+    def get(self, name: str) -> str | None:
+        return self._keyring.get_password(self.service, name)
+
+    def set(self, name: str, secret: str) -> None:
+        self._keyring.set_password(self.service, name, secret)
+
+    def delete(self, name: str) -> None:
+        import keyring.errors
+
+        with contextlib.suppress(keyring.errors.PasswordDeleteError):
+            self._keyring.delete_password(self.service, name)
+
+
+def keyring_available() -> bool:
+    """True when ``keyring`` has a real backend on this machine."""
+    try:
+        import keyring
+        from keyring.backends import chainer, fail
+    except ImportError:
+        return False
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring):
+        return False
+    if isinstance(backend, chainer.ChainerBackend):
+        return bool(backend.backends)
+    return True
+
+
+def open_secret_store(
+    data_dir: Path, instance_id: str, mode: Literal["auto", "keyring", "file"] = "auto"
+) -> SecretStore:
+    """The secret store for this data folder, falling back to a file where needed."""
+    if mode == "keyring" or (mode == "auto" and keyring_available()):
+        return KeyringSecrets(service=f"data-connector/{instance_id}")
+    return FileSecrets(data_dir / "secrets.json", warn=mode == "auto")

@@ -1,0 +1,191 @@
+"""The domain's data shapes: connections, query requests and results, schema trees, history.
+
+These are the types that flow between layers: a router validates a request into one of
+them, the service layer and backends work on them, and the router writes the result back.
+They know nothing of HTTP.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Kind = Literal["sqlite", "mysql", "postgresql", "snowflake"]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_NAME = re.compile(NAME_PATTERN)
+
+
+def check_name(value: str, what: str = "name") -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            f"{what} must be 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+        )
+    return value
+
+
+class ConnectionSpec(BaseModel):
+    """A saved connection, without its secret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: Kind
+    options: dict[str, Any] = Field(default_factory=dict)
+    read_only: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value)
+
+
+class ConnectionInput(BaseModel):
+    """A connection as a client sends it to create, update or test: may carry a secret."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    kind: Kind
+    options: dict[str, Any] = Field(default_factory=dict)
+    read_only: bool = True
+    secret: str | None = Field(default=None, repr=False)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value)
+
+    def spec(self, name: str | None = None) -> ConnectionSpec:
+        return ConnectionSpec(
+            name=name or self.name or "unnamed",
+            kind=self.kind,
+            options=self.options,
+            read_only=self.read_only,
+        )
+
+
+class QueryRequest(BaseModel):
+    """The body of ``POST /connections/{name}/query`` and ``/export``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sql: str = Field(min_length=1)
+    params: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    limit: int | None = Field(default=None, ge=1)
+    timeout_s: float | None = Field(default=None, gt=0)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+
+
+@dataclass
+class QueryResult:
+    """What a finished query gives back: columns, the rows under the cap, and whether more existed."""
+
+    query_id: str
+    columns: list[Column]
+    rows: list[tuple[Any, ...]]
+    truncated: bool
+    elapsed_ms: float
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    type: str
+    nullable: bool
+
+
+@dataclass
+class TableInfo:
+    name: str
+    kind: Literal["table", "view"]
+    columns: list[ColumnInfo] = field(default_factory=list)
+
+
+@dataclass
+class SchemaInfo:
+    name: str
+    tables: list[TableInfo] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    latency_ms: float
+    server_version: str
+
+
+@dataclass(frozen=True)
+class RunningQueryInfo:
+    query_id: str
+    connection: str
+    sql: str
+    started_at: str
+    elapsed_ms: float
+    client: str | None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    query_id: str
+    connection: str
+    sql: str
+    started_at: str
+    duration_ms: float
+    row_count: int | None
+    outcome: str
+    error_code: str | None
+    client: str | None
+
+
+ParamType = Literal["text", "number", "date", "boolean", "ticker"]
+WidgetType = Literal["table", "chart", "metric", "markdown"]
+
+
+class SavedParam(BaseModel):
+    """One declared parameter of a saved query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z_]\w{0,63}$")
+    type: ParamType = "text"
+    default: Any = None
+    label: str | None = None
+    description: str | None = None
+    options: list[Any] | None = None
+    multiple: bool = False
+
+
+class WidgetSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: WidgetType = "table"
+
+
+class SavedQuery(BaseModel):
+    """A named query on a connection, with typed parameters; it becomes an OpenBB widget."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    connection: str
+    sql: str = Field(min_length=1)
+    description: str = ""
+    params: list[SavedParam] = Field(default_factory=list)
+    widget: WidgetSpec = Field(default_factory=WidgetSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value, "a saved query's name")
+
+    @field_validator("connection")
+    @classmethod
+    def _connection(cls, value: str) -> str:
+        return check_name(value, "a connection name")

@@ -1,0 +1,192 @@
+"""Running a query: check out a connection, let the backend prepare the session, execute,
+fetch ``limit + 1`` rows (or stream every row), and give back one result type.
+
+Rows come straight from the DBAPI cursor of the connection SQLAlchemy's pool hands out:
+SQLAlchemy ``Row`` objects would cost about twice the time. Any failure is translated by
+the backend into ``connector.errors`` with bound values scrubbed from the message, and a
+connection that failed for a reason other than the user's SQL is dropped from the pool.
+
+Must not import FastAPI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from connector.backends.base import Backend
+from connector.errors import ConnectorError, DatabaseUnavailableError
+from connector.models import Column, ConnectionSpec, QueryResult
+from connector.running import QueryControl
+from connector.statements import BoundStatement
+
+STREAM_BATCH_ROWS = 5000
+
+
+@dataclass
+class QueryJob:
+    """Everything needed to run one statement on one connection."""
+
+    backend: Backend
+    engine: Engine
+    spec: ConnectionSpec
+    statement: BoundStatement
+    control: QueryControl
+    params: Mapping[str, Any]
+
+
+def scrub(error: ConnectorError, params: Mapping[str, Any]) -> ConnectorError:
+    """Remove bound parameter values from an error's message."""
+    detail = error.detail
+    for value in params.values():
+        text = str(value) if value is not None and not isinstance(value, bool) else ""
+        if len(text) >= 2 and text in detail:
+            detail = detail.replace(text, "…")
+    if detail != error.detail:
+        error.detail = detail
+    return error
+
+
+def _fail(job: QueryJob, exc: BaseException) -> ConnectorError:
+    return scrub(job.backend.translate_error(exc, job.control), job.params)
+
+
+def _columns(job: QueryJob, description: Any, rows: list[tuple[Any, ...]]) -> list[Column]:
+    if not description:
+        return []
+    types = job.backend.column_types(description, rows)
+    return [
+        Column(name=str(item[0]), type=kind) for item, kind in zip(description, types, strict=True)
+    ]
+
+
+def _checkout(job: QueryJob) -> Any:
+    try:
+        return job.engine.raw_connection()
+    except Exception as exc:
+        error = _fail(job, exc)
+        if not isinstance(error, DatabaseUnavailableError):
+            error = DatabaseUnavailableError(f"Could not connect: {error.detail}")
+        raise error from exc
+
+
+def run_query(job: QueryJob, limit: int) -> QueryResult:
+    """Execute and fetch at most ``limit`` rows, noting whether more existed."""
+    started = time.perf_counter()
+    raw = _checkout(job)
+    healthy = True
+    try:
+        with job.backend.session(
+            raw.driver_connection, job.control, read_only=job.spec.read_only, stream=False
+        ) as cursor:
+            job.backend.execute(cursor, job.statement)
+            description = cursor.description
+            rows = cursor.fetchmany(limit + 1) if description else []
+            if job.control.stopped:
+                raise job.backend.translate_error(RuntimeError("stopped"), job.control)
+            truncated = len(rows) > limit
+            del rows[limit:]
+            columns = _columns(job, description, rows)
+    except Exception as exc:
+        error = _fail(job, exc)
+        healthy = not isinstance(error, DatabaseUnavailableError)
+        raise error from exc
+    finally:
+        if healthy:
+            raw.close()
+        else:
+            raw.invalidate()
+    return QueryResult(
+        query_id=job.control.query_id,
+        columns=columns,
+        rows=rows,
+        truncated=truncated,
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
+class RowStream:
+    """Every row of a query, batch by batch, for exports.
+
+    ``open()`` executes and reads the first batch, so errors in the SQL surface before any
+    byte of the response is sent. ``close()`` always releases the connection, and stops the
+    query in the database if it has not finished (a client that went away).
+    """
+
+    def __init__(self, job: QueryJob, batch_size: int = STREAM_BATCH_ROWS) -> None:
+        self.job = job
+        self.batch_size = batch_size
+        self.columns: list[Column] = []
+        self.row_count = 0
+        self.finished = False
+        self._raw: Any = None
+        self._session: Any = None
+        self._cursor: Any = None
+        self._first: list[tuple[Any, ...]] = []
+
+    def open(self) -> RowStream:
+        job = self.job
+        self._raw = _checkout(job)
+        try:
+            self._session = job.backend.session(
+                self._raw.driver_connection, job.control, read_only=job.spec.read_only, stream=True
+            )
+            self._cursor = self._session.__enter__()
+            job.backend.execute(self._cursor, job.statement)
+            description = self._cursor.description
+            self._first = self._cursor.fetchmany(self.batch_size) if description else []
+            self.columns = _columns(job, description, self._first)
+        except BaseException as exc:
+            self._release(exc)
+            if isinstance(exc, Exception):
+                raise _fail(job, exc) from exc
+            raise
+        return self
+
+    def batches(self) -> Iterator[list[tuple[Any, ...]]]:
+        """Yield batches until the result is exhausted; raises if the query is stopped."""
+        job = self.job
+        try:
+            batch = self._first
+            self._first = []
+            while batch:
+                self.row_count += len(batch)
+                yield batch
+                if job.control.stopped:
+                    raise job.backend.translate_error(RuntimeError("stopped"), job.control)
+                batch = self._cursor.fetchmany(self.batch_size)
+            self.finished = True
+        except ConnectorError:
+            raise
+        except Exception as exc:
+            raise _fail(job, exc) from exc
+
+    def close(self) -> None:
+        """Release the connection; stop the query first if it did not run to its end."""
+        if self._raw is None:
+            return
+        if not self.finished and not self.job.control.stopped:
+            self.job.control.cancel()
+        self._release(None)
+
+    def _release(self, exc: BaseException | None) -> None:
+        raw, self._raw = self._raw, None
+        if raw is None:
+            return
+        healthy = True
+        try:
+            if self._session is not None:
+                session, self._session = self._session, None
+                session.__exit__(None if exc is None else type(exc), exc, None)
+        except Exception:
+            healthy = False
+        if exc is not None and not isinstance(exc, ConnectorError):
+            healthy = not isinstance(_fail(self.job, exc), DatabaseUnavailableError)
+        if healthy and not self.job.control.stopped:
+            raw.close()
+        else:
+            raw.invalidate()

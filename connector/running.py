@@ -1,0 +1,176 @@
+"""The queries running now: their control handles, cancellation and a timeout watchdog.
+
+A ``QueryControl`` is shared by the thread that runs a query and anyone who may stop it.
+The backend running the query installs a cancel hook (SQLite ``interrupt()``, MySQL
+``KILL QUERY``, ...). One watchdog thread fires that hook, marked as a timeout, for any
+query that outlives its deadline: a backstop behind the limits the databases enforce.
+
+Must not import FastAPI or any driver.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from connector.models import RunningQueryInfo
+
+log = logging.getLogger(__name__)
+
+# How long past its deadline a query may run before the watchdog stops it: the database's
+# own timeout should have fired first.
+WATCHDOG_GRACE_S = 0.25
+
+
+def new_query_id() -> str:
+    return "q_" + secrets.token_hex(8)
+
+
+class QueryControl:
+    """Cancel flag, deadline and cancel hook of one running query."""
+
+    def __init__(
+        self,
+        query_id: str,
+        connection: str,
+        sql: str,
+        timeout_s: float,
+        client: str | None = None,
+    ) -> None:
+        self.query_id = query_id
+        self.connection = connection
+        self.sql = sql
+        self.timeout_s = timeout_s
+        self.client = client
+        self.started = time.monotonic()
+        self.started_at = datetime.now(UTC)
+        self.deadline = self.started + timeout_s
+        self.cancelled = False
+        self.timed_out = False
+        self._hook: Callable[[], None] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def stopped(self) -> bool:
+        return self.cancelled or self.timed_out
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def remaining_s(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic() - self.started) * 1000
+
+    def set_cancel_hook(self, hook: Callable[[], None] | None) -> None:
+        """Install how to stop this query in its database (None removes it)."""
+        with self._lock:
+            self._hook = hook
+            fire = hook is not None and self.stopped
+        if fire and hook is not None:
+            self._run_hook(hook)
+
+    def cancel(self) -> None:
+        self._stop(timed_out=False)
+
+    def expire(self, *, run_hook: bool = True) -> None:
+        """Mark the query as timed out; ``run_hook=False`` when the database already stopped it."""
+        self._stop(timed_out=True, run_hook=run_hook)
+
+    def _stop(self, *, timed_out: bool, run_hook: bool = True) -> None:
+        with self._lock:
+            if self.stopped:
+                return
+            if timed_out:
+                self.timed_out = True
+            else:
+                self.cancelled = True
+            hook = self._hook if run_hook else None
+        if hook is not None:
+            self._run_hook(hook)
+
+    def _run_hook(self, hook: Callable[[], None]) -> None:
+        try:
+            hook()
+        except Exception:  # the query may have ended meanwhile; that is fine
+            log.warning("stopping query %s in its database failed", self.query_id, exc_info=True)
+
+    def info(self) -> RunningQueryInfo:
+        return RunningQueryInfo(
+            query_id=self.query_id,
+            connection=self.connection,
+            sql=self.sql,
+            started_at=self.started_at.isoformat(timespec="milliseconds"),
+            elapsed_ms=round(self.elapsed_ms(), 1),
+            client=self.client,
+        )
+
+
+class RunningQueries:
+    """The registry of running queries, with one watchdog thread for their deadlines."""
+
+    def __init__(self, grace_s: float = WATCHDOG_GRACE_S) -> None:
+        self._queries: dict[str, QueryControl] = {}
+        self._deadlines: list[tuple[float, str]] = []
+        self._grace_s = grace_s
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, control: QueryControl) -> None:
+        with self._wake:
+            self._queries[control.query_id] = control
+            heapq.heappush(self._deadlines, (control.deadline + self._grace_s, control.query_id))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._watch, name="query-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+
+    def remove(self, control: QueryControl) -> None:
+        with self._wake:
+            self._queries.pop(control.query_id, None)
+
+    def get(self, query_id: str) -> QueryControl | None:
+        with self._wake:
+            return self._queries.get(query_id)
+
+    def list(self) -> list[RunningQueryInfo]:
+        with self._wake:
+            controls = list(self._queries.values())
+        return [control.info() for control in controls]
+
+    def cancel_connection(self, connection: str) -> int:
+        """Cancel every query on ``connection``; returns how many."""
+        with self._wake:
+            controls = [c for c in self._queries.values() if c.connection == connection]
+        for control in controls:
+            control.cancel()
+        return len(controls)
+
+    def close(self) -> None:
+        with self._wake:
+            self._closed = True
+            controls = list(self._queries.values())
+            self._wake.notify()
+        for control in controls:
+            control.cancel()
+
+    def _watch(self) -> None:
+        with self._wake:
+            while not self._closed:
+                now = time.monotonic()
+                while self._deadlines and self._deadlines[0][0] <= now:
+                    _, query_id = heapq.heappop(self._deadlines)
+                    control = self._queries.get(query_id)
+                    if control is not None:
+                        threading.Thread(target=control.expire, daemon=True).start()
+                wait = self._deadlines[0][0] - now if self._deadlines else None
+                self._wake.wait(timeout=wait)

@@ -1,0 +1,96 @@
+"""Start-up: the data folder, the API key, the metadata store, the secret store and the sample.
+
+``open_runtime(settings)`` is the one place that turns settings into live objects; the
+HTTP app and the CLI both call it. First start creates the data folder (owner-only), an
+API key, and the sample SQLite database registered as connection ``sample``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connector.config import Settings
+from connector.errors import ConflictError
+from connector.keychain import SecretStore, open_secret_store
+from connector.models import ConnectionInput
+from connector.sample import ensure_sample
+from connector.security import load_api_key, rotate_api_key
+from connector.service import Connector
+from connector.store import Store
+
+log = logging.getLogger(__name__)
+
+SAMPLE_CONNECTION = "sample"
+
+
+@dataclass
+class Runtime:
+    """The live objects behind one data folder."""
+
+    settings: Settings
+    store: Store
+    secrets: SecretStore
+    connector: Connector
+    api_key: str | None
+    new_key: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def rotate_key(self) -> str:
+        self.api_key = rotate_api_key(self.settings.data_dir)
+        return self.api_key
+
+    def close(self) -> None:
+        self.connector.close()
+        self.store.close()
+
+
+def prepare_data_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    if os.name == "posix":
+        os.chmod(path, 0o700)
+
+
+def open_runtime(settings: Settings, *, with_sample: bool | None = None) -> Runtime:
+    """Open (and on first start, set up) everything behind ``settings.data_dir``."""
+    prepare_data_dir(settings.data_dir)
+    store = Store(settings.metadata_url, history_size=settings.history_size)
+    instance_id = store.meta_value("instance_id", lambda: secrets.token_hex(8))
+    secret_store = open_secret_store(settings.data_dir, instance_id, settings.secret_store)
+    connector = Connector(settings, store, secret_store)
+    api_key, new_key = load_api_key(settings.data_dir)
+    runtime = Runtime(
+        settings=settings,
+        store=store,
+        secrets=secret_store,
+        connector=connector,
+        api_key=api_key if settings.auth else None,
+        new_key=new_key,
+    )
+    if settings.sample if with_sample is None else with_sample:
+        _ensure_sample_connection(runtime)
+    return runtime
+
+
+def _ensure_sample_connection(runtime: Runtime) -> None:
+    path, built = ensure_sample(runtime.settings.data_dir)
+    if built:
+        runtime.notes.append(f"Made the sample database ({path.name}) in the data folder.")
+    if runtime.store.has_connection(SAMPLE_CONNECTION):
+        return
+    try:
+        runtime.connector.create_connection(
+            ConnectionInput(
+                name=SAMPLE_CONNECTION,
+                kind="sqlite",
+                options={"path": str(path)},
+                read_only=True,
+            ),
+            test=False,
+        )
+        runtime.notes.append("Registered it as the connection 'sample'.")
+    except ConflictError:  # another process registered it first
+        pass

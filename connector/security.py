@@ -1,0 +1,207 @@
+"""The API key and the guard in front of every request.
+
+``GuardMiddleware`` is a plain ASGI middleware (no per-request task overhead). In order:
+the Host allow-list (421, against DNS rebinding), CORS for the allow-listed origins
+(preflights answered here, with ``Access-Control-Allow-Private-Network`` when asked),
+the API key (401 missing, 403 wrong; ``/health`` and preflights are open), then bodies:
+POST/PUT/PATCH must be ``application/json`` (415) and no larger than the configured size
+(413), counted as the bytes arrive so a chunked body cannot slip past.
+
+Must not import the store or any backend.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from connector.errors import (
+    AuthInvalidError,
+    AuthRequiredError,
+    BadHostError,
+    ConnectorError,
+    TooLargeError,
+    UnsupportedMediaTypeError,
+)
+from connector.keychain import write_private_file
+from connector.values import dumps
+
+log = logging.getLogger(__name__)
+
+API_KEY_FILE = "api_key"
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+OPEN_PATHS = frozenset({"/health"})
+CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
+CORS_HEADERS = "Authorization, Content-Type, X-API-KEY"
+CORS_MAX_AGE = "600"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def new_api_key() -> str:
+    return "dc_" + secrets.token_urlsafe(32)
+
+
+def load_api_key(data_dir: Path) -> tuple[str, bool]:
+    """The API key kept in ``data_dir``, made on first use; True when just made."""
+    path = data_dir / API_KEY_FILE
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        key = ""
+    if key:
+        return key, False
+    key = new_api_key()
+    write_private_file(path, key.encode())
+    return key, True
+
+
+def rotate_api_key(data_dir: Path) -> str:
+    key = new_api_key()
+    write_private_file(data_dir / API_KEY_FILE, key.encode())
+    return key
+
+
+def host_name(host_header: str) -> str:
+    """The host part of a Host header: ``[::1]:7800`` -> ``::1``, ``a.b:80`` -> ``a.b``."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class GuardMiddleware:
+    """Host check, CORS, API key and body rules for every HTTP request."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api_key: Callable[[], str | None],
+        cors_origins: Iterable[str],
+        allowed_hosts: Iterable[str] = (),
+        max_body_bytes: int = 1_048_576,
+    ) -> None:
+        self.app = app
+        self.api_key = api_key
+        self.cors_origins = frozenset(cors_origins)
+        self.allowed_hosts = LOCAL_HOSTS | {h.lower() for h in allowed_hosts}
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        origin = headers.get("origin")
+        cors = origin if origin in self.cors_origins else None
+        try:
+            self._check_host(headers)
+            if scope["method"] == "OPTIONS" and cors and "access-control-request-method" in headers:
+                await self._preflight(send, cors, headers)
+                return
+            if scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS":
+                self._check_key(headers)
+            if scope["method"] in BODY_METHODS:
+                self._check_body_headers(headers)
+                receive = self._limit_body(receive)
+        except ConnectorError as error:
+            await send_error(send, error, cors)
+            return
+        await self.app(scope, receive, self._with_cors(send, cors) if cors else send)
+
+    def _check_host(self, headers: dict[str, str]) -> None:
+        host = headers.get("host")
+        if host is None or host_name(host) not in self.allowed_hosts:
+            raise BadHostError(
+                "This server answers only to localhost and its configured host names."
+            )
+
+    def _check_key(self, headers: dict[str, str]) -> None:
+        expected = self.api_key()
+        if expected is None:
+            return
+        given = headers.get("x-api-key")
+        if given is None:
+            authorization = headers.get("authorization", "")
+            scheme, _, token = authorization.partition(" ")
+            given = token.strip() if scheme.lower() == "bearer" else None
+        if not given:
+            raise AuthRequiredError(
+                "An API key is required: send it as X-API-KEY or Authorization: Bearer."
+            )
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise AuthInvalidError("The API key is not valid.")
+
+    def _check_body_headers(self, headers: dict[str, str]) -> None:
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            raise TooLargeError(
+                f"The request body is larger than the {self.max_body_bytes} bytes allowed."
+            )
+        if length == "0" and "content-type" not in headers:
+            return
+        media = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json" and not media.endswith("+json"):
+            raise UnsupportedMediaTypeError("Send the request body as application/json.")
+
+    def _limit_body(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self.max_body_bytes
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise TooLargeError(
+                        f"The request body is larger than the {limit} bytes allowed."
+                    )
+            return message
+
+        return limited
+
+    async def _preflight(self, send: Send, origin: str, headers: dict[str, str]) -> None:
+        response_headers = [
+            (b"access-control-allow-origin", origin.encode()),
+            (b"access-control-allow-methods", CORS_METHODS.encode()),
+            (b"access-control-allow-headers", CORS_HEADERS.encode()),
+            (b"access-control-max-age", CORS_MAX_AGE.encode()),
+            (b"vary", b"Origin"),
+            (b"content-length", b"0"),
+        ]
+        if headers.get("access-control-request-private-network", "").lower() == "true":
+            response_headers.append((b"access-control-allow-private-network", b"true"))
+        await send({"type": "http.response.start", "status": 204, "headers": response_headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    @staticmethod
+    def _with_cors(send: Send, origin: str) -> Send:
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"access-control-allow-origin", origin.encode()),
+                    (b"vary", b"Origin"),
+                ]
+            await send(message)
+
+        return send_with_cors
+
+
+async def send_error(send: Send, error: ConnectorError, cors_origin: str | None = None) -> None:
+    """Answer with the contract's error JSON straight from ASGI."""
+    body = dumps({"detail": error.detail, "code": error.code})
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if cors_origin:
+        headers += [(b"access-control-allow-origin", cors_origin.encode()), (b"vary", b"Origin")]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,370 @@
+"""The connector's operations, shared by the HTTP routers and the CLI.
+
+``Connector`` ties the store, the secret store, the backends and the running-query registry
+together: create, test and remove connections (a secret is written only if the row is,
+and the row only if the secret is), run and stream queries with history, and cancel them.
+It raises ``connector.errors`` and knows no HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine
+
+from connector.backends import get_backend
+from connector.backends.base import Backend
+from connector.config import Settings
+from connector.errors import (
+    ConflictError,
+    ConnectorError,
+    DatabaseUnavailableError,
+    InvalidRequestError,
+    NotFoundError,
+)
+from connector.keychain import SecretStore
+from connector.models import (
+    ConnectionInput,
+    ConnectionSpec,
+    HistoryEntry,
+    ProbeResult,
+    QueryRequest,
+    QueryResult,
+    RunningQueryInfo,
+    SchemaInfo,
+)
+from connector.query import QueryJob, RowStream, run_query, scrub
+from connector.running import QueryControl, RunningQueries, new_query_id
+from connector.statements import prepare
+from connector.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def _scrub_secret(error: ConnectorError, secret: str | None) -> ConnectorError:
+    if secret:
+        return scrub(error, {"secret": secret})
+    return error
+
+
+class Connector:
+    """Connections, queries and history: the operations behind every entry point."""
+
+    def __init__(self, settings: Settings, store: Store, secrets: SecretStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.secrets = secrets
+        self.running = RunningQueries()
+        self._engines: dict[str, tuple[ConnectionSpec, Engine]] = {}
+        self._engines_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.running.close()
+        with self._engines_lock:
+            engines = [engine for _, engine in self._engines.values()]
+            self._engines.clear()
+        for engine in engines:
+            engine.dispose()
+
+    # connections ------------------------------------------------------------------------
+
+    def _checked(self, payload: ConnectionInput, name: str) -> tuple[Backend, ConnectionSpec]:
+        backend = get_backend(payload.kind)
+        try:
+            options = backend.validate_options(payload.options)
+        except ValueError as exc:
+            raise InvalidRequestError(_validation_sentence(exc, payload.kind)) from exc
+        spec = payload.spec(name).model_copy(update={"options": options})
+        if backend.secret_use == "required" and not payload.secret:
+            raise InvalidRequestError(
+                f"A {backend.label} connection needs a secret (password or key)."
+            )
+        return backend, spec
+
+    def list_connections(self) -> list[ConnectionSpec]:
+        return self.store.list_connections()
+
+    def get_connection(self, name: str) -> ConnectionSpec:
+        return self.store.get_connection(name)
+
+    def test_connection(self, payload: ConnectionInput) -> ProbeResult:
+        """Connect with ``payload`` (not saved) and report latency and server version."""
+        secret = payload.secret
+        if secret is None and payload.name and self.store.has_connection(payload.name):
+            secret = self.secrets.get(payload.name)
+        backend, spec = self._checked(
+            payload.model_copy(update={"secret": secret}), payload.name or "test"
+        )
+        return self._probe(backend, spec, secret)
+
+    def _probe(self, backend: Backend, spec: ConnectionSpec, secret: str | None) -> ProbeResult:
+        engine = None
+        try:
+            engine = backend.create_engine(spec, secret, pooled=False)
+            return backend.probe(engine)
+        except ConnectorError as error:
+            raise _scrub_secret(error, secret) from None
+        except Exception as exc:
+            translated = _as_unavailable(backend.translate_error(exc))
+            raise _scrub_secret(translated, secret) from exc
+        finally:
+            if engine is not None:
+                engine.dispose()
+
+    def create_connection(self, payload: ConnectionInput, *, test: bool = True) -> ConnectionSpec:
+        if payload.name is None:
+            raise InvalidRequestError("A connection needs a name.")
+        backend, spec = self._checked(payload, payload.name)
+        if self.store.has_connection(spec.name):
+            raise ConflictError(f"A connection named {spec.name!r} already exists.")
+        if test:
+            self._probe(backend, spec, payload.secret)
+        with self.store.adding_connection(spec):
+            if payload.secret:
+                self.secrets.set(spec.name, payload.secret)
+        return spec
+
+    def update_connection(
+        self, name: str, payload: ConnectionInput, *, test: bool = True
+    ) -> ConnectionSpec:
+        current = self.store.get_connection(name)
+        secret = payload.secret if payload.secret is not None else self.secrets.get(name)
+        backend, spec = self._checked(payload.model_copy(update={"secret": secret}), name)
+        if test:
+            self._probe(backend, spec, secret)
+        with self.store.updating_connection(spec):
+            if payload.secret is not None:
+                self.secrets.set(name, payload.secret)
+        self._drop_engine(name)
+        log.info("connection %s updated (%s -> %s)", name, current.kind, spec.kind)
+        return spec
+
+    def remove_connection(self, name: str) -> None:
+        self.running.cancel_connection(name)
+        with self.store.removing_connection(name):
+            self.secrets.delete(name)
+        self._drop_engine(name)
+
+    def describe_schema(self, name: str) -> list[SchemaInfo]:
+        _, backend, engine = self._resolve(name)
+        try:
+            raw = engine.raw_connection()
+        except Exception as exc:
+            raise _as_unavailable(backend.translate_error(exc)) from exc
+        try:
+            return backend.describe_schema(raw.driver_connection)
+        except Exception as exc:
+            raise backend.translate_error(exc) from exc
+        finally:
+            raw.close()
+
+    # engines ----------------------------------------------------------------------------
+
+    def _resolve(self, name: str) -> tuple[ConnectionSpec, Backend, Engine]:
+        spec = self.store.get_connection(name)
+        backend = get_backend(spec.kind)
+        with self._engines_lock:
+            cached = self._engines.get(name)
+            if cached is not None and cached[0] == spec:
+                return spec, backend, cached[1]
+        secret = self.secrets.get(name) if backend.secret_use != "none" else None
+        engine = backend.create_engine(spec, secret)
+        with self._engines_lock:
+            old = self._engines.get(name)
+            self._engines[name] = (spec, engine)
+        if old is not None:
+            old[1].dispose()
+        return spec, backend, engine
+
+    def _drop_engine(self, name: str) -> None:
+        with self._engines_lock:
+            cached = self._engines.pop(name, None)
+        if cached is not None:
+            cached[1].dispose()
+
+    # queries ----------------------------------------------------------------------------
+
+    def _job(
+        self,
+        name: str,
+        request: QueryRequest,
+        *,
+        timeout_s: float,
+        client: str | None,
+    ) -> QueryJob:
+        spec, backend, engine = self._resolve(name)
+        statement = prepare(
+            request.sql,
+            request.params,
+            dialect=backend.dialect,
+            paramstyle=backend.paramstyle,
+            read_only=spec.read_only,
+        )
+        control = QueryControl(new_query_id(), name, request.sql, timeout_s, client)
+        return QueryJob(backend, engine, spec, statement, control, request.params)
+
+    def _timeout(self, request: QueryRequest, default: float) -> float:
+        wanted = request.timeout_s if request.timeout_s is not None else default
+        return min(wanted, max(self.settings.max_timeout_s, default))
+
+    def run(self, name: str, request: QueryRequest, client: str | None = None) -> QueryResult:
+        """Run ``request`` on connection ``name``, capped at its limit and timeout."""
+        limit = min(request.limit or self.settings.row_limit, self.settings.max_row_limit)
+        started = time.time()
+        try:
+            job = self._job(
+                name,
+                request,
+                timeout_s=self._timeout(request, self.settings.timeout_s),
+                client=client,
+            )
+        except ConnectorError as error:
+            self._record_failure(name, request.sql, started, error, client)
+            raise
+        self.running.add(job.control)
+        try:
+            result = run_query(job, limit)
+        except ConnectorError as error:
+            self._record(job.control, started, None, error)
+            raise
+        finally:
+            self.running.remove(job.control)
+        self._record(job.control, started, len(result.rows), None)
+        return result
+
+    def open_stream(
+        self, name: str, request: QueryRequest, client: str | None = None
+    ) -> ManagedStream:
+        """Start an export: the query runs until every row is read or the stream closes."""
+        started = time.time()
+        try:
+            job = self._job(
+                name,
+                request,
+                timeout_s=self._timeout(request, self.settings.export_timeout_s),
+                client=client,
+            )
+        except ConnectorError as error:
+            self._record_failure(name, request.sql, started, error, client)
+            raise
+        self.running.add(job.control)
+        stream = RowStream(job)
+        try:
+            stream.open()
+        except ConnectorError as error:
+            self.running.remove(job.control)
+            self._record(job.control, started, None, error)
+            raise
+        return ManagedStream(stream, lambda error: self._finish_stream(stream, started, error))
+
+    def _finish_stream(
+        self, stream: RowStream, started: float, error: ConnectorError | None
+    ) -> None:
+        self.running.remove(stream.job.control)
+        self._record(stream.job.control, started, stream.row_count, error)
+
+    def cancel(self, query_id: str) -> None:
+        control = self.running.get(query_id)
+        if control is None:
+            raise NotFoundError(f"No running query with id {query_id!r}.")
+        control.cancel()
+
+    def running_queries(self) -> list[RunningQueryInfo]:
+        return self.running.list()
+
+    def history(self, limit: int = 50, connection: str | None = None) -> list[HistoryEntry]:
+        return self.store.list_history(limit=limit, connection_name=connection)
+
+    # history ----------------------------------------------------------------------------
+
+    def _record(
+        self,
+        control: QueryControl,
+        started: float,
+        row_count: int | None,
+        error: ConnectorError | None,
+    ) -> None:
+        self._write_history(
+            HistoryEntry(
+                query_id=control.query_id,
+                connection=control.connection,
+                sql=control.sql,
+                started_at=control.started_at.isoformat(timespec="milliseconds"),
+                duration_ms=round((time.time() - started) * 1000, 2),
+                row_count=row_count,
+                outcome="ok" if error is None else error.code,
+                error_code=None if error is None else error.code,
+                client=control.client,
+            )
+        )
+
+    def _record_failure(
+        self, name: str, sql: str, started: float, error: ConnectorError, client: str | None
+    ) -> None:
+        if isinstance(error, NotFoundError):
+            return
+        control = QueryControl(new_query_id(), name, sql, 0.0, client)
+        self._record(control, started, None, error)
+
+    def _write_history(self, entry: HistoryEntry) -> None:
+        if self.settings.history_size == 0:
+            return
+        try:
+            self.store.add_history(entry)
+        except Exception:  # history must never fail a query
+            log.warning("could not write query history", exc_info=True)
+
+
+class ManagedStream:
+    """A ``RowStream`` plus what to do when it ends, however it ends."""
+
+    def __init__(
+        self, stream: RowStream, on_finish: Callable[[ConnectorError | None], None]
+    ) -> None:
+        self.stream = stream
+        self.columns = stream.columns
+        self._on_finish = on_finish
+        self._closed = False
+        self._error: ConnectorError | None = None
+
+    def batches(self) -> Any:
+        try:
+            yield from self.stream.batches()
+        except ConnectorError as error:
+            self._error = error
+            raise
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.stream.close()
+        error = self._error
+        if error is None and not self.stream.finished:
+            error = self.stream.job.backend.translate_error(
+                RuntimeError("stopped"), self.stream.job.control
+            )
+        self._on_finish(error)
+
+
+def _validation_sentence(exc: ValueError, kind: str) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        items = errors()
+        if items:
+            first = items[0]
+            where = ".".join(str(part) for part in first.get("loc", ()))
+            message = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
+            return f"{kind} option {where!r}: {message}." if where else f"{message}."
+    return f"The {kind} options are not valid: {exc}."
+
+
+def _as_unavailable(error: ConnectorError) -> ConnectorError:
+    """Failing to connect is the database's failure, whatever the driver called it."""
+    if isinstance(error, DatabaseUnavailableError | InvalidRequestError):
+        return error
+    return DatabaseUnavailableError(error.detail)

@@ -1,0 +1,231 @@
+"""Statement analysis with sqlglot: one statement per request, the read-only guard, and
+named ``:name`` parameters rewritten to the driver's own placeholder style.
+
+The guard is the second line of defence: every backend that can also makes the database
+session itself read-only. Parameters are found with sqlglot's tokenizer, so a colon inside
+a string literal or comment, a ``::`` cast, a slice ``a[1:n]`` and a Snowflake path
+``col:field`` are never taken for parameters. Values are bound by the driver, never pasted.
+
+Must not import FastAPI, the store or any driver.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlglot
+from sqlglot import expressions as exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import SqlglotError
+from sqlglot.tokenizer_core import Token, TokenType
+
+from connector.errors import BadParamError, ReadOnlyError, SqlError
+
+# sqlglot warns when it falls back to a generic Command; the guard handles those itself.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+ParamStyle = Literal["named", "pyformat", "qmark", "format", "numeric"]
+ParamValue = str | int | float | bool | None
+
+_NAME = re.compile(r"^[A-Za-z_]\w*$")
+
+_READ_ROOTS: tuple[type[exp.Expression], ...] = (
+    exp.Select,
+    exp.SetOperation,
+    exp.Subquery,
+    exp.Values,
+    exp.Describe,
+    exp.Show,
+)
+_WRITE_NODES: tuple[type[exp.Expression], ...] = (
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Merge,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.TruncateTable,
+    exp.Copy,
+    exp.Into,
+    exp.Attach,
+    exp.Detach,
+    exp.Lock,
+    exp.Set,
+    exp.Grant,
+)
+_READ_COMMANDS = {"EXPLAIN", "SHOW", "DESCRIBE", "DESC"}
+_WRITE_WORDS = {
+    "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "REPLACE", "CREATE", "DROP", "ALTER",
+    "TRUNCATE", "GRANT", "REVOKE", "INTO", "ATTACH", "DETACH", "VACUUM", "CALL", "EXECUTE",
+    "COPY", "PUT", "REMOVE", "LOAD", "HANDLER", "LOCK", "UNLOCK", "SET", "RENAME", "COMMENT",
+    "REINDEX", "ANALYZE", "OPTIMIZE", "UNDROP", "USE", "DO", "BEGIN", "COMMIT", "ROLLBACK",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BoundStatement:
+    """SQL in the driver's placeholder style and the parameters to pass with it."""
+
+    sql: str
+    params: dict[str, Any] | list[Any] | None
+
+
+def _tokens(sql: str, dialect: str) -> list[Token]:
+    if "\x00" in sql:
+        raise SqlError("The SQL contains a NUL character.")
+    if not sql.strip():
+        raise SqlError("The SQL is empty.")
+    try:
+        return Dialect.get_or_raise(dialect).tokenize(sql)
+    except SqlglotError as exc:
+        raise SqlError(f"The SQL could not be read: {_first_line(str(exc))}") from exc
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "syntax error"
+    return line[:200]
+
+
+def _statements(tokens: list[Token]) -> list[list[Token]]:
+    parts: list[list[Token]] = [[]]
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    return [part for part in parts if part]
+
+
+def _parameter_spans(tokens: list[Token]) -> list[tuple[int, int, str]]:
+    """(start, end exclusive, name) of each ``:name`` placeholder."""
+    spans: list[tuple[int, int, str]] = []
+    for index, token in enumerate(tokens[:-1]):
+        if token.token_type != TokenType.COLON:
+            continue
+        name_token = tokens[index + 1]
+        if name_token.start != token.end + 1 or not _NAME.match(name_token.text):
+            continue
+        if index > 0:
+            before = tokens[index - 1]
+            if before.end == token.start - 1 and before.token_type not in _OPERATOR_TOKENS:
+                continue  # a[1:n], col:field: a slice or a path, not a parameter
+        spans.append((token.start, name_token.end + 1, name_token.text))
+    return spans
+
+
+_OPERATOR_TOKENS = {
+    TokenType.L_PAREN, TokenType.COMMA, TokenType.EQ, TokenType.NEQ, TokenType.GT,
+    TokenType.GTE, TokenType.LT, TokenType.LTE, TokenType.PLUS, TokenType.DASH,
+    TokenType.STAR, TokenType.SLASH, TokenType.MOD, TokenType.L_BRACKET, TokenType.DPIPE,
+}  # fmt: skip
+
+
+def _check_read_only(tokens: list[Token], sql: str, dialect: str) -> None:
+    try:
+        parsed = sqlglot.parse(sql, read=dialect)
+    except SqlglotError:
+        parsed = []
+    trees = [tree for tree in parsed if tree is not None]
+    if not trees:
+        for token in tokens:
+            if token.text.upper() in _WRITE_WORDS and token.token_type != TokenType.STRING:
+                raise ReadOnlyError(
+                    f"This connection is read-only and the statement uses {token.text.upper()}."
+                )
+        return
+    for tree in trees:
+        if isinstance(tree, exp.Command):
+            word = str(tree.this).upper()
+            if word in _READ_COMMANDS:
+                continue
+            raise ReadOnlyError(f"This connection is read-only and refuses {word} statements.")
+        if isinstance(tree, exp.Pragma):
+            if isinstance(tree.this, exp.EQ | exp.Property):
+                raise ReadOnlyError("This connection is read-only and refuses PRAGMA writes.")
+            continue
+        if not isinstance(tree, _READ_ROOTS):
+            raise ReadOnlyError(
+                f"This connection is read-only and refuses {tree.key.upper()} statements."
+            )
+        for node in tree.walk():
+            if isinstance(node, _WRITE_NODES):
+                raise ReadOnlyError(
+                    f"This connection is read-only and the statement contains {node.key.upper()}."
+                )
+
+
+def parameter_names(sql: str, dialect: str = "sqlite") -> list[str]:
+    """The distinct ``:name`` parameters in ``sql``, in order of first use."""
+    names: list[str] = []
+    for _, _, name in _parameter_spans(_tokens(sql, dialect)):
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def prepare(
+    sql: str,
+    params: Mapping[str, Any],
+    *,
+    dialect: str,
+    paramstyle: ParamStyle,
+    read_only: bool,
+) -> BoundStatement:
+    """Check ``sql`` is one statement (and a read when ``read_only``) and bind ``params``."""
+    tokens = _tokens(sql, dialect)
+    statements = _statements(tokens)
+    if not statements:
+        raise SqlError("The SQL holds no statement.")
+    if len(statements) > 1:
+        raise SqlError(f"Send one statement per request; this SQL has {len(statements)}.")
+    if read_only:
+        _check_read_only(tokens, sql, dialect)
+    spans = _parameter_spans(tokens)
+    if not spans:
+        return BoundStatement(sql.strip().rstrip(";").rstrip(), None)
+    for _, _, name in spans:
+        if name not in params:
+            raise BadParamError(f"The SQL uses :{name} but no value was given for it.")
+        value = params[name]
+        if not isinstance(value, str | int | float | bool) and value is not None:
+            raise BadParamError(f"Parameter {name!r} must be a string, number, boolean or null.")
+    return _rewrite(sql, spans, params, paramstyle)
+
+
+def _rewrite(
+    sql: str,
+    spans: list[tuple[int, int, str]],
+    params: Mapping[str, Any],
+    paramstyle: ParamStyle,
+) -> BoundStatement:
+    escape = paramstyle in ("pyformat", "format")
+    pieces: list[str] = []
+    positional: list[Any] = []
+    cursor = 0
+    for start, end, name in spans:
+        text = sql[cursor:start]
+        pieces.append(text.replace("%", "%%") if escape else text)
+        if paramstyle == "named":
+            pieces.append(f":{name}")
+        elif paramstyle == "pyformat":
+            pieces.append(f"%({name})s")
+        else:
+            positional.append(params[name])
+            pieces.append(
+                "?" if paramstyle == "qmark"
+                else "%s" if paramstyle == "format"
+                else f":{len(positional)}"
+            )  # fmt: skip
+        cursor = end
+    tail = sql[cursor:]
+    pieces.append(tail.replace("%", "%%") if escape else tail)
+    text = "".join(pieces).strip().rstrip(";").rstrip()
+    if paramstyle in ("named", "pyformat"):
+        used = {name for _, _, name in spans}
+        return BoundStatement(text, {name: params[name] for name in used})
+    return BoundStatement(text, positional)

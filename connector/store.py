@@ -1,0 +1,317 @@
+"""The metadata store: saved connections, saved queries and query history.
+
+A small SQLAlchemy-managed database in the data folder (SQLite, WAL). Every change is one
+transaction, so a failed request leaves nothing half-written. Secrets never come here:
+``connector.keychain`` holds them. History keeps the SQL, never parameter values.
+
+Must not import FastAPI or any backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from connector.errors import ConflictError, NotFoundError
+from connector.models import ConnectionSpec, HistoryEntry
+
+metadata = MetaData()
+
+meta_table = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+connections_table = Table(
+    "connections",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("read_only", Boolean, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+saved_queries_table = Table(
+    "saved_queries",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("connection", String(64), nullable=False),
+    Column("body", JSON, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+history_table = Table(
+    "history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("query_id", String(40), nullable=False),
+    Column("connection", String(64), nullable=False),
+    Column("sql", Text, nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("row_count", Integer),
+    Column("outcome", String(32), nullable=False),
+    Column("error_code", String(40)),
+    Column("client", String(200)),
+)
+
+HISTORY_TRIM_EVERY = 100
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Store:
+    """Connections, saved queries and history in the metadata database."""
+
+    def __init__(self, url: str, history_size: int = 10_000) -> None:
+        self.engine: Engine = create_engine(
+            url,
+            hide_parameters=True,
+            json_serializer=lambda value: orjson.dumps(value).decode(),
+            json_deserializer=orjson.loads,
+        )
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _set_sqlite_pragmas)
+        metadata.create_all(self.engine)
+        self.history_size = history_size
+        self._history_writes = 0
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    # meta -----------------------------------------------------------------------------
+
+    def meta_value(self, key: str, make: Callable[[], str]) -> str:
+        """The value kept under ``key``, made and kept on first use."""
+        with self.transaction() as connection:
+            value = connection.scalar(select(meta_table.c.value).where(meta_table.c.key == key))
+            if value is None:
+                value = make()
+                connection.execute(insert(meta_table).values(key=key, value=value))
+            return str(value)
+
+    # connections ------------------------------------------------------------------------
+
+    def list_connections(self) -> list[ConnectionSpec]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(connections_table).order_by(connections_table.c.name)
+            ).all()
+        return [self._spec(row._mapping) for row in rows]
+
+    def get_connection(self, name: str) -> ConnectionSpec:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(connections_table).where(connections_table.c.name == name)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"No connection named {name!r}.")
+        return self._spec(row._mapping)
+
+    def has_connection(self, name: str) -> bool:
+        with self.engine.connect() as connection:
+            return (
+                connection.scalar(select(func.count()).where(connections_table.c.name == name)) or 0
+            ) > 0
+
+    @contextmanager
+    def adding_connection(self, spec: ConnectionSpec) -> Iterator[None]:
+        """Insert ``spec``; the row is committed only if the ``with`` body succeeds."""
+        now = _now()
+        with self.transaction() as connection:
+            try:
+                connection.execute(
+                    insert(connections_table).values(
+                        name=spec.name,
+                        kind=spec.kind,
+                        options=spec.options,
+                        read_only=spec.read_only,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            except IntegrityError as exc:
+                raise ConflictError(f"A connection named {spec.name!r} already exists.") from exc
+            yield
+
+    @contextmanager
+    def updating_connection(self, spec: ConnectionSpec) -> Iterator[None]:
+        with self.transaction() as connection:
+            result = connection.execute(
+                update(connections_table)
+                .where(connections_table.c.name == spec.name)
+                .values(
+                    kind=spec.kind,
+                    options=spec.options,
+                    read_only=spec.read_only,
+                    updated_at=_now(),
+                )
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"No connection named {spec.name!r}.")
+            yield
+
+    @contextmanager
+    def removing_connection(self, name: str) -> Iterator[None]:
+        with self.transaction() as connection:
+            result = connection.execute(
+                delete(connections_table).where(connections_table.c.name == name)
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"No connection named {name!r}.")
+            yield
+
+    @staticmethod
+    def _spec(row: Any) -> ConnectionSpec:
+        return ConnectionSpec(
+            name=row["name"],
+            kind=row["kind"],
+            options=dict(row["options"]),
+            read_only=bool(row["read_only"]),
+        )
+
+    # saved queries ----------------------------------------------------------------------
+
+    def list_saved(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(saved_queries_table.c.body).order_by(saved_queries_table.c.name)
+            ).all()
+        return [dict(row[0]) for row in rows]
+
+    def get_saved(self, name: str) -> dict[str, Any]:
+        with self.engine.connect() as connection:
+            body = connection.scalar(
+                select(saved_queries_table.c.body).where(saved_queries_table.c.name == name)
+            )
+        if body is None:
+            raise NotFoundError(f"No saved query named {name!r}.")
+        return dict(body)
+
+    def add_saved(self, body: dict[str, Any]) -> None:
+        now = _now()
+        with self.transaction() as connection:
+            try:
+                connection.execute(
+                    insert(saved_queries_table).values(
+                        name=body["name"],
+                        connection=body["connection"],
+                        body=body,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            except IntegrityError as exc:
+                raise ConflictError(
+                    f"A saved query named {body['name']!r} already exists."
+                ) from exc
+
+    def update_saved(self, name: str, body: dict[str, Any]) -> None:
+        with self.transaction() as connection:
+            result = connection.execute(
+                update(saved_queries_table)
+                .where(saved_queries_table.c.name == name)
+                .values(connection=body["connection"], body=body, updated_at=_now())
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"No saved query named {name!r}.")
+
+    def remove_saved(self, name: str) -> None:
+        with self.transaction() as connection:
+            result = connection.execute(
+                delete(saved_queries_table).where(saved_queries_table.c.name == name)
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"No saved query named {name!r}.")
+
+    # history ----------------------------------------------------------------------------
+
+    def add_history(self, entry: HistoryEntry) -> None:
+        with self.transaction() as connection:
+            connection.execute(
+                insert(history_table).values(
+                    query_id=entry.query_id,
+                    connection=entry.connection,
+                    sql=entry.sql,
+                    started_at=entry.started_at,
+                    duration_ms=entry.duration_ms,
+                    row_count=entry.row_count,
+                    outcome=entry.outcome,
+                    error_code=entry.error_code,
+                    client=entry.client,
+                )
+            )
+            self._history_writes += 1
+            if self._history_writes % HISTORY_TRIM_EVERY == 0:
+                newest = connection.scalar(select(func.max(history_table.c.id))) or 0
+                connection.execute(
+                    delete(history_table).where(history_table.c.id <= newest - self.history_size)
+                )
+
+    def list_history(
+        self, limit: int = 50, connection_name: str | None = None
+    ) -> list[HistoryEntry]:
+        query = select(history_table).order_by(history_table.c.id.desc()).limit(limit)
+        if connection_name is not None:
+            query = query.where(history_table.c.connection == connection_name)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            HistoryEntry(
+                query_id=row.query_id,
+                connection=row.connection,
+                sql=row.sql,
+                started_at=row.started_at,
+                duration_ms=row.duration_ms,
+                row_count=row.row_count,
+                outcome=row.outcome,
+                error_code=row.error_code,
+                client=row.client,
+            )
+            for row in rows
+        ]

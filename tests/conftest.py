@@ -1,0 +1,133 @@
+"""Shared fixtures: settings on a temporary data folder, a runtime, an in-process client,
+a real server in a child process, and the sample database built once per session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from connector.app import create_app
+from connector.config import Settings
+from connector.models import ConnectionInput
+from connector.ports import recommend_port
+from connector.runtime import Runtime, open_runtime
+from connector.sample import build_sample
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(available: bool, reason: str) -> None:
+    """Skip when a real server is missing on a laptop; under CI=true that is a failure."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: real-server tests must not skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_sample(tmp_path_factory.mktemp("sample") / "sample.db")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", secret_store="file", sample=False)
+
+
+@pytest.fixture
+def runtime(settings: Settings, sample_db: Path) -> Iterator[Runtime]:
+    runtime = open_runtime(settings)
+    runtime.connector.create_connection(
+        ConnectionInput(name="sample", kind="sqlite", options={"path": str(sample_db)}),
+        test=False,
+    )
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    app = create_app(runtime, close_runtime=False)
+    assert runtime.api_key is not None
+    with TestClient(
+        app, base_url="http://localhost", headers={"X-API-KEY": runtime.api_key}
+    ) as test_client:
+        yield test_client
+
+
+@dataclass
+class LiveServer:
+    url: str
+    api_key: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers={"X-API-KEY": self.api_key},
+            timeout=30,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+
+def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> LiveServer:
+    """``data-connector serve`` in a child process on a free port, once it answers."""
+    port = recommend_port(20000 + os.getpid() % 20000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connector.cli", "--data-dir", str(data_dir), "serve",
+         "--port", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "CONNECTOR_SECRET_STORE": "file", **(env or {})},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            raise RuntimeError(f"server exited early:\n{output}")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("server did not answer /health within 60 s")
+    key = (data_dir / "api_key").read_text().strip()
+    return LiveServer(url=url, api_key=key, data_dir=data_dir, process=process)
+
+
+def stop_server(server: LiveServer) -> str:
+    """Stop with SIGINT (as Ctrl-C does) and return what the server printed."""
+    import signal
+
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGINT)
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+    return server.process.stdout.read().decode() if server.process.stdout else ""
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory, sample_db: Path) -> Iterator[LiveServer]:
+    data_dir = tmp_path_factory.mktemp("live")
+    shutil.copy(sample_db, data_dir / "sample.db")  # saves building it again
+    server = start_server(data_dir)
+    yield server
+    stop_server(server)
