@@ -39,6 +39,7 @@ from connector.errors import (
     QueryTimeoutError,
 )
 from connector.export import ExportFormat, encode
+from connector.memory import tune_allocator
 from connector.models import ConnectionInput, QueryRequest
 from connector.ports import is_port_free, recommend_port
 from connector.runtime import Runtime, open_runtime
@@ -202,6 +203,7 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
+    tune_allocator()
     with reported():
         runtime = open_runtime(settings)
     _print_banner(runtime, settings.host, bind_port)
