@@ -203,6 +203,7 @@ class Connector:
             dialect=backend.dialect,
             paramstyle=backend.paramstyle,
             read_only=spec.read_only,
+            session_enforced=backend.enforces_read_only,
         )
         control = QueryControl(new_query_id(), name, request.sql, timeout_s, client)
         return QueryJob(backend, engine, spec, statement, control, request.params)

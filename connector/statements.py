@@ -58,6 +58,15 @@ _WRITE_NODES: tuple[type[exp.Expression], ...] = (
     exp.Set,
     exp.Grant,
 )
+# SQLite pragmas that take an argument yet only read.
+READ_PRAGMAS = frozenset(
+    {
+        "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
+        "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check",
+        "function_list", "pragma_list", "collation_list", "module_list", "compile_options",
+        "database_list",
+    }
+)  # fmt: skip
 _READ_COMMANDS = {"EXPLAIN", "SHOW", "DESCRIBE", "DESC"}
 _WRITE_WORDS = {
     "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "REPLACE", "CREATE", "DROP", "ALTER",
@@ -125,7 +134,15 @@ _OPERATOR_TOKENS = {
 }  # fmt: skip
 
 
-def _check_read_only(tokens: list[Token], sql: str, dialect: str) -> None:
+def _check_read_only(
+    tokens: list[Token], sql: str, dialect: str, *, session_enforced: bool
+) -> None:
+    """Refuse anything but reads.
+
+    Where the database session itself is read-only (``session_enforced``), a statement the
+    parser does not know goes on to the database, which gives the precise error; elsewhere
+    it is refused.
+    """
     try:
         parsed = sqlglot.parse(sql, read=dialect)
     except SqlglotError:
@@ -141,22 +158,32 @@ def _check_read_only(tokens: list[Token], sql: str, dialect: str) -> None:
     for tree in trees:
         if isinstance(tree, exp.Command):
             word = str(tree.this).upper()
-            if word in _READ_COMMANDS:
+            if word in _READ_COMMANDS or (session_enforced and word not in _WRITE_WORDS):
                 continue
             raise ReadOnlyError(f"This connection is read-only and refuses {word} statements.")
         if isinstance(tree, exp.Pragma):
-            if isinstance(tree.this, exp.EQ | exp.Property):
-                raise ReadOnlyError("This connection is read-only and refuses PRAGMA writes.")
+            _check_pragma(tree)
             continue
-        if not isinstance(tree, _READ_ROOTS):
-            raise ReadOnlyError(
-                f"This connection is read-only and refuses {tree.key.upper()} statements."
-            )
         for node in tree.walk():
             if isinstance(node, _WRITE_NODES):
                 raise ReadOnlyError(
                     f"This connection is read-only and the statement contains {node.key.upper()}."
                 )
+        if not isinstance(tree, _READ_ROOTS) and not session_enforced:
+            raise ReadOnlyError(
+                f"This connection is read-only and refuses {tree.key.upper()} statements."
+            )
+
+
+def _check_pragma(tree: exp.Pragma) -> None:
+    """A pragma with an argument is a write unless it is one of the reading pragmas."""
+    target = tree.this
+    if not isinstance(target, exp.EQ | exp.Property):
+        return
+    name = target.this
+    name = name.expression if isinstance(name, exp.Dot) else name
+    if str(name.name if isinstance(name, exp.Expression) else name).lower() not in READ_PRAGMAS:
+        raise ReadOnlyError("This connection is read-only and refuses PRAGMA writes.")
 
 
 def parameter_names(sql: str, dialect: str = "sqlite") -> list[str]:
@@ -175,8 +202,12 @@ def prepare(
     dialect: str,
     paramstyle: ParamStyle,
     read_only: bool,
+    session_enforced: bool = False,
 ) -> BoundStatement:
-    """Check ``sql`` is one statement (and a read when ``read_only``) and bind ``params``."""
+    """Check ``sql`` is one statement (and a read when ``read_only``) and bind ``params``.
+
+    ``session_enforced`` says the database session refuses writes by itself as well.
+    """
     tokens = _tokens(sql, dialect)
     statements = _statements(tokens)
     if not statements:
@@ -184,7 +215,7 @@ def prepare(
     if len(statements) > 1:
         raise SqlError(f"Send one statement per request; this SQL has {len(statements)}.")
     if read_only:
-        _check_read_only(tokens, sql, dialect)
+        _check_read_only(tokens, sql, dialect, session_enforced=session_enforced)
     spans = _parameter_spans(tokens)
     if not spans:
         return BoundStatement(sql.strip().rstrip(";").rstrip(), None)
