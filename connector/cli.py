@@ -508,14 +508,14 @@ def key_show(context: Context) -> None:
 @key.command("rotate")
 @pass_context
 def key_rotate(context: Context) -> None:
-    """Make a new API key; the old one stops working when the server restarts."""
+    """Make a new API key; the old one stops working at once, also in a running server."""
     from connector.runtime import prepare_data_dir
     from connector.security import rotate_api_key
 
     settings = context.settings()
     prepare_data_dir(settings.data_dir)
     click.echo(rotate_api_key(settings.data_dir))
-    err.print("Restart the server (and update OpenBB) to use the new key.")
+    err.print("The old key no longer works; update OpenBB and your scripts.")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -495,3 +495,12 @@ def test_api_export_errors_come_before_the_stream(client: TestClient) -> None:
         "invalid_request",
     )
     assert client.get("/queries").json() == []
+
+
+def test_api_rotated_key_takes_effect_without_restart(client: TestClient, runtime: Runtime) -> None:
+    from connector.security import rotate_api_key
+
+    old = runtime.api_key
+    new = rotate_api_key(runtime.settings.data_dir)
+    assert_error(client.get("/connections", headers={"X-API-KEY": str(old)}), 403, "auth_invalid")
+    assert client.get("/connections", headers={"X-API-KEY": new}).status_code == 200
