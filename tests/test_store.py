@@ -30,7 +30,7 @@ def test_store_secret_goes_to_the_secret_store_only(runtime: Runtime, tmp_path: 
     secrets_file = runtime.settings.data_dir / "secrets.json"
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
     assert all(
-        "secret" not in str(spec.model_dump()) for spec in runtime.connector.list_connections()
+        secret not in str(spec.model_dump()) for spec in runtime.connector.list_connections()
     )
     runtime.connector.remove_connection("mine")
     assert runtime.secrets.get("mine") is None
