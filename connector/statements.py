@@ -11,13 +11,13 @@ Must not import FastAPI, the store or any driver.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import sqlglot
 from sqlglot import expressions as exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
@@ -144,7 +144,7 @@ def _check_read_only(
     it is refused.
     """
     try:
-        parsed = sqlglot.parse(sql, read=dialect)
+        parsed = Dialect.get_or_raise(dialect).parser().parse(tokens, sql)
     except SqlglotError:
         parsed = []
     trees = [tree for tree in parsed if tree is not None]
@@ -195,6 +195,22 @@ def parameter_names(sql: str, dialect: str = "sqlite") -> list[str]:
     return names
 
 
+@functools.lru_cache(maxsize=1024)
+def _analyse(
+    sql: str, dialect: str, read_only: bool, session_enforced: bool
+) -> tuple[tuple[int, int, str], ...]:
+    """The checks that depend on the SQL alone, cached: dashboards repeat the same queries."""
+    tokens = _tokens(sql, dialect)
+    statements = _statements(tokens)
+    if not statements:
+        raise SqlError("The SQL holds no statement.")
+    if len(statements) > 1:
+        raise SqlError(f"Send one statement per request; this SQL has {len(statements)}.")
+    if read_only:
+        _check_read_only(tokens, sql, dialect, session_enforced=session_enforced)
+    return tuple(_parameter_spans(tokens))
+
+
 def prepare(
     sql: str,
     params: Mapping[str, Any],
@@ -208,15 +224,7 @@ def prepare(
 
     ``session_enforced`` says the database session refuses writes by itself as well.
     """
-    tokens = _tokens(sql, dialect)
-    statements = _statements(tokens)
-    if not statements:
-        raise SqlError("The SQL holds no statement.")
-    if len(statements) > 1:
-        raise SqlError(f"Send one statement per request; this SQL has {len(statements)}.")
-    if read_only:
-        _check_read_only(tokens, sql, dialect, session_enforced=session_enforced)
-    spans = _parameter_spans(tokens)
+    spans = _analyse(sql, dialect, read_only, session_enforced)
     if not spans:
         return BoundStatement(sql.strip().rstrip(";").rstrip(), None)
     for _, _, name in spans:
@@ -225,7 +233,7 @@ def prepare(
         value = params[name]
         if not isinstance(value, str | int | float | bool) and value is not None:
             raise BadParamError(f"Parameter {name!r} must be a string, number, boolean or null.")
-    return _rewrite(sql, spans, params, paramstyle)
+    return _rewrite(sql, list(spans), params, paramstyle)
 
 
 def _rewrite(
