@@ -85,6 +85,10 @@ class Connector:
         except ValueError as exc:
             raise InvalidRequestError(_validation_sentence(exc, payload.kind)) from exc
         spec = payload.spec(name).model_copy(update={"options": options})
+        try:
+            backend.validate_secret(options, payload.secret)
+        except ValueError as exc:
+            raise InvalidRequestError(f"{backend.label} secret: {exc}.") from None
         if backend.secret_use == "required" and not payload.secret:
             raise InvalidRequestError(
                 f"A {backend.label} connection needs a secret (password or key)."

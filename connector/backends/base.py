@@ -84,6 +84,11 @@ class Backend(ABC):
         model = self.options_model.model_validate(options)
         return model.model_dump(mode="json", exclude_none=True)
 
+    def validate_secret(self, options: dict[str, Any], secret: str | None) -> None:
+        """Raise ``ValueError`` (a reason that never quotes the secret) when ``secret`` cannot
+        sign in with ``options``; by default any secret will do."""
+        return None
+
     @abstractmethod
     def create_engine(
         self, spec: ConnectionSpec, secret: str | None, *, pooled: bool = True

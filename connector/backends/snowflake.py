@@ -1,0 +1,514 @@
+"""Snowflake, through snowflake-sqlalchemy and the official ``snowflake-connector-python``.
+
+Sign-in: password (``snowflake``), key pair (``snowflake_jwt``, a PEM private key as the
+secret, see ``snowflake_auth``) or ``externalbrowser`` SSO (no secret; the desktop user
+signs in in a browser). ``host``, ``port`` and ``protocol`` go to the connector as
+``connect_args`` (private endpoints, and the fakesnow server in tests), never into the URL.
+
+Each query carries ``STATEMENT_TIMEOUT_IN_SECONDS`` as a statement parameter, so Snowflake
+itself stops it at the deadline without an extra round trip. Cancel runs
+``SYSTEM$CANCEL_QUERY('<query id>')`` on a second cursor once the query id is known, and
+``SYSTEM$CANCEL_ALL_QUERIES(<session id>)`` while the statement is still being sent (a
+pooled session runs one query at a time). Values are bound server-side (``qmark``).
+
+Snowflake cannot make a session read-only, so ``enforces_read_only`` is False: the
+statement guard refuses writes, and the docs recommend a role that can only read.
+
+Column types come from the cursor description's type codes; VARIANT, OBJECT and ARRAY,
+which the connector hands over as JSON text, are parsed.
+
+Must not import FastAPI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import URL, Engine, create_engine
+from sqlalchemy.pool import NullPool, QueuePool
+
+from connector.backends.base import Backend, DBAPIConnection, DBAPICursor, first_sentence
+from connector.backends.snowflake_auth import check_account, load_private_key
+from connector.errors import (
+    ConnectorError,
+    DatabaseUnavailableError,
+    InvalidRequestError,
+    QueryCancelledError,
+    QueryTimeoutError,
+    SqlError,
+)
+from connector.models import (
+    ColumnInfo,
+    ConnectionSpec,
+    ProbeResult,
+    SchemaInfo,
+    TableInfo,
+)
+from connector.running import QueryControl
+
+Authenticator = Literal["snowflake", "snowflake_jwt", "externalbrowser"]
+
+# snowflake.connector.constants.FIELD_TYPES, by type code.
+_TYPE_CODES: dict[int, str] = {
+    1: "float",  # REAL
+    2: "string",  # TEXT
+    3: "date",
+    4: "datetime",  # TIMESTAMP
+    5: "json",  # VARIANT
+    6: "datetime",  # TIMESTAMP_LTZ
+    7: "datetime",  # TIMESTAMP_TZ
+    8: "datetime",  # TIMESTAMP_NTZ
+    9: "json",  # OBJECT
+    10: "json",  # ARRAY
+    11: "binary",
+    12: "time",
+    13: "boolean",
+    14: "json",  # GEOGRAPHY, as GeoJSON
+    15: "json",  # GEOMETRY, as GeoJSON
+    16: "json",  # VECTOR
+}
+_JSON_CODES = frozenset({5, 9, 10, 14, 15})
+_QUERY_ID = re.compile(r"^[0-9a-fA-F-]{1,64}$")
+_IDENTIFIER_BAD = re.compile(r"[\x00-\x1f\x7f]")
+LOGIN_TIMEOUT_S = 60
+CLIENT_GRACE_S = 2
+
+
+def _identifier(value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if _IDENTIFIER_BAD.search(text) or len(text) > 255:
+        raise ValueError("must be a name of at most 255 printable characters")
+    return text
+
+
+class SnowflakeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account: str
+    user: str | None = None
+    warehouse: str | None = None
+    database: str | None = None
+    # "schema" shadows a BaseModel attribute, hence the alias.
+    schema_: str | None = Field(default=None, alias="schema")
+    role: str | None = None
+    authenticator: Authenticator = "snowflake"
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    protocol: Literal["https", "http"] | None = None
+    login_timeout_s: int = Field(default=LOGIN_TIMEOUT_S, ge=1, le=600)
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        return check_account(value)
+
+    @field_validator("user", "warehouse", "database", "schema_", "role", "host")
+    @classmethod
+    def _names(cls, value: str | None) -> str | None:
+        return _identifier(value)
+
+
+def _options(spec_options: dict[str, Any]) -> SnowflakeOptions:
+    return SnowflakeOptions.model_validate(spec_options)
+
+
+def cancel_statement(query_id: str | None, session_id: int | None) -> str | None:
+    """The SQL that stops a running query: by query id when known, else by session."""
+    if query_id and _QUERY_ID.match(query_id):
+        return f"SELECT SYSTEM$CANCEL_QUERY('{query_id}')"
+    if session_id is not None:
+        return f"SELECT SYSTEM$CANCEL_ALL_QUERIES({int(session_id)})"
+    return None
+
+
+def _message(exc: BaseException) -> str:
+    """A connector error's message on one line, without its ``errno (sqlstate):`` prefix."""
+    text = getattr(exc, "msg", None) or str(exc)
+    text = re.sub(r"^\d{6} \([0-9A-Z]{5}\): ", "", str(text).strip())
+    return " ".join(text.split())
+
+
+class SnowflakeCursor:
+    """The connector's cursor with the query's timeout, its query id and parsed JSON columns."""
+
+    def __init__(self, connection: DBAPIConnection, control: QueryControl) -> None:
+        self._connection = connection
+        self._cursor = connection.cursor()
+        self._control = control
+        self._json_columns: tuple[int, ...] = ()
+        self.query_id: str | None = None
+        self.sent_timeout_s: int | None = None
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> None:
+        timeout = max(1, math.ceil(self._control.remaining_s()))
+        self.sent_timeout_s = timeout
+        # Snowflake stops the statement at STATEMENT_TIMEOUT_IN_SECONDS; ``timeout=`` also
+        # bounds the connector's own retries (it then aborts the request itself).
+        self._cursor.execute(
+            sql,
+            params,
+            timeout=timeout + CLIENT_GRACE_S,
+            _statement_params={"STATEMENT_TIMEOUT_IN_SECONDS": timeout},
+        )
+        self.query_id = self._cursor.sfqid
+        description = self._cursor.description or ()
+        self._json_columns = tuple(
+            index for index, item in enumerate(description) if item[1] in _JSON_CODES
+        )
+
+    def _parsed(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        if not self._json_columns or not rows:
+            return rows
+        columns = self._json_columns
+        out = []
+        for row in rows:
+            values = list(row)
+            for index in columns:
+                value = values[index]
+                if isinstance(value, str):
+                    with contextlib.suppress(orjson.JSONDecodeError):  # else keep the text
+                        values[index] = orjson.loads(value)
+            out.append(tuple(values))
+        return out
+
+    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
+        return self._parsed(self._cursor.fetchmany(size))
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._parsed(self._cursor.fetchall())
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        row = self._cursor.fetchone()
+        return None if row is None else self._parsed([row])[0]
+
+    def cancel_in_database(self) -> None:
+        """Stop this cursor's query in Snowflake, from another thread."""
+        sql = cancel_statement(self.query_id, getattr(self._connection, "session_id", None))
+        if sql is None:
+            return
+        other = self._connection.cursor()
+        try:
+            other.execute(sql)
+        finally:
+            other.close()
+
+    def close(self) -> None:
+        self._cursor.close()
+
+
+class SnowflakeBackend(Backend):
+    kind = "snowflake"
+    label = "Snowflake"
+    dialect = "snowflake"
+    paramstyle = "qmark"
+    options_model = SnowflakeOptions
+    secret_use = "optional"
+    enforces_read_only = False
+
+    def __init__(self) -> None:
+        # The warehouse each engine signs in with, for the connection test's check.
+        self._warehouses: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+    # The connector's PEP 249 errors carry a Snowflake error number; these explain the
+    # ones users meet while signing in or setting up a session.
+    sign_in_errors: ClassVar[tuple[tuple[tuple[int, ...], tuple[str, ...], str], ...]] = (
+        (
+            (390100,),
+            ("incorrect username or password",),
+            "Snowflake refused the user name or password; check the user option and the password.",
+        ),
+        (
+            (390106, 390120, 390123),
+            ("password has expired", "password expired", "password change"),
+            "The Snowflake password of this user has expired; set a new one in Snowsight "
+            "(or ask your administrator) and update this connection's secret.",
+        ),
+        (
+            (390422, 390420),
+            ("is not allowed to access snowflake", "network policy"),
+            "Snowflake's network policy does not allow this machine's IP address; ask your "
+            "Snowflake administrator to add it to the policy.",
+        ),
+        (
+            (390189, 390186),
+            ("specified in the connect string",),
+            "Snowflake refused the role: it does not exist or is not granted to this user; "
+            "set the role option to one of the user's roles (SHOW GRANTS TO USER).",
+        ),
+        (
+            (390144, 394304),
+            ("jwt token is invalid",),
+            "Snowflake refused the key-pair sign-in; check that the user's RSA_PUBLIC_KEY "
+            "matches this private key and that the user name is right.",
+        ),
+        (
+            (606,),
+            ("no active warehouse selected",),
+            "This Snowflake session has no usable warehouse; set the warehouse option to a "
+            "warehouse your role may use (SHOW WAREHOUSES), or grant USAGE on it to the role.",
+        ),
+        (
+            (250001, 250003, 251005, 251011, 251012),
+            ("could not connect to snowflake backend", "failed to connect to db"),
+            "Could not reach Snowflake; check the account identifier ('orgname-accountname' "
+            "or a locator such as 'xy12345.eu-west-1') and this machine's network.",
+        ),
+    )
+
+    def validate_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        model = SnowflakeOptions.model_validate(options)
+        return model.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+    def validate_secret(self, options: dict[str, Any], secret: str | None) -> None:
+        authenticator = options.get("authenticator", "snowflake")
+        if authenticator == "snowflake" and not secret:
+            raise ValueError("a Snowflake password sign-in needs the password as the secret")
+        if authenticator == "snowflake_jwt":
+            if not secret:
+                raise ValueError(
+                    "a Snowflake key-pair sign-in (snowflake_jwt) needs the PEM private key "
+                    "as the secret"
+                )
+            load_private_key(secret)
+
+    def create_engine(
+        self, spec: ConnectionSpec, secret: str | None, *, pooled: bool = True
+    ) -> Engine:
+        options = _options(spec.options)
+        if options.authenticator != "externalbrowser" and not options.user:
+            raise InvalidRequestError("A Snowflake connection needs the user option.")
+        try:
+            self.validate_secret(spec.options, secret)
+        except ValueError as exc:
+            raise InvalidRequestError(f"Snowflake secret: {exc}.") from None
+        connect_args: dict[str, Any] = {
+            "authenticator": options.authenticator,
+            "autocommit": True,
+            "paramstyle": "qmark",
+            "login_timeout": options.login_timeout_s,
+            # Snowflake checks at sign-in that the warehouse, database, schema and role exist.
+            "validate_default_parameters": True,
+            "application": "DataConnector",
+            "client_session_keep_alive": False,
+        }
+        for name, value in (
+            ("user", options.user),
+            ("warehouse", options.warehouse),
+            ("database", options.database),
+            ("schema", options.schema_),
+            ("role", options.role),
+            ("host", options.host),
+            ("port", options.port),
+            ("protocol", options.protocol),
+        ):
+            if value is not None:
+                connect_args[name] = value
+        if options.authenticator == "snowflake":
+            connect_args["password"] = secret
+        elif options.authenticator == "snowflake_jwt" and secret:
+            connect_args["private_key"] = load_private_key(secret)
+        # Only the account is in the URL: snowflake-sqlalchemy derives the account name
+        # and the default host from it; everything else, secrets above all, is connect_args.
+        url = URL.create("snowflake", host=options.account)
+        engine = self._engine(url, connect_args, pooled)
+        if options.warehouse:
+            self._warehouses[engine] = options.warehouse
+        return engine
+
+    def _engine(self, url: URL, connect_args: dict[str, Any], pooled: bool) -> Engine:
+        common: dict[str, Any] = {
+            "connect_args": connect_args,
+            "hide_parameters": True,
+            "paramstyle": "qmark",  # as the connections are made, for the dialect's own queries
+        }
+        if pooled:
+            return create_engine(
+                url,
+                poolclass=QueuePool,
+                pool_size=5,
+                max_overflow=10,
+                pool_recycle=3600,
+                pool_reset_on_return=None,  # autocommit; session() rolls back writers
+                **common,
+            )
+        return create_engine(url, poolclass=NullPool, pool_reset_on_return=None, **common)
+
+    @contextmanager
+    def session(
+        self,
+        connection: DBAPIConnection,
+        control: QueryControl,
+        *,
+        read_only: bool,
+        stream: bool,
+    ) -> Iterator[DBAPICursor]:
+        cursor = SnowflakeCursor(connection, control)
+        control.set_cancel_hook(cursor.cancel_in_database)
+        try:
+            yield cursor
+        finally:
+            control.set_cancel_hook(None)
+            cursor.close()
+            if not read_only:
+                connection.rollback()  # a BEGIN left open by the user's statement
+
+    def column_types(
+        self, description: Sequence[Sequence[Any]], rows: Sequence[Sequence[Any]]
+    ) -> list[str]:
+        types = []
+        for item in description:
+            code = item[1]
+            if code == 0:  # FIXED: NUMBER(p, s)
+                scale = item[5] if len(item) > 5 else None
+                types.append("integer" if not scale else "decimal")
+            else:
+                types.append(_TYPE_CODES.get(code, "unknown"))
+        return types
+
+    def server_version(self, connection: DBAPIConnection) -> str:
+        cursor = connection.cursor()
+        try:
+            cursor.execute("SELECT CURRENT_VERSION()")
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return f"Snowflake {row[0]}"
+
+    def probe(self, engine: Engine) -> ProbeResult:
+        result = super().probe(engine)
+        warehouse = self._warehouses.get(engine)
+        if warehouse:
+            self._check_warehouse(engine, warehouse)
+        return result
+
+    def _check_warehouse(self, engine: Engine, warehouse: str) -> None:
+        """Snowflake signs in without a warehouse it cannot use; say so before any query."""
+        raw = engine.raw_connection()
+        try:
+            connection: Any = raw.driver_connection
+            cursor = connection.cursor()
+            try:
+                pattern = warehouse.replace("\\", "\\\\").replace("'", "''")
+                cursor.execute(f"SHOW WAREHOUSES LIKE '{pattern}'")
+                names = {str(row[0]).upper() for row in cursor.fetchall()}
+            finally:
+                cursor.close()
+        finally:
+            raw.close()
+        wanted = warehouse.strip('"')
+        if wanted.upper() not in names and wanted not in names:
+            raise DatabaseUnavailableError(
+                f"Snowflake has no warehouse named {warehouse!r} that this role may use; "
+                "set the warehouse option to one listed by SHOW WAREHOUSES."
+            )
+
+    def describe_schema(self, connection: DBAPIConnection) -> list[SchemaInfo]:
+        cursor = connection.cursor()
+        try:
+            database = getattr(connection, "database", None)
+            if database:
+                databases = [str(database)]
+                qualify = False
+            else:
+                cursor.execute("SHOW TERSE DATABASES")
+                databases = [str(row[1]) for row in cursor.fetchall()]
+                qualify = True
+            schemas: dict[str, SchemaInfo] = {}
+            for name in databases:
+                self._describe_database(cursor, name, qualify, schemas)
+        finally:
+            cursor.close()
+        return list(schemas.values())
+
+    def _describe_database(
+        self, cursor: Any, database: str, qualify: bool, schemas: dict[str, SchemaInfo]
+    ) -> None:
+        quoted = '"' + database.replace('"', '""') + '"'
+        cursor.execute(f"SHOW TERSE VIEWS IN DATABASE {quoted}")
+        description = [item[0].lower() for item in cursor.description]
+        name_at, schema_at = description.index("name"), description.index("schema_name")
+        views = {(str(row[schema_at]), str(row[name_at])) for row in cursor.fetchall()}
+        cursor.execute(
+            "SELECT table_schema, table_name, column_name, data_type, is_nullable "
+            f"FROM {quoted}.INFORMATION_SCHEMA.COLUMNS "
+            "WHERE table_schema <> 'INFORMATION_SCHEMA' "
+            "ORDER BY table_schema, table_name, ordinal_position"
+        )
+        tables: dict[tuple[str, str], TableInfo] = {}
+        for schema, table, column, data_type, nullable in cursor.fetchall():
+            key = (str(schema), str(table))
+            info = tables.get(key)
+            if info is None:
+                info = TableInfo(name=key[1], kind="view" if key in views else "table")
+                tables[key] = info
+                label = f"{database}.{key[0]}" if qualify else key[0]
+                schemas.setdefault(label, SchemaInfo(name=label)).tables.append(info)
+            info.columns.append(
+                ColumnInfo(
+                    name=str(column),
+                    type=str(data_type).lower(),
+                    nullable=str(nullable).upper() == "YES",
+                )
+            )
+
+    def translate_error(
+        self, exc: BaseException, control: QueryControl | None = None
+    ) -> ConnectorError:
+        if isinstance(exc, ConnectorError):
+            return exc
+        orig = getattr(exc, "orig", None)
+        if isinstance(orig, BaseException):
+            return self.translate_error(orig, control)
+        errno = getattr(exc, "errno", None)
+        message = _message(exc)
+        lowered = message.lower()
+        if errno == 630 or "reached its statement or warehouse timeout" in lowered:
+            if control is not None:
+                control.expire(run_hook=False)
+                seconds = f"{control.timeout_s:g} s "
+            else:
+                seconds = ""
+            return QueryTimeoutError(
+                f"The query ran past its {seconds}timeout and Snowflake stopped it."
+            )
+        if errno == 604 or "sql execution canceled" in lowered:
+            if control is not None and control.timed_out:
+                return QueryTimeoutError(
+                    f"The query ran past its {control.timeout_s:g} s timeout and was stopped."
+                )
+            return QueryCancelledError("The query was cancelled.")
+        for codes, phrases, sentence in self.sign_in_errors:
+            if errno in codes or any(phrase in lowered for phrase in phrases):
+                return DatabaseUnavailableError(sentence)
+        if errno == 90105 or "does not have a current database" in lowered:
+            return SqlError(
+                "This Snowflake session has no current database; set the connection's "
+                "database option, or name tables in full (DATABASE.SCHEMA.TABLE)."
+            )
+        if errno in (390201, 390202) or lowered.startswith("the requested"):
+            return DatabaseUnavailableError(
+                f"Snowflake: {first_sentence(message)} Check the warehouse, database, schema "
+                "and role options."
+            )
+        error = super().translate_error(exc, control)
+        if error.code in ("timeout", "cancelled"):
+            return error
+        if type(error) is DatabaseUnavailableError and not message:
+            return error
+        return type(error)(f"Snowflake: {first_sentence(message)}")
