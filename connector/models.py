@@ -73,7 +73,10 @@ class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sql: str = Field(min_length=1)
-    params: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    # A list binds as several values (a multi-select: ``IN (:tickers)``).
+    params: dict[str, str | int | float | bool | list[str | int | float | bool | None] | None] = (
+        Field(default_factory=dict)
+    )
     limit: int | None = Field(default=None, ge=1)
     timeout_s: float | None = Field(default=None, gt=0)
 
@@ -145,7 +148,7 @@ class HistoryEntry:
 
 
 ParamType = Literal["text", "number", "date", "boolean", "ticker"]
-WidgetType = Literal["table", "chart", "metric", "markdown"]
+WidgetType = Literal["table", "chart", "metric", "markdown", "table_ssrm"]
 
 
 class SavedParam(BaseModel):
