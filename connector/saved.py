@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+PROBE_ROWS = 50
 _RELATIVE_DATE = re.compile(r"^\$currentDate(?:([+-])(\d{1,4})([dwMmy]))?$")
 _ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
 
@@ -234,8 +235,8 @@ class SavedQueries:
         return self.connector.run(query.connection, request, client)
 
     def columns(self, query: SavedQuery) -> builtins.list[Column]:
-        """The result's columns, from one row run with the defaults (for widget column defs)."""
-        return self.run_query(query, {}, limit=1, client="widgets.json").columns
+        """The result's columns, from a few rows run with the defaults (for column defs)."""
+        return self.run_query(query, {}, limit=PROBE_ROWS, client="widgets.json").columns
 
     def run_page(
         self,
