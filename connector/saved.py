@@ -264,6 +264,10 @@ class SavedQueries:
         result = self.connector.run(
             query.connection, QueryRequest(sql=paged, params=params, limit=size), client
         )
+        names = {column.name for column in result.columns}
+        for column, _ in page.sort:
+            if column not in names:  # SQLite reads an unknown "name" as a string and sorts by it
+                raise BadParamError("The sort names a column the result does not have.")
         counted = self.connector.run(
             query.connection,
             QueryRequest(sql=f"SELECT COUNT(*) FROM (\n{inner}\n) dc_count", params=params),
