@@ -26,9 +26,20 @@ from connector.widgets import column_defs
 # The widgets.json reference (docs.openbb.co, "Widgets.json Reference"), written out here
 # on its own so the tests do not trust the code's copy of the same rules.
 REFERENCE_WIDGET_TYPES = {
-    "table", "chart", "table_ssrm", "markdown", "metric", "omni", "note", "multi_file_viewer",
-    "live_grid", "newsfeed", "advanced-chart", "chart-highcharts", "youtube",
-}  # fmt: skip
+    "table",
+    "chart",
+    "table_ssrm",
+    "markdown",
+    "metric",
+    "omni",
+    "note",
+    "multi_file_viewer",
+    "live_grid",
+    "newsfeed",
+    "advanced-chart",
+    "chart-highcharts",
+    "youtube",
+}
 REFERENCE_PARAM_TYPES = {"text", "number", "boolean", "date", "endpoint", "ticker", "tabs", "form"}
 REFERENCE_CELL_TYPES = {"text", "number", "boolean", "date", "dateString", "object"}
 REFERENCE_CHART_TYPES = {"category", "series", "time", "excluded"}
@@ -128,16 +139,23 @@ def saved_client(client: TestClient) -> TestClient:
 
 def test_openbb_list_value_binds_as_several_values_in_every_paramstyle() -> None:
     sql = "SELECT * FROM t WHERE a IN (:xs) AND b = :b"
-    named = prepare(sql, {"xs": ["A", "B"], "b": 1}, dialect="sqlite", paramstyle="named",
-                    read_only=True)  # fmt: skip
+    named = prepare(
+        sql, {"xs": ["A", "B"], "b": 1}, dialect="sqlite", paramstyle="named", read_only=True
+    )
     assert named.sql == "SELECT * FROM t WHERE a IN (:xs_0, :xs_1) AND b = :b"
     assert named.params == {"xs_0": "A", "xs_1": "B", "b": 1}
-    positional = prepare(sql, {"xs": ["A", "B"], "b": 1}, dialect="mysql", paramstyle="format",
-                         read_only=True)  # fmt: skip
+    positional = prepare(
+        sql, {"xs": ["A", "B"], "b": 1}, dialect="mysql", paramstyle="format", read_only=True
+    )
     assert positional.sql == "SELECT * FROM t WHERE a IN (%s, %s) AND b = %s"
     assert positional.params == ["A", "B", 1]
-    empty = prepare("SELECT 1 WHERE 1 IN (:xs)", {"xs": [], "xs_0": 9}, dialect="sqlite",
-                    paramstyle="named", read_only=True)  # fmt: skip
+    empty = prepare(
+        "SELECT 1 WHERE 1 IN (:xs)",
+        {"xs": [], "xs_0": 9},
+        dialect="sqlite",
+        paramstyle="named",
+        read_only=True,
+    )
     assert empty.params == {"_xs_0": None}  # a given name is never overwritten
 
 
@@ -197,11 +215,13 @@ def test_openbb_bad_values_are_400_naming_the_parameter(saved_client: TestClient
         saved_client.get("/widgets/prices", params={"since": "last tuesday"}), 400, "bad_param"
     )
     assert "'since'" in detail and "last tuesday" not in detail
-    detail = assert_error(saved_client.get("/widgets/top_closes", params={"n": "lots"}), 400,
-                          "bad_param")  # fmt: skip
+    detail = assert_error(
+        saved_client.get("/widgets/top_closes", params={"n": "lots"}), 400, "bad_param"
+    )
     assert "'n'" in detail and "lots" not in detail
-    detail = assert_error(saved_client.get("/widgets/prices", params={"tickers": "ZZZZZ"}), 400,
-                          "bad_param")  # fmt: skip
+    detail = assert_error(
+        saved_client.get("/widgets/prices", params={"tickers": "ZZZZZ"}), 400, "bad_param"
+    )
     assert "'tickers'" in detail and "options" in detail and "ZZZZZ" not in detail
 
 
@@ -242,9 +262,12 @@ def test_openbb_widgets_json_follows_the_reference(saved_client: TestClient) -> 
     assert tickers_param["value"].count(",") == 1
     assert all(set(o) == {"label", "value"} for o in tickers_param["options"])
     assert since_param == {
-        "paramName": "since", "type": "date", "label": "Since", "value": "2024-12-01",
+        "paramName": "since",
+        "type": "date",
+        "label": "Since",
+        "value": "2024-12-01",
         "description": "The query's :since parameter.",
-    }  # fmt: skip
+    }
     columns = {c["field"]: c for c in prices["data"]["table"]["columnsDefs"]}
     assert columns["date"]["chartDataType"] == "time" and columns["date"]["cellDataType"] == "date"
     assert columns["volume"]["formatterFn"] == "int"  # integers are not shown as floats
@@ -268,15 +291,25 @@ def test_openbb_widget_ids_are_stable_across_restarts(
 ) -> None:
     first = saved_client.get("/widgets.json").json()
     again = create_app(runtime, close_runtime=False)
-    with TestClient(again, base_url="http://localhost",
-                    headers={"X-API-KEY": runtime.api_key or ""}) as fresh:  # fmt: skip
+    with TestClient(
+        again, base_url="http://localhost", headers={"X-API-KEY": runtime.api_key or ""}
+    ) as fresh:
         second = fresh.get("/widgets.json").json()
     assert second == first
 
 
 def test_openbb_column_defs_by_type() -> None:
-    kinds = ["integer", "decimal", "float", "date", "datetime", "boolean", "string", "json",
-             "unknown"]  # fmt: skip
+    kinds = [
+        "integer",
+        "decimal",
+        "float",
+        "date",
+        "datetime",
+        "boolean",
+        "string",
+        "json",
+        "unknown",
+    ]
     defs = column_defs([Column(name=k, type=k) for k in kinds])
     by = {d["field"]: d for d in defs}
     assert by["integer"]["formatterFn"] == "int"
@@ -291,8 +324,12 @@ def test_openbb_column_defs_by_type() -> None:
 def test_openbb_a_bad_saved_query_is_logged_and_left_out(
     saved_client: TestClient, runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
-    response = add(saved_client, name="odd", sql="SELECT 1 AS one",
-                   widget={"type": "table", "gridData": {"w": "wide"}})  # fmt: skip
+    response = add(
+        saved_client,
+        name="odd",
+        sql="SELECT 1 AS one",
+        widget={"type": "table", "gridData": {"w": "wide"}},
+    )
     assert response.status_code == 201
     runtime.store.add_saved(
         {
@@ -301,7 +338,7 @@ def test_openbb_a_bad_saved_query_is_logged_and_left_out(
             "sql": "SELECT 1",
             "params": [{"name": "x", "type": "colour"}],
         }
-    )  # fmt: skip: a row an older version might have written
+    )  # a row an older version might have written
     with caplog.at_level(logging.WARNING):
         widgets = saved_client.get("/widgets.json").json()
     assert set(widgets) == {"saved_prices", "saved_top_closes", "sql_sample"}
@@ -319,8 +356,9 @@ def test_openbb_broken_sql_answers_400_and_others_keep_working(
     db = tmp_path / "scratch.db"
     with sqlite3.connect(db) as con:
         con.execute("CREATE TABLE gone (x INTEGER)")
-    created = saved_client.post("/connections", json={"name": "scratch", "kind": "sqlite",
-                                                      "options": {"path": str(db)}})  # fmt: skip
+    created = saved_client.post(
+        "/connections", json={"name": "scratch", "kind": "sqlite", "options": {"path": str(db)}}
+    )
     assert created.status_code == 201
     assert (
         add(
@@ -341,12 +379,24 @@ def test_openbb_broken_sql_answers_400_and_others_keep_working(
 
 
 def test_openbb_metric_and_markdown_widgets(client: TestClient) -> None:
-    add(client, name="kpi", sql="SELECT count(*) AS tickers, 1.5 AS ratio FROM tickers",
-        widget={"type": "metric"})  # fmt: skip
-    add(client, name="labelled", sql="SELECT 'Rows' AS label, 3 AS value, '+1' AS delta",
-        widget={"type": "metric"})  # fmt: skip
-    add(client, name="note", sql="SELECT symbol, name FROM tickers ORDER BY symbol LIMIT 2",
-        widget={"type": "markdown"})  # fmt: skip
+    add(
+        client,
+        name="kpi",
+        sql="SELECT count(*) AS tickers, 1.5 AS ratio FROM tickers",
+        widget={"type": "metric"},
+    )
+    add(
+        client,
+        name="labelled",
+        sql="SELECT 'Rows' AS label, 3 AS value, '+1' AS delta",
+        widget={"type": "metric"},
+    )
+    add(
+        client,
+        name="note",
+        sql="SELECT symbol, name FROM tickers ORDER BY symbol LIMIT 2",
+        widget={"type": "markdown"},
+    )
     kpi = client.get("/widgets/kpi").json()
     assert [m["label"] for m in kpi] == ["tickers", "ratio"] and kpi[0]["value"] == 50
     assert client.get("/widgets/labelled").json() == [{"label": "Rows", "value": 3, "delta": "+1"}]
@@ -366,23 +416,27 @@ def test_openbb_ssrm_pages_and_sorts_in_the_database(client: TestClient) -> None
     body = {
         "name": "all_prices",
         "sql": "SELECT symbol, date, close FROM daily_prices WHERE symbol IN (:t);",
-        "params": [
-            {"name": "t", "type": "ticker", "multiple": True, "default": ",".join(tickers)}
-        ],  # fmt: skip
+        "params": [{"name": "t", "type": "ticker", "multiple": True, "default": ",".join(tickers)}],
         "widget": {"type": "table_ssrm"},
     }
     assert add(client, **body).status_code == 201
-    total = client.post("/connections/sample/query", json={
-        "sql": "SELECT count(*) FROM daily_prices WHERE symbol IN (:a, :b)",
-        "params": {"a": tickers[0], "b": tickers[1]}}).json()["rows"][0][0]  # fmt: skip
+    total = client.post(
+        "/connections/sample/query",
+        json={
+            "sql": "SELECT count(*) FROM daily_prices WHERE symbol IN (:a, :b)",
+            "params": {"a": tickers[0], "b": tickers[1]},
+        },
+    ).json()["rows"][0][0]
     sort = json.dumps([{"colId": "close", "sort": "desc"}, {"colId": "date", "sort": "asc"}])
-    page = client.get("/widgets/all_prices",
-                      params={"startRow": 10, "endRow": 15, "sortModel": sort}).json()  # fmt: skip
+    page = client.get(
+        "/widgets/all_prices", params={"startRow": 10, "endRow": 15, "sortModel": sort}
+    ).json()
     assert page["rowCount"] == total
     closes = [row["close"] for row in page["rowData"]]
     assert len(closes) == 5 and closes == sorted(closes, reverse=True)
-    top = client.get("/widgets/all_prices",
-                     params={"startRow": 0, "endRow": 11, "sortModel": sort}).json()  # fmt: skip
+    top = client.get(
+        "/widgets/all_prices", params={"startRow": 0, "endRow": 11, "sortModel": sort}
+    ).json()
     assert top["rowData"][10] == page["rowData"][0]
     history = client.get("/history", params={"limit": 10}).json()
     sent = [entry["sql"] for entry in history if "dc_page" in entry["sql"]]
@@ -432,15 +486,26 @@ def test_openbb_cli_saved_and_openbb(
     runner = CliRunner()
 
     def cli(*args: str) -> Any:
-        return runner.invoke(main, ["--data-dir", str(tmp_path / "d"), *args],
-                             catch_exceptions=False)  # fmt: skip
+        return runner.invoke(
+            main, ["--data-dir", str(tmp_path / "d"), *args], catch_exceptions=False
+        )
 
-    assert cli("connections", "add", "sample", "--kind", "sqlite", "-o",
-               f"path={sample_db}").exit_code == 0  # fmt: skip
+    assert (
+        cli("connections", "add", "sample", "--kind", "sqlite", "-o", f"path={sample_db}").exit_code
+        == 0
+    )
     tickers = ["ABF", "AXP"]
-    added = cli("saved", "add", "px", "-c", "sample", "--sql",
-                "SELECT symbol, close FROM daily_prices WHERE symbol IN (:t) LIMIT 4",
-                "-p", f"t:ticker*={','.join(tickers)}")  # fmt: skip
+    added = cli(
+        "saved",
+        "add",
+        "px",
+        "-c",
+        "sample",
+        "--sql",
+        "SELECT symbol, close FROM daily_prices WHERE symbol IN (:t) LIMIT 4",
+        "-p",
+        f"t:ticker*={','.join(tickers)}",
+    )
     assert added.exit_code == 0, added.output
     assert "saved_px" in added.output
     listed = cli("saved", "list")
