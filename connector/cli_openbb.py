@@ -206,8 +206,8 @@ def openbb(context: Context, port: int | None, tls: bool, open_browser: bool) ->
     out.print(f"  URL:     {url}", markup=False)
     out.print(f"  header:  X-API-KEY: {key}", markup=False)
     out.print(
-        "In OpenBB: Apps > Connect backend (data connectors page), paste the URL, "
-        "add the header above under Authentication, then Test and Add.",
+        "In OpenBB, on the data-connectors page, add a custom backend: paste the URL, "
+        "add the header above as its authentication, then test and add it.",
         markup=False,
     )
     if open_browser and not webbrowser.open(link):
