@@ -73,12 +73,19 @@ class QueryRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sql: str = Field(min_length=1)
-    # A list binds as several values (a multi-select: ``IN (:tickers)``).
-    params: dict[str, str | int | float | bool | list[str | int | float | bool | None] | None] = (
-        Field(default_factory=dict)
-    )
+    params: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
     limit: int | None = Field(default=None, ge=1)
     timeout_s: float | None = Field(default=None, gt=0)
+
+
+Scalar = str | int | float | bool | None
+
+
+class SavedRunRequest(QueryRequest):
+    """A saved query's run, built in-process: a multi-select parameter binds as a list
+    (``IN (:tickers)``). The HTTP query body keeps scalar parameters only."""
+
+    params: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,13 @@ from sqlglot import exp
 
 from connector.backends import get_backend
 from connector.errors import BadParamError
-from connector.models import Column, QueryRequest, QueryResult, SavedParam, SavedQuery
+from connector.models import (
+    Column,
+    QueryResult,
+    SavedParam,
+    SavedQuery,
+    SavedRunRequest,
+)
 from connector.service import Connector
 from connector.statements import parameter_names
 
@@ -231,7 +237,7 @@ class SavedQueries:
         limit: int | None = None,
         client: str | None = None,
     ) -> QueryResult:
-        request = QueryRequest(sql=query.sql, params=self.bind(query, values), limit=limit)
+        request = SavedRunRequest(sql=query.sql, params=self.bind(query, values), limit=limit)
         return self.connector.run(query.connection, request, client)
 
     def columns(self, query: SavedQuery) -> builtins.list[Column]:
@@ -262,7 +268,7 @@ class SavedQueries:
         )
         params = self.bind(query, values)
         result = self.connector.run(
-            query.connection, QueryRequest(sql=paged, params=params, limit=size), client
+            query.connection, SavedRunRequest(sql=paged, params=params, limit=size), client
         )
         names = {column.name for column in result.columns}
         for column, _ in page.sort:
@@ -270,7 +276,7 @@ class SavedQueries:
                 raise BadParamError("The sort names a column the result does not have.")
         counted = self.connector.run(
             query.connection,
-            QueryRequest(sql=f"SELECT COUNT(*) FROM (\n{inner}\n) dc_count", params=params),
+            SavedRunRequest(sql=f"SELECT COUNT(*) FROM (\n{inner}\n) dc_count", params=params),
             client,
         )
         return result, int(counted.rows[0][0])
