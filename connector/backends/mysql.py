@@ -1,7 +1,9 @@
 """MySQL and MariaDB through PyMySQL (the ``mysql`` extra), as OpenBB's own integration did.
 
-Each query runs in its own transaction: ``START TRANSACTION READ ONLY`` on read-only
-connections, so the server refuses writes whatever the statement guard let through. The
+Each query runs in its own transaction. On read-only connections the session access mode
+is ``READ ONLY`` from the login on (``init_command``) and again for every query, plus
+``START TRANSACTION READ ONLY``, so the server refuses writes and DDL (whose implicit commit
+would otherwise end a read-only transaction) whatever the statement guard let through. The
 server enforces the timeout (MariaDB ``max_statement_time``, MySQL ``MAX_EXECUTION_TIME``,
 which MySQL applies to SELECT only); the cancel hook is ``KILL QUERY <thread id>`` sent on
 a separate short connection. Exports read through PyMySQL's unbuffered ``SSCursor``.
@@ -149,13 +151,15 @@ def ssl_context(options: MysqlSsl) -> ssl.SSLContext:
     return context
 
 
-def connect_args(options: MysqlOptions) -> dict[str, Any]:
+def connect_args(options: MysqlOptions, *, read_only: bool) -> dict[str, Any]:
     """PyMySQL arguments besides what the URL carries."""
     args: dict[str, Any] = {
         "connect_timeout": options.connect_timeout_s,
         "conv": CONVERSIONS,
         "autocommit": False,
     }
+    if read_only:
+        args["init_command"] = "SET SESSION TRANSACTION READ ONLY"
     if options.ssl is not None:
         args["ssl"] = ssl_context(options.ssl)
     return args
@@ -208,7 +212,7 @@ class MysqlBackend(Backend):
             database=options.database,
             query={"charset": "utf8mb4"},
         )
-        args = connect_args(options)
+        args = connect_args(options, read_only=spec.read_only)
         pool: dict[str, Any] = (
             {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "pool_recycle": POOL_RECYCLE_S}
             if pooled
@@ -249,7 +253,11 @@ class MysqlBackend(Backend):
                 setup.execute(f"SET SESSION max_statement_time = {remaining:.3f}")
             else:
                 setup.execute(f"SET SESSION MAX_EXECUTION_TIME = {math.ceil(remaining * 1000)}")
-            setup.execute("START TRANSACTION READ ONLY" if read_only else "START TRANSACTION")
+            # The session access mode also covers DDL, whose implicit commit would end the
+            # read-only transaction before it runs.
+            access = "READ ONLY" if read_only else "READ WRITE"
+            setup.execute(f"SET SESSION TRANSACTION {access}")
+            setup.execute(f"START TRANSACTION {access}")
         kill = getattr(connection, "connector_kill", None)
         thread_id = connection.thread_id()
         if kill is not None:
