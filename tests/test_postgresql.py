@@ -19,8 +19,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 from fastapi.testclient import TestClient
+from psycopg import sql as pgsql
 
 from connector.backends import get_backend
 from connector.backends.postgresql import OneStatementCursor
@@ -46,13 +46,13 @@ def db() -> Iterator[netdb.NetDb]:
     database, user = f"dc_test_{suffix}", f"dc_user_{suffix}"
     root = admin()
     root.execute(
-        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-            sql.Identifier(user), sql.Literal(netdb.PASSWORD)
+        pgsql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            pgsql.Identifier(user), pgsql.Literal(netdb.PASSWORD)
         )
     )
     root.execute(
-        sql.SQL("CREATE DATABASE {} OWNER {}").format(
-            sql.Identifier(database), sql.Identifier(user)
+        pgsql.SQL("CREATE DATABASE {} OWNER {}").format(
+            pgsql.Identifier(database), pgsql.Identifier(user)
         )
     )
     with psycopg.connect(
@@ -85,9 +85,9 @@ def db() -> Iterator[netdb.NetDb]:
         extra={"database": database, "user": user, "root": root},
     )
     root.execute(
-        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(database))
     )
-    root.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(user)))
+    root.execute(pgsql.SQL("DROP ROLE IF EXISTS {}").format(pgsql.Identifier(user)))
     root.close()
 
 
@@ -410,7 +410,9 @@ def private_pg() -> Iterator[PrivatePostgres]:
             host=str(base), port=server.port, user="postgres", autocommit=True
         ) as connection:
             connection.execute(
-                sql.SQL("CREATE ROLE analyst LOGIN PASSWORD {}").format(sql.Literal(netdb.PASSWORD))
+                pgsql.SQL("CREATE ROLE analyst LOGIN PASSWORD {}").format(
+                    pgsql.Literal(netdb.PASSWORD)
+                )
             )
             connection.execute("CREATE DATABASE prices OWNER analyst")
         with psycopg.connect(
