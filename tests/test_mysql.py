@@ -229,6 +229,25 @@ def test_mysql_two_result_sets_are_refused(client: TestClient, db: netdb.NetDb, 
     answer = client.post(f"/connections/{conn}/query", json={"sql": "SELECT 1; SELECT 2"})
     assert answer.status_code == 400
     assert answer.json()["code"] == "sql_error"
+    # A procedure may send two result sets: that is refused too, and nothing is committed.
+    with db.extra["root"].cursor() as cur:
+        cur.execute(f"USE `{db.extra['database']}`")
+        cur.execute(
+            "CREATE PROCEDURE two() BEGIN INSERT INTO audit VALUES ('two'); "
+            "SELECT 1 AS a; SELECT 2 AS b; END"
+        )
+        cur.execute("CREATE PROCEDURE one() BEGIN SELECT 1 AS a; END")
+    name = "my_call_" + secrets.token_hex(3)
+    assert client.post("/connections", json=db.body(name, read_only=False)).status_code == 201
+    answer = client.post(f"/connections/{name}/query", json={"sql": "CALL two()"})
+    assert answer.status_code == 400, answer.text
+    assert "more than one result set" in answer.json()["detail"]
+    with db.extra["root"].cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM `{db.extra['database']}`.audit WHERE note = 'two'")
+        assert cur.fetchone() == (0,)
+    answer = client.post(f"/connections/{name}/query", json={"sql": "CALL one()"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rows"] == [[1]]
     # Even past the guard, the server sees one statement only (no multi-statements).
     engine, job = _raw_job(db, "SELECT 1; SELECT 2")
     try:

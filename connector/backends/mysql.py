@@ -179,6 +179,14 @@ def _killer(params: dict[str, Any]) -> Callable[[int], None]:
     return kill
 
 
+def _more_results(cursor: DBAPICursor) -> bool:
+    """Whether a stored procedure sent further result sets with rows (CALL can)."""
+    extra = False
+    while cursor.nextset():
+        extra = extra or cursor.description is not None
+    return extra
+
+
 def is_mariadb(connection: DBAPIConnection) -> bool:
     return "mariadb" in str(connection.get_server_info()).lower()
 
@@ -266,6 +274,10 @@ class MysqlBackend(Backend):
         succeeded = False
         try:
             yield cursor
+            if not stream and _more_results(cursor):
+                raise SqlError(
+                    "The statement returned more than one result set; run one query per request."
+                )
             succeeded = True
         finally:
             control.set_cancel_hook(None)
