@@ -119,12 +119,9 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     for module in (health, connections, queries, saved):
         app.include_router(module.router)
 
-    def current_key() -> str | None:
-        return runtime.api_key
-
     app.add_middleware(
         GuardMiddleware,
-        api_key=current_key,
+        api_key=runtime.current_api_key,
         cors_origins=settings.all_cors_origins,
         allowed_hosts=settings.allowed_hosts,
         max_body_bytes=settings.max_body_bytes,

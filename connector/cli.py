@@ -39,6 +39,7 @@ from connector.errors import (
     QueryTimeoutError,
 )
 from connector.export import ExportFormat, encode
+from connector.memory import tune_allocator
 from connector.models import ConnectionInput, QueryRequest
 from connector.ports import is_port_free, recommend_port
 from connector.runtime import Runtime, open_runtime
@@ -202,6 +203,7 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
+    tune_allocator()
     with reported():
         runtime = open_runtime(settings)
     _print_banner(runtime, settings.host, bind_port)
@@ -506,14 +508,14 @@ def key_show(context: Context) -> None:
 @key.command("rotate")
 @pass_context
 def key_rotate(context: Context) -> None:
-    """Make a new API key; the old one stops working when the server restarts."""
+    """Make a new API key; the old one stops working at once, also in a running server."""
     from connector.runtime import prepare_data_dir
     from connector.security import rotate_api_key
 
     settings = context.settings()
     prepare_data_dir(settings.data_dir)
     click.echo(rotate_api_key(settings.data_dir))
-    err.print("Restart the server (and update OpenBB) to use the new key.")
+    err.print("The old key no longer works; update OpenBB and your scripts.")
 
 
 if __name__ == "__main__":  # pragma: no cover

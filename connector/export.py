@@ -28,8 +28,6 @@ MEDIA_TYPES: dict[str, str] = {
     "json": "application/json",
 }
 
-_NEWLINE = orjson.OPT_APPEND_NEWLINE
-
 
 def record_keys(columns: Sequence[Column]) -> list[str]:
     """Column names made unique for use as object keys."""
@@ -48,11 +46,27 @@ def record_keys(columns: Sequence[Column]) -> list[str]:
     return keys
 
 
-def _row_line(record: dict[str, Any]) -> bytes:
+def record_lines(keys: list[str], batch: list[tuple[Any, ...]]) -> list[bytes]:
+    """One JSON object per row, each ending in a newline.
+
+    The fast path is one comprehension calling orjson directly, with no per-row helper
+    call (measured: a helper per row costs more than the encoding); a batch holding an
+    integer beyond 64 bits is redone through the exact slow path.
+    """
     try:
-        return orjson.dumps(record, default=json_default, option=_NEWLINE)
+        return [
+            orjson.dumps(
+                dict(zip(keys, row, strict=True)),
+                default=json_default,
+                option=orjson.OPT_APPEND_NEWLINE,
+            )
+            for row in batch
+        ]
     except TypeError:
-        return dumps(record, option=_NEWLINE)
+        return [
+            dumps(dict(zip(keys, row, strict=True)), option=orjson.OPT_APPEND_NEWLINE)
+            for row in batch
+        ]
 
 
 def encode_ndjson(
@@ -60,7 +74,7 @@ def encode_ndjson(
 ) -> Iterator[bytes]:
     keys = record_keys(columns)
     for batch in batches:
-        yield b"".join([_row_line(dict(zip(keys, row, strict=True))) for row in batch])
+        yield b"".join(record_lines(keys, batch))
 
 
 def encode_json(
@@ -69,8 +83,7 @@ def encode_json(
     keys = record_keys(columns)
     separator = b"["
     for batch in batches:
-        lines = [_row_line(dict(zip(keys, row, strict=True)))[:-1] for row in batch]
-        yield separator + b",".join(lines)
+        yield separator + b",".join([line[:-1] for line in record_lines(keys, batch)])
         separator = b","
     yield b"[]" if separator == b"[" else b"]"
 

@@ -18,7 +18,7 @@ from connector.errors import ConflictError
 from connector.keychain import SecretStore, open_secret_store
 from connector.models import ConnectionInput
 from connector.sample import ensure_sample
-from connector.security import load_api_key, rotate_api_key
+from connector.security import API_KEY_FILE, load_api_key, rotate_api_key
 from connector.service import Connector
 from connector.store import Store
 
@@ -39,8 +39,24 @@ class Runtime:
     new_key: bool = False
     notes: list[str] = field(default_factory=list)
 
+    _key_stamp: int = 0
+
     def rotate_key(self) -> str:
         self.api_key = rotate_api_key(self.settings.data_dir)
+        return self.api_key
+
+    def current_api_key(self) -> str | None:
+        """The API key, re-read when its file changes (``key rotate`` takes effect at once)."""
+        if self.api_key is None:
+            return None
+        path = self.settings.data_dir / API_KEY_FILE
+        try:
+            stamp = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return self.api_key
+        if stamp != self._key_stamp:
+            self.api_key = load_api_key(self.settings.data_dir)[0]
+            self._key_stamp = stamp
         return self.api_key
 
     def close(self) -> None:

@@ -125,7 +125,7 @@ class GuardMiddleware:
         expected = self.api_key()
         if expected is None:
             return
-        given = headers.get("x-api-key")
+        given = headers.get("x-api-key") or None
         if given is None:
             authorization = headers.get("authorization", "")
             scheme, _, token = authorization.partition(" ")

@@ -26,6 +26,7 @@ from connector.errors import (
     InvalidRequestError,
     NotFoundError,
 )
+from connector.history import HistoryWriter
 from connector.keychain import SecretStore
 from connector.models import (
     ConnectionInput,
@@ -44,6 +45,8 @@ from connector.store import Store
 
 log = logging.getLogger(__name__)
 
+SPEC_CACHE_S = 2.0
+
 
 def _scrub_secret(error: ConnectorError, secret: str | None) -> ConnectorError:
     if secret:
@@ -59,11 +62,14 @@ class Connector:
         self.store = store
         self.secrets = secrets
         self.running = RunningQueries()
+        self.history_writer = HistoryWriter(store, enabled=settings.history_size > 0)
+        self._specs: dict[str, tuple[float, ConnectionSpec]] = {}
         self._engines: dict[str, tuple[ConnectionSpec, Engine]] = {}
         self._engines_lock = threading.Lock()
 
     def close(self) -> None:
         self.running.close()
+        self.history_writer.close()
         with self._engines_lock:
             engines = [engine for _, engine in self._engines.values()]
             self._engines.clear()
@@ -164,8 +170,22 @@ class Connector:
 
     # engines ----------------------------------------------------------------------------
 
-    def _resolve(self, name: str) -> tuple[ConnectionSpec, Backend, Engine]:
+    def _spec(self, name: str) -> ConnectionSpec:
+        """The saved connection, from a cache that lives ``SPEC_CACHE_S``.
+
+        Changes made through this process drop the cache at once; changes made by another
+        process on the same data folder (the CLI) are seen within ``SPEC_CACHE_S``.
+        """
+        now = time.monotonic()
+        cached = self._specs.get(name)
+        if cached is not None and now - cached[0] < SPEC_CACHE_S:
+            return cached[1]
         spec = self.store.get_connection(name)
+        self._specs[name] = (now, spec)
+        return spec
+
+    def _resolve(self, name: str) -> tuple[ConnectionSpec, Backend, Engine]:
+        spec = self._spec(name)
         backend = get_backend(spec.kind)
         with self._engines_lock:
             cached = self._engines.get(name)
@@ -181,6 +201,7 @@ class Connector:
         return spec, backend, engine
 
     def _drop_engine(self, name: str) -> None:
+        self._specs.pop(name, None)
         with self._engines_lock:
             cached = self._engines.pop(name, None)
         if cached is not None:
@@ -203,6 +224,7 @@ class Connector:
             dialect=backend.dialect,
             paramstyle=backend.paramstyle,
             read_only=spec.read_only,
+            session_enforced=backend.enforces_read_only,
         )
         control = QueryControl(new_query_id(), name, request.sql, timeout_s, client)
         return QueryJob(backend, engine, spec, statement, control, request.params)
@@ -277,6 +299,7 @@ class Connector:
         return self.running.list()
 
     def history(self, limit: int = 50, connection: str | None = None) -> list[HistoryEntry]:
+        self.history_writer.flush()
         return self.store.list_history(limit=limit, connection_name=connection)
 
     # history ----------------------------------------------------------------------------
@@ -311,12 +334,7 @@ class Connector:
         self._record(control, started, None, error)
 
     def _write_history(self, entry: HistoryEntry) -> None:
-        if self.settings.history_size == 0:
-            return
-        try:
-            self.store.add_history(entry)
-        except Exception:  # history must never fail a query
-            log.warning("could not write query history", exc_info=True)
+        self.history_writer.record(entry)
 
 
 class ManagedStream:

@@ -11,13 +11,13 @@ Must not import FastAPI, the store or any driver.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import sqlglot
 from sqlglot import expressions as exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
@@ -58,6 +58,15 @@ _WRITE_NODES: tuple[type[exp.Expression], ...] = (
     exp.Set,
     exp.Grant,
 )
+# SQLite pragmas that take an argument yet only read.
+READ_PRAGMAS = frozenset(
+    {
+        "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
+        "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check",
+        "function_list", "pragma_list", "collation_list", "module_list", "compile_options",
+        "database_list",
+    }
+)  # fmt: skip
 _READ_COMMANDS = {"EXPLAIN", "SHOW", "DESCRIBE", "DESC"}
 _WRITE_WORDS = {
     "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "REPLACE", "CREATE", "DROP", "ALTER",
@@ -125,9 +134,17 @@ _OPERATOR_TOKENS = {
 }  # fmt: skip
 
 
-def _check_read_only(tokens: list[Token], sql: str, dialect: str) -> None:
+def _check_read_only(
+    tokens: list[Token], sql: str, dialect: str, *, session_enforced: bool
+) -> None:
+    """Refuse anything but reads.
+
+    Where the database session itself is read-only (``session_enforced``), a statement the
+    parser does not know goes on to the database, which gives the precise error; elsewhere
+    it is refused.
+    """
     try:
-        parsed = sqlglot.parse(sql, read=dialect)
+        parsed = Dialect.get_or_raise(dialect).parser().parse(tokens, sql)
     except SqlglotError:
         parsed = []
     trees = [tree for tree in parsed if tree is not None]
@@ -141,22 +158,32 @@ def _check_read_only(tokens: list[Token], sql: str, dialect: str) -> None:
     for tree in trees:
         if isinstance(tree, exp.Command):
             word = str(tree.this).upper()
-            if word in _READ_COMMANDS:
+            if word in _READ_COMMANDS or (session_enforced and word not in _WRITE_WORDS):
                 continue
             raise ReadOnlyError(f"This connection is read-only and refuses {word} statements.")
         if isinstance(tree, exp.Pragma):
-            if isinstance(tree.this, exp.EQ | exp.Property):
-                raise ReadOnlyError("This connection is read-only and refuses PRAGMA writes.")
+            _check_pragma(tree)
             continue
-        if not isinstance(tree, _READ_ROOTS):
-            raise ReadOnlyError(
-                f"This connection is read-only and refuses {tree.key.upper()} statements."
-            )
         for node in tree.walk():
             if isinstance(node, _WRITE_NODES):
                 raise ReadOnlyError(
                     f"This connection is read-only and the statement contains {node.key.upper()}."
                 )
+        if not isinstance(tree, _READ_ROOTS) and not session_enforced:
+            raise ReadOnlyError(
+                f"This connection is read-only and refuses {tree.key.upper()} statements."
+            )
+
+
+def _check_pragma(tree: exp.Pragma) -> None:
+    """A pragma with an argument is a write unless it is one of the reading pragmas."""
+    target = tree.this
+    if not isinstance(target, exp.EQ | exp.Property):
+        return
+    name = target.this
+    name = name.expression if isinstance(name, exp.Dot) else name
+    if str(name.name if isinstance(name, exp.Expression) else name).lower() not in READ_PRAGMAS:
+        raise ReadOnlyError("This connection is read-only and refuses PRAGMA writes.")
 
 
 def parameter_names(sql: str, dialect: str = "sqlite") -> list[str]:
@@ -168,15 +195,11 @@ def parameter_names(sql: str, dialect: str = "sqlite") -> list[str]:
     return names
 
 
-def prepare(
-    sql: str,
-    params: Mapping[str, Any],
-    *,
-    dialect: str,
-    paramstyle: ParamStyle,
-    read_only: bool,
-) -> BoundStatement:
-    """Check ``sql`` is one statement (and a read when ``read_only``) and bind ``params``."""
+@functools.lru_cache(maxsize=1024)
+def _analyse(
+    sql: str, dialect: str, read_only: bool, session_enforced: bool
+) -> tuple[tuple[int, int, str], ...]:
+    """The checks that depend on the SQL alone, cached: dashboards repeat the same queries."""
     tokens = _tokens(sql, dialect)
     statements = _statements(tokens)
     if not statements:
@@ -184,8 +207,24 @@ def prepare(
     if len(statements) > 1:
         raise SqlError(f"Send one statement per request; this SQL has {len(statements)}.")
     if read_only:
-        _check_read_only(tokens, sql, dialect)
-    spans = _parameter_spans(tokens)
+        _check_read_only(tokens, sql, dialect, session_enforced=session_enforced)
+    return tuple(_parameter_spans(tokens))
+
+
+def prepare(
+    sql: str,
+    params: Mapping[str, Any],
+    *,
+    dialect: str,
+    paramstyle: ParamStyle,
+    read_only: bool,
+    session_enforced: bool = False,
+) -> BoundStatement:
+    """Check ``sql`` is one statement (and a read when ``read_only``) and bind ``params``.
+
+    ``session_enforced`` says the database session refuses writes by itself as well.
+    """
+    spans = _analyse(sql, dialect, read_only, session_enforced)
     if not spans:
         return BoundStatement(sql.strip().rstrip(";").rstrip(), None)
     for _, _, name in spans:
@@ -194,7 +233,7 @@ def prepare(
         value = params[name]
         if not isinstance(value, str | int | float | bool) and value is not None:
             raise BadParamError(f"Parameter {name!r} must be a string, number, boolean or null.")
-    return _rewrite(sql, spans, params, paramstyle)
+    return _rewrite(sql, list(spans), params, paramstyle)
 
 
 def _rewrite(

@@ -95,6 +95,7 @@ def _now() -> str:
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL: durable across crashes, no fsync per query
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -271,23 +272,29 @@ class Store:
 
     # history ----------------------------------------------------------------------------
 
-    def add_history(self, entry: HistoryEntry) -> None:
+    def add_history(self, entries: list[HistoryEntry]) -> None:
+        """Append entries in one transaction, trimming the oldest past ``history_size``."""
         with self.transaction() as connection:
             connection.execute(
-                insert(history_table).values(
-                    query_id=entry.query_id,
-                    connection=entry.connection,
-                    sql=entry.sql,
-                    started_at=entry.started_at,
-                    duration_ms=entry.duration_ms,
-                    row_count=entry.row_count,
-                    outcome=entry.outcome,
-                    error_code=entry.error_code,
-                    client=entry.client,
-                )
+                insert(history_table),
+                [
+                    {
+                        "query_id": e.query_id,
+                        "connection": e.connection,
+                        "sql": e.sql,
+                        "started_at": e.started_at,
+                        "duration_ms": e.duration_ms,
+                        "row_count": e.row_count,
+                        "outcome": e.outcome,
+                        "error_code": e.error_code,
+                        "client": e.client,
+                    }
+                    for e in entries
+                ],
             )
-            self._history_writes += 1
-            if self._history_writes % HISTORY_TRIM_EVERY == 0:
+            self._history_writes += len(entries)
+            if self._history_writes >= HISTORY_TRIM_EVERY:
+                self._history_writes = 0
                 newest = connection.scalar(select(func.max(history_table.c.id))) or 0
                 connection.execute(
                     delete(history_table).where(history_table.c.id <= newest - self.history_size)

@@ -7,10 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -72,6 +74,7 @@ class LiveServer:
     api_key: str
     data_dir: Path
     process: subprocess.Popen[bytes]
+    log: IO[bytes]
 
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(
@@ -85,10 +88,12 @@ class LiveServer:
 def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> LiveServer:
     """``data-connector serve`` in a child process on a free port, once it answers."""
     port = recommend_port(20000 + os.getpid() % 20000)
+    # A file, not a pipe: a pipe nobody reads fills up and blocks the server's logging.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop_server
     process = subprocess.Popen(
         [sys.executable, "-m", "connector.cli", "--data-dir", str(data_dir), "serve",
          "--port", str(port), *extra],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "CONNECTOR_SECRET_STORE": "file", **(env or {})},
     )  # fmt: skip
@@ -96,7 +101,9 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
+            log.seek(0)
+            output = log.read().decode(errors="replace")
+            log.close()
             raise RuntimeError(f"server exited early:\n{output}")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
@@ -105,9 +112,11 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
             time.sleep(0.1)
     else:
         process.kill()
+        process.wait()
+        log.close()
         raise RuntimeError("server did not answer /health within 60 s")
     key = (data_dir / "api_key").read_text().strip()
-    return LiveServer(url=url, api_key=key, data_dir=data_dir, process=process)
+    return LiveServer(url=url, api_key=key, data_dir=data_dir, process=process, log=log)
 
 
 def stop_server(server: LiveServer) -> str:
@@ -121,7 +130,10 @@ def stop_server(server: LiveServer) -> str:
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait()
-    return server.process.stdout.read().decode() if server.process.stdout else ""
+    server.log.seek(0)
+    output = server.log.read().decode(errors="replace")
+    server.log.close()
+    return output
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,11 @@ Read-only is enforced by the session, not only by the statement guard: the file 
 and pragma changes. Timeouts and cancel use a progress handler and ``interrupt()``.
 
 Declared column types become Python values through converters (``DATE`` -> date,
-``DECIMAL`` -> exact Decimal, ``JSON`` -> parsed value, ...), so a column declared
-``DATE`` is typed ``date`` in results; anything a converter cannot read stays text.
+``BOOLEAN`` -> bool, ``JSON`` -> parsed value, ...), so a column declared ``DATE`` is
+typed ``date`` in results; anything a converter cannot read stays text. ``DECIMAL`` and
+``NUMERIC`` get no converter: SQLite stores such values as REAL or INTEGER, and a
+converter would only see SQLite's 15-digit text of the double, losing precision that the
+float itself keeps.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from connector.errors import (
 )
 from connector.models import ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
 from connector.running import QueryControl
+from connector.statements import READ_PRAGMAS
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 PROGRESS_STEPS = 1000
@@ -52,15 +55,6 @@ _DENIED_ACTIONS = frozenset(
         "SQLITE_DROP_TEMP_TABLE", "SQLITE_DROP_TEMP_TRIGGER", "SQLITE_DROP_TEMP_VIEW",
         "SQLITE_DROP_TRIGGER", "SQLITE_DROP_VIEW", "SQLITE_DROP_VTABLE",
     )
-)  # fmt: skip
-# Pragmas that take an argument yet only read.
-_READ_PRAGMAS = frozenset(
-    {
-        "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
-        "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check",
-        "function_list", "pragma_list", "collation_list", "module_list", "compile_options",
-        "database_list",
-    }
 )  # fmt: skip
 _SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_temp_master", "sqlite_schema"})
 _UNAVAILABLE_MESSAGES = (
@@ -81,7 +75,7 @@ def _read_only_authorizer(
         return sqlite3.SQLITE_OK
     if action in _DENIED_ACTIONS:
         return sqlite3.SQLITE_DENY
-    if action == sqlite3.SQLITE_PRAGMA and arg2 is not None and arg1 not in _READ_PRAGMAS:
+    if action == sqlite3.SQLITE_PRAGMA and arg2 is not None and arg1 not in READ_PRAGMAS:
         return sqlite3.SQLITE_DENY
     return sqlite3.SQLITE_OK
 
@@ -117,14 +111,6 @@ def _to_time(raw: bytes) -> Any:
         return text
 
 
-def _to_decimal(raw: bytes) -> Any:
-    text = _text(raw)
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return text
-
-
 def _to_bool(raw: bytes) -> Any:
     text = _text(raw).strip().lower()
     if text in ("1", "true", "t", "yes"):
@@ -146,8 +132,6 @@ _CONVERTERS = {
     "DATETIME": _to_datetime,
     "TIMESTAMP": _to_datetime,
     "TIME": _to_time,
-    "DECIMAL": _to_decimal,
-    "NUMERIC": _to_decimal,
     "BOOLEAN": _to_bool,
     "BOOL": _to_bool,
     "JSON": _to_json,
@@ -299,7 +283,10 @@ class SqliteBackend(Backend):
         lowered = message.lower()
         if isinstance(exc, OverflowError):
             return BadParamError("A parameter is an integer too large for SQLite (64-bit).")
-        if "readonly database" in lowered or "not authorized" in lowered:
+        if any(
+            text in lowered
+            for text in ("readonly database", "not authorized", "authorization denied")
+        ):
             return ReadOnlyError("This connection is read-only and SQLite refused the write.")
         if "too many attached databases" in lowered:
             return ReadOnlyError("This connection is read-only and refuses ATTACH and VACUUM INTO.")

@@ -1,0 +1,101 @@
+"""Export 1M rows of trades from SQLite as NDJSON over HTTP, against the raw sqlite3 loop.
+
+Run: ``.venv/bin/python -m benchmarks.bench_sqlite [--rows N]``. The data is generated
+deterministically into ``benchmarks/data/trades.db`` the first time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from benchmarks.harness import (
+    ROOT,
+    RssSampler,
+    add_connection,
+    http_export,
+    raw_ndjson_loop,
+    report,
+    start_server,
+)
+from connector.memory import tune_allocator
+
+SYMBOLS = [f"S{i:03d}" for i in range(200)]
+SQL = "SELECT * FROM trades"
+
+
+def trades(count: int) -> Iterator[tuple[object, ...]]:
+    rng = random.Random(7)
+    start = dt.datetime(2024, 1, 2, 9, 30)
+    for index in range(count):
+        yield (
+            index + 1,
+            (start + dt.timedelta(milliseconds=index * 37)).isoformat(),
+            rng.choice(SYMBOLS),
+            round(rng.uniform(5, 900), 2),
+            rng.randint(1, 5000),
+            "B" if rng.random() < 0.5 else "S",
+        )
+
+
+def make_database(path: Path, rows: int) -> Path:
+    if path.exists():
+        with sqlite3.connect(path) as connection:
+            if connection.execute("SELECT count(*) FROM trades").fetchone()[0] == rows:
+                return path
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "CREATE TABLE trades (id INTEGER PRIMARY KEY, ts TEXT, symbol TEXT, price REAL, "
+            "qty INTEGER, side TEXT)"
+        )
+        connection.executemany("INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?)", trades(rows))
+    return path
+
+
+def raw_seconds(path: Path) -> tuple[int, float]:
+    started = time.perf_counter()
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    rows = raw_ndjson_loop(connection.execute(SQL))
+    connection.close()
+    return rows, time.perf_counter() - started
+
+
+def main() -> None:
+    tune_allocator()  # the server does the same at start; both loops run alike
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    database = make_database(ROOT / "data" / f"trades-{args.rows}.db", args.rows)
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = start_server(Path(data_dir))
+        try:
+            add_connection(
+                server, {"name": "bench", "kind": "sqlite", "options": {"path": str(database)}}
+            )
+            http_export(server, "bench", "SELECT * FROM trades LIMIT 1000")  # warm the pool
+            raw_rows, raw_s = raw_seconds(database)
+            with RssSampler(server.pid) as rss:
+                rows, http_s = http_export(server, "bench", SQL)
+            assert rows == raw_rows == args.rows, (rows, raw_rows)
+            report(
+                "sqlite_export_ndjson",
+                rows,
+                http_s,
+                raw_s,
+                rss.peak_mb,
+                server_start_rss_mb=round(rss.start_mb, 1),
+            )
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

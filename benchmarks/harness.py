@@ -1,0 +1,181 @@
+"""Benchmark harness: a real server in a child process, its peak RSS, an HTTP export, and
+the raw-driver loop that does the same work, so results are ratios measured in one run.
+
+The raw loop is what the server does per row, minus HTTP: ``fetchmany`` batches, a dict
+per row keyed by column name, ``orjson.dumps`` with a newline. Results go to stdout and to
+``benchmarks/results/<name>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+
+
+@dataclass
+class Server:
+    url: str
+    api_key: str
+    pid: int
+    process: subprocess.Popen[bytes]
+
+    def headers(self) -> dict[str, str]:
+        return {"X-API-KEY": self.api_key}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def start_server(data_dir: Path, env: dict[str, str] | None = None) -> Server:
+    """``data-connector serve`` on a free port, without the sample database."""
+    from connector.ports import recommend_port
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    port = recommend_port(18000)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "connector.cli", "--data-dir", str(data_dir), "serve",
+         "--port", str(port), "--no-sample", "--log-level", "warning"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "CONNECTOR_SECRET_STORE": "file", **(env or {})},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("server did not start")
+    key = (data_dir / "api_key").read_text().strip()
+    return Server(url=url, api_key=key, pid=process.pid, process=process)
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class RssSampler:
+    """Samples a process's resident memory every 10 ms; ``peak_mb`` after the block."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start_mb = 0.0
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak_mb = max(self.peak_mb, rss_mb(self.pid))
+            except OSError:
+                return
+            self._stop.wait(0.01)
+
+    def __enter__(self) -> RssSampler:
+        self.start_mb = rss_mb(self.pid)
+        self.peak_mb = self.start_mb
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def add_connection(server: Server, body: dict[str, Any]) -> None:
+    response = httpx.post(f"{server.url}/connections", json=body, headers=server.headers())
+    response.raise_for_status()
+
+
+def http_export(
+    server: Server, connection: str, sql: str, fmt: str = "ndjson"
+) -> tuple[int, float]:
+    """Stream an export over HTTP; returns (lines received, seconds)."""
+    started = time.perf_counter()
+    lines = 0
+    with httpx.stream(
+        "POST",
+        f"{server.url}/connections/{connection}/export",
+        params={"format": fmt},
+        json={"sql": sql},
+        headers=server.headers(),
+        timeout=600,
+    ) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            lines += chunk.count(b"\n")
+    return lines, time.perf_counter() - started
+
+
+def raw_ndjson_loop(cursor: Any, batch: int = 5000) -> int:
+    """The server's per-row work on a raw DBAPI cursor (after ``execute``); returns rows."""
+    keys = [item[0] for item in cursor.description]
+    rows = 0
+    while True:
+        chunk = cursor.fetchmany(batch)
+        if not chunk:
+            return rows
+        data = b"".join(
+            [
+                orjson.dumps(dict(zip(keys, row, strict=True)), option=orjson.OPT_APPEND_NEWLINE)
+                for row in chunk
+            ]
+        )
+        rows += len(chunk)
+        del data
+
+
+def report(
+    name: str, rows: int, http_s: float, raw_s: float, peak_rss_mb: float, **extra: Any
+) -> dict[str, Any]:
+    """Print and save one result: rows/s both ways, their ratio, and the server's peak RSS."""
+    result = {
+        "name": name,
+        "rows": rows,
+        "http_rows_per_s": round(rows / http_s),
+        "raw_rows_per_s": round(rows / raw_s),
+        "ratio": round(raw_s / http_s, 3),
+        "server_peak_rss_mb": round(peak_rss_mb, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "when": time.strftime("%Y-%m-%d"),
+        **extra,
+    }
+    print(
+        f"{name}: {rows:,} rows  http {result['http_rows_per_s']:,}/s  raw "
+        f"{result['raw_rows_per_s']:,}/s  ratio {result['ratio']}  server peak RSS "
+        f"{result['server_peak_rss_mb']} MB"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
