@@ -36,7 +36,7 @@ import psycopg
 import psycopg.errors
 from psycopg.adapt import Loader
 from psycopg.postgres import types as pg_types
-from psycopg.types.datetime import DateLoader, TimestampLoader, TimestamptzLoader
+from psycopg.pq import Format
 from psycopg.types.json import set_json_loads
 from pydantic import Field
 from sqlalchemy import URL, Engine, create_engine, event
@@ -105,28 +105,35 @@ def _as_text(data: Any) -> str:
     return bytes(data).decode("utf-8", "replace")
 
 
-class _LenientDateLoader(DateLoader):
+class _LenientLoader(Loader):
+    """psycopg's own (C, where installed) loader for the type; the text PostgreSQL printed
+    for values Python cannot hold (``infinity``, BC dates, years past 9999)."""
+
+    type_name: str = ""
+
+    def __init__(self, oid: int, context: Any = None) -> None:
+        super().__init__(oid, context)
+        base = psycopg.adapters.get_loader(pg_types[self.type_name].oid, Format.TEXT)
+        assert base is not None
+        self._load = base(oid, context).load
+
     def load(self, data: Any) -> Any:
         try:
-            return super().load(data)
+            return self._load(data)
         except psycopg.DataError:
             return _as_text(data)
 
 
-class _LenientTimestampLoader(TimestampLoader):
-    def load(self, data: Any) -> Any:
-        try:
-            return super().load(data)
-        except psycopg.DataError:
-            return _as_text(data)
+class _LenientDateLoader(_LenientLoader):
+    type_name = "date"
 
 
-class _LenientTimestamptzLoader(TimestamptzLoader):
-    def load(self, data: Any) -> Any:
-        try:
-            return super().load(data)
-        except psycopg.DataError:
-            return _as_text(data)
+class _LenientTimestampLoader(_LenientLoader):
+    type_name = "timestamp"
+
+
+class _LenientTimestamptzLoader(_LenientLoader):
+    type_name = "timestamptz"
 
 
 class _TextLoader(Loader):
