@@ -38,11 +38,12 @@ from pymysql.constants import FIELD_TYPE
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
-from connector.backends.base import Backend, DBAPIConnection, DBAPICursor, first_sentence
+from connector.backends.base import DBAPIConnection, DBAPICursor, first_sentence
 from connector.backends.network import (
     POOL_OVERFLOW,
     POOL_RECYCLE_S,
     POOL_SIZE,
+    NetworkBackend,
     NetworkOptions,
     connect_failure,
 )
@@ -198,7 +199,7 @@ def _error_code(exc: BaseException) -> tuple[int | None, str]:
     return None, str(exc)
 
 
-class MysqlBackend(Backend):
+class MysqlBackend(NetworkBackend):
     kind = "mysql"
     label = "MySQL"
     dialect = "mysql"

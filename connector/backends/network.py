@@ -11,9 +11,11 @@ import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Engine
 
-from connector.backends.base import first_sentence
+from connector.backends.base import Backend, first_sentence
 from connector.errors import DatabaseUnavailableError
+from connector.models import ProbeResult
 
 CONNECT_TIMEOUT_S = 10
 # A pool per connection: a few warm connections, a few more under a burst.
@@ -119,3 +121,18 @@ def connect_failure(
             f"The TLS handshake with {label}{where} failed: {first_sentence(message)}"
         )
     return None
+
+
+class NetworkBackend(Backend):
+    """A backend for a database server: a failed connection test names the server."""
+
+    def probe(self, engine: Engine) -> ProbeResult:
+        try:
+            return super().probe(engine)
+        except Exception as exc:
+            orig = getattr(exc, "orig", None) or exc
+            place = {"host": engine.url.host, "port": engine.url.port}
+            failure = connect_failure(self.label, str(orig), place)
+            if failure is None:
+                raise
+            raise failure from exc

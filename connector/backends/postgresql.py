@@ -42,11 +42,12 @@ from pydantic import Field
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
-from connector.backends.base import Backend, DBAPIConnection, DBAPICursor, first_sentence
+from connector.backends.base import DBAPIConnection, DBAPICursor, first_sentence
 from connector.backends.network import (
     POOL_OVERFLOW,
     POOL_RECYCLE_S,
     POOL_SIZE,
+    NetworkBackend,
     NetworkOptions,
     connect_failure,
 )
@@ -186,7 +187,7 @@ def connect_args(options: PostgresqlOptions, *, read_only: bool) -> dict[str, An
     return args
 
 
-class PostgresqlBackend(Backend):
+class PostgresqlBackend(NetworkBackend):
     kind = "postgresql"
     label = "PostgreSQL"
     dialect = "postgres"
