@@ -221,8 +221,6 @@ def test_mysql_export_client_disconnect_stops_the_query(db: netdb.NetDb, tmp_pat
         )
     finally:
         stop_server(server)
-        if server.process.stdout is not None:
-            server.process.stdout.close()
 
 
 def test_mysql_two_result_sets_are_refused(client: TestClient, db: netdb.NetDb, conn: str) -> None:

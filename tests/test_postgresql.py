@@ -248,8 +248,6 @@ def test_postgresql_export_client_disconnect_stops_the_query(
         )
     finally:
         stop_server(server)
-        if server.process.stdout is not None:
-            server.process.stdout.close()
 
 
 def test_postgresql_two_result_sets_are_refused(
