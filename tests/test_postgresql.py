@@ -359,6 +359,18 @@ def test_postgresql_schema_browsing_in_fixed_queries(
 # -- a private PostgreSQL (password logins; stopped and restarted by the test) ------------
 
 
+def pg_program(name: str) -> str | None:
+    """A PostgreSQL server program: on PATH, or where Debian keeps them (newest version)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        key=lambda path: int(path.parts[-3]) if path.parts[-3].isdigit() else 0,
+    )
+    return str(candidates[-1]) if candidates else None
+
+
 class PrivatePostgres:
     def __init__(self, base: Path, port: int) -> None:
         self.base, self.port, self.data = base, port, base / "data"
@@ -373,7 +385,7 @@ class PrivatePostgres:
 
     def init(self) -> None:
         self._as_postgres(
-            "initdb", "-D", str(self.data), "-U", "postgres", "--auth-local=trust",
+            str(pg_program("initdb")), "-D", str(self.data), "-U", "postgres", "--auth-local=trust",
             "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync", "--no-instructions",
         )  # fmt: skip
 
@@ -383,18 +395,24 @@ class PrivatePostgres:
             "-c shared_buffers=16MB -c max_connections=20"
         )
         self._as_postgres(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.base / "log"), "-o", settings,
+            str(pg_program("pg_ctl")), "-D", str(self.data), "-l", str(self.base / "log"), "-o", settings,
             "-w", "-t", "60", "start",
         )  # fmt: skip
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
-            self._as_postgres("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+            self._as_postgres(
+                str(pg_program("pg_ctl")), "-D", str(self.data), "-m", "fast", "-w", "stop"
+            )
 
 
 @pytest.fixture(scope="module")
 def private_pg() -> Iterator[PrivatePostgres]:
-    available = shutil.which("initdb") is not None and shutil.which("runuser") is not None
+    available = (
+        pg_program("initdb") is not None
+        and pg_program("pg_ctl") is not None
+        and shutil.which("runuser") is not None
+    )
     require_service(available, "initdb, pg_ctl and runuser are needed for a private server")
     if os.geteuid() != 0:
         pytest.skip("starting a private PostgreSQL as the postgres user needs root")
