@@ -230,6 +230,9 @@ def test_postgresql_export_streams_every_row(
     netdb.check_export_rows(
         client, conn, "SELECT g AS n, 'x' AS s FROM generate_series(1, 120000) AS g", 120000
     )
+    # Statements a server-side cursor cannot hold export through an ordinary cursor.
+    netdb.check_export_rows(client, conn, "SHOW search_path", 1)
+    netdb.check_export_rows(client, conn, "EXPLAIN SELECT * FROM trades", 1)
 
 
 def test_postgresql_export_client_disconnect_stops_the_query(

@@ -26,6 +26,7 @@ Must not import FastAPI.
 from __future__ import annotations
 
 import math
+import re
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -151,6 +152,40 @@ class OneStatementCursor(psycopg.Cursor[Any]):
         super()._execute_send(query, force_extended=True, binary=binary)
 
 
+# Statements ``DECLARE ... CURSOR FOR`` accepts, after any leading comments or parentheses.
+_DECLARABLE = re.compile(
+    r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*(?:select|with|values|table)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+class StreamCursor:
+    """For exports: a named (server-side) cursor for statements ``DECLARE`` accepts, and a
+    client-side one for the rest (``SHOW``, ``EXPLAIN``: small results), chosen at execute."""
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self._connection = connection
+        self._cursor: Any = None
+
+    def execute(self, query: str, params: Any = None) -> None:
+        if _DECLARABLE.match(query):
+            self._cursor = self._connection.cursor(name=f"dc_{secrets.token_hex(6)}")
+        else:
+            self._cursor = self._connection.cursor()
+        self._cursor.execute(query, params)
+
+    @property
+    def description(self) -> Any:
+        return None if self._cursor is None else self._cursor.description
+
+    def fetchmany(self, size: int) -> list[Any]:
+        return list(self._cursor.fetchmany(size))
+
+    def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+
+
 def prepare_connection(connection: psycopg.Connection[Any]) -> None:
     """Our loaders on a fresh connection (see the module docstring)."""
     adapters = connection.adapters
@@ -243,9 +278,7 @@ class PostgresqlBackend(NetworkBackend):
         with connection.cursor() as setup:
             setup.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
         control.set_cancel_hook(lambda: connection.cancel_safe(timeout=CANCEL_TIMEOUT_S))
-        cursor = (
-            connection.cursor(name=f"dc_{secrets.token_hex(6)}") if stream else connection.cursor()
-        )
+        cursor = StreamCursor(connection) if stream else connection.cursor()
         succeeded = False
         try:
             yield cursor
