@@ -171,6 +171,10 @@ class SavedParam(BaseModel):
     options: list[Any] | None = None
     multiple: bool = False
 
+    def option_values(self) -> list[Any]:
+        """The allowed values, from options given as values or as ``{label, value}``."""
+        return [o.get("value") if isinstance(o, dict) else o for o in self.options or []]
+
 
 class WidgetSpec(BaseModel):
     model_config = ConfigDict(extra="allow")

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 PROBE_ROWS = 50
+PROBE_TIMEOUT_S = 10.0
 _RELATIVE_DATE = re.compile(r"^\$currentDate(?:([+-])(\d{1,4})([dwMmy]))?$")
 _ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
 
@@ -82,14 +83,6 @@ def _coerce_date(param: SavedParam, raw: Any) -> str:
     raise BadParamError(f"Parameter {param.name!r} must be a date written YYYY-MM-DD.")
 
 
-def option_values(param: SavedParam) -> list[Any]:
-    """The allowed values of a parameter with options (each a value or {label, value})."""
-    values: list[Any] = []
-    for option in param.options or []:
-        values.append(option.get("value") if isinstance(option, dict) else option)
-    return values
-
-
 def coerce_param(param: SavedParam, raw: Any) -> Any:
     """A parameter value converted to its declared type; 400 naming it when impossible.
 
@@ -109,7 +102,7 @@ def coerce_param(param: SavedParam, raw: Any) -> Any:
 def _coerce_one(param: SavedParam, raw: Any) -> Any:
     value = _coerce_type(param, raw)
     if param.options and value is not None:
-        allowed = option_values(param)
+        allowed = param.option_values()
         if value not in allowed and str(value) not in {str(item) for item in allowed}:
             raise BadParamError(f"Parameter {param.name!r} must be one of its options.")
     return value
@@ -242,7 +235,10 @@ class SavedQueries:
 
     def columns(self, query: SavedQuery) -> builtins.list[Column]:
         """The result's columns, from a few rows run with the defaults (for column defs)."""
-        return self.run_query(query, {}, limit=PROBE_ROWS, client="widgets.json").columns
+        request = SavedRunRequest(
+            sql=query.sql, params=self.bind(query, {}), limit=PROBE_ROWS, timeout_s=PROBE_TIMEOUT_S
+        )
+        return self.connector.run(query.connection, request, "widgets.json").columns
 
     def run_page(
         self,

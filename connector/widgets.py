@@ -18,7 +18,6 @@ from typing import Any
 
 from connector.export import record_keys
 from connector.models import Column, ConnectionSpec, SavedParam, SavedQuery
-from connector.saved import option_values
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +102,7 @@ def widget_param(param: SavedParam) -> dict[str, Any]:
             {"label": str(option.get("label", value)), "value": value}
             if isinstance(option, dict)
             else {"label": str(value), "value": value}
-            for option, value in zip(param.options, option_values(param), strict=True)
+            for option, value in zip(param.options, param.option_values(), strict=True)
         ]
     return entry
 
