@@ -522,5 +522,11 @@ def test_openbb_cli_saved_and_openbb(
     assert "https://pro.openbb.co/app/data-connectors?" in link.output
     assert "url=http%3A%2F%2Flocalhost%3A7811" in link.output
     assert "url=https%3A" in cli("openbb", "--tls").output
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
+    assert cli("openbb", "--open", "--port", "7811").exit_code == 0
+    assert opened == [
+        "https://pro.openbb.co/app/data-connectors?name=Data+Connector&url=http%3A%2F%2Flocalhost%3A7811"
+    ]
     assert cli("saved", "remove", "px").exit_code == 0
     assert cli("saved", "remove", "px").exit_code == 4
