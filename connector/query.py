@@ -42,7 +42,10 @@ class QueryJob:
 def scrub(error: ConnectorError, params: Mapping[str, Any]) -> ConnectorError:
     """Remove bound parameter values from an error's message."""
     detail = error.detail
+    values: list[Any] = []
     for value in params.values():
+        values.extend(value if isinstance(value, list | tuple) else [value])
+    for value in values:
         text = str(value) if value is not None and not isinstance(value, bool) else ""
         if len(text) >= 2 and text in detail:
             detail = detail.replace(text, "…")
@@ -85,7 +88,7 @@ def run_query(job: QueryJob, limit: int) -> QueryResult:
         ) as cursor:
             job.backend.execute(cursor, job.statement)
             description = cursor.description
-            rows = cursor.fetchmany(limit + 1) if description else []
+            rows = list(cursor.fetchmany(limit + 1)) if description else []
             if job.control.stopped:
                 raise job.backend.translate_error(RuntimeError("stopped"), job.control)
             truncated = len(rows) > limit
