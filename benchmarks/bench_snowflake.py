@@ -18,17 +18,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import snowflake.connector
 
 from benchmarks.harness import (
     RssSampler,
     add_connection,
     http_export,
-    raw_ndjson_loop,
     report,
     start_server,
 )
 from connector.ports import recommend_port
+from connector.values import json_default
 
 SQL = "SELECT * FROM TRADES"
 
@@ -75,6 +76,27 @@ def make_table(port: int, rows: int) -> None:
     ):
         cursor.execute(sql)
     connection.close()
+
+
+def raw_ndjson_loop(cursor: Any, batch: int = 5000) -> int:
+    """``harness.raw_ndjson_loop`` with the server's ``json_default``: NUMBER(p,s) columns
+    arrive as ``Decimal``, which orjson does not write by itself."""
+    keys = [item[0] for item in cursor.description]
+    rows = 0
+    while chunk := cursor.fetchmany(batch):
+        data = b"".join(
+            [
+                orjson.dumps(
+                    dict(zip(keys, row, strict=True)),
+                    default=json_default,
+                    option=orjson.OPT_APPEND_NEWLINE,
+                )
+                for row in chunk
+            ]
+        )
+        rows += len(chunk)
+        del data
+    return rows
 
 
 def raw_seconds(port: int) -> tuple[int, float]:
