@@ -306,6 +306,8 @@ class SnowflakeBackend(Backend):
             "validate_default_parameters": True,
             "application": "DataConnector",
             "client_session_keep_alive": False,
+            # NUMBER(p, s) as exact Decimal: the connector's default makes small ones floats.
+            "arrow_number_to_decimal": True,
         }
         for name, value in (
             ("user", options.user),
