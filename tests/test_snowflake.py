@@ -239,6 +239,9 @@ def test_snowflake_externalbrowser_needs_no_secret(client: TestClient, fakesnow_
         create(client, "nopw", sf_options(fakesnow_port), secret=None), 422, "invalid_request"
     )
     assert "password" in detail
+    no_user = sf_options(fakesnow_port, user=None)
+    detail = assert_error(create(client, "nouser", no_user), 422, "invalid_request")
+    assert "user" in detail
 
 
 @pytest.mark.parametrize(

@@ -97,7 +97,7 @@ class SnowflakeOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     account: str
-    user: str | None = None
+    user: str  # the login name; externalbrowser sign-in needs it too
     warehouse: str | None = None
     database: str | None = None
     # "schema" shadows a BaseModel attribute, hence the alias.
@@ -114,7 +114,15 @@ class SnowflakeOptions(BaseModel):
     def _account(cls, value: str) -> str:
         return check_account(value)
 
-    @field_validator("user", "warehouse", "database", "schema_", "role", "host")
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        name = _identifier(value)
+        if name is None:
+            raise ValueError("the user (login name) is required")
+        return name
+
+    @field_validator("warehouse", "database", "schema_", "role", "host")
     @classmethod
     def _names(cls, value: str | None) -> str | None:
         return _identifier(value)
@@ -221,10 +229,6 @@ class SnowflakeBackend(Backend):
     secret_use = "optional"
     enforces_read_only = False
 
-    def __init__(self) -> None:
-        # The warehouse each engine signs in with, for the connection test's check.
-        self._warehouses: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
-
     # The connector's PEP 249 errors carry a Snowflake error number; these explain the
     # ones users meet while signing in or setting up a session.
     sign_in_errors: ClassVar[tuple[tuple[tuple[int, ...], tuple[str, ...], str], ...]] = (
@@ -271,6 +275,10 @@ class SnowflakeBackend(Backend):
         ),
     )
 
+    def __init__(self) -> None:
+        # The warehouse each engine signs in with, for the connection test's check.
+        self._warehouses: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
     def validate_options(self, options: dict[str, Any]) -> dict[str, Any]:
         model = SnowflakeOptions.model_validate(options)
         return model.model_dump(mode="json", exclude_none=True, by_alias=True)
@@ -291,8 +299,6 @@ class SnowflakeBackend(Backend):
         self, spec: ConnectionSpec, secret: str | None, *, pooled: bool = True
     ) -> Engine:
         options = _options(spec.options)
-        if options.authenticator != "externalbrowser" and not options.user:
-            raise InvalidRequestError("A Snowflake connection needs the user option.")
         try:
             self.validate_secret(spec.options, secret)
         except ValueError as exc:
