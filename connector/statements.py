@@ -135,6 +135,28 @@ _OPERATOR_TOKENS = {
 }  # fmt: skip
 
 
+# Snowflake SYSTEM$ functions that only read; the others (SYSTEM$ABORT_SESSION,
+# SYSTEM$CANCEL_QUERY, SYSTEM$TASK_DEPENDENTS_ENABLE, ...) change state from inside a SELECT.
+_SNOWFLAKE_READ_SYSTEM_FUNCTIONS = {
+    "SYSTEM$TYPEOF", "SYSTEM$CLUSTERING_INFORMATION", "SYSTEM$CLUSTERING_DEPTH",
+    "SYSTEM$EXPLAIN_PLAN_JSON", "SYSTEM$EXPLAIN_JSON_TO_TEXT", "SYSTEM$GET_TAG",
+    "SYSTEM$STREAM_HAS_DATA", "SYSTEM$LAST_CHANGE_COMMIT_TIME", "SYSTEM$WAIT",
+    "SYSTEM$BEHAVIOR_CHANGE_BUNDLE_STATUS", "SYSTEM$ALLOWLIST", "SYSTEM$GET_TASK_GRAPH_CONFIG",
+    "SYSTEM$ESTIMATE_SEARCH_OPTIMIZATION_COSTS", "SYSTEM$GET_PREDECESSOR_RETURN_VALUE",
+}  # fmt: skip
+
+
+def _check_snowflake_system_calls(tokens: list[Token]) -> None:
+    for token in tokens:
+        word = token.text.upper()
+        if (
+            token.token_type == TokenType.VAR
+            and word.startswith("SYSTEM$")
+            and word not in _SNOWFLAKE_READ_SYSTEM_FUNCTIONS
+        ):
+            raise ReadOnlyError(f"This connection is read-only and refuses {word}().")
+
+
 def _check_read_only(
     tokens: list[Token], sql: str, dialect: str, *, session_enforced: bool
 ) -> None:
@@ -144,6 +166,8 @@ def _check_read_only(
     parser does not know goes on to the database, which gives the precise error; elsewhere
     it is refused.
     """
+    if dialect == "snowflake":
+        _check_snowflake_system_calls(tokens)
     try:
         parsed = Dialect.get_or_raise(dialect).parser().parse(tokens, sql)
     except SqlglotError:

@@ -498,6 +498,9 @@ def test_snowflake_cancel_sends_system_cancel_query(
         "DROP TABLE TRADES",
         "UNDROP TABLE TRADES",
         "TRUNCATE TABLE TRADES",
+        "SELECT SYSTEM$ABORT_SESSION(42)",
+        "SELECT system$task_dependents_enable('t')",
+        "WITH x AS (SELECT SYSTEM$CANCEL_ALL_QUERIES(1)) SELECT * FROM x",
     ],
 )
 def test_snowflake_guard_refuses_writes(sql: str) -> None:
@@ -507,7 +510,12 @@ def test_snowflake_guard_refuses_writes(sql: str) -> None:
 
 def test_snowflake_read_only_connection_refuses_writes_over_http(sf: TestClient) -> None:
     assert_error(run(sf, "DELETE FROM TRADES"), 400, "read_only")
-    for sql in ("SHOW TABLES", "DESCRIBE TABLE TRADES", "SELECT v:price::number FROM TRADES"):
+    for sql in (
+        "SHOW TABLES",
+        "DESCRIBE TABLE TRADES",
+        "SELECT v:price::number FROM TRADES",
+        "SELECT SYSTEM$TYPEOF(1), 'SYSTEM$ABORT_SESSION' AS text",
+    ):
         prepare(sql, {}, dialect="snowflake", paramstyle="qmark", read_only=True)
     assert run(sf, "SELECT COUNT(*) FROM TRADES").json()["rows"] == [[3]]
 
