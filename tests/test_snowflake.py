@@ -14,6 +14,7 @@ import importlib.util
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -417,6 +418,64 @@ def test_snowflake_timeout_is_sent_as_statement_timeout(
     assert response.status_code == 200, response.text
     params = [p for sql, p in sent if sql == "SELECT COUNT(*) FROM TRADES"]
     assert params and params[-1] == {"STATEMENT_TIMEOUT_IN_SECONDS": 7}
+
+
+def _hold_query(
+    monkeypatch: pytest.MonkeyPatch, sql: str, release: threading.Event, hold_s: float = 5
+) -> None:
+    """Make the connector's request for ``sql`` wait for ``release`` (at most ``hold_s``)
+    first: fakesnow answers at once, and a query must still be running to be stopped."""
+    from snowflake.connector.connection import SnowflakeConnection
+
+    original = SnowflakeConnection.cmd_query
+
+    def held(self: Any, text: str, *args: Any, **kwargs: Any) -> Any:
+        if text == sql:
+            release.wait(hold_s)
+        return original(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(SnowflakeConnection, "cmd_query", held)
+
+
+def test_snowflake_cancel_over_http_is_a_499(
+    sf: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The query is held in the client before it reaches fakesnow (which cannot run anything
+    # slowly enough to be caught); DELETE /queries/{id} then stops it: 499, in the history.
+    sql = "SELECT COUNT(*) FROM BIG"
+    release = threading.Event()
+    _hold_query(monkeypatch, sql, release)
+    results: list[httpx.Response] = []
+    worker = threading.Thread(target=lambda: results.append(run(sf, sql)))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5
+        running: list[dict[str, Any]] = []
+        while not running and time.monotonic() < deadline:
+            running = [q for q in sf.get("/queries").json() if q["connection"] == "sf"]
+            time.sleep(0.01)
+        assert running, "the query never showed in GET /queries"
+        assert sf.delete(f"/queries/{running[0]['query_id']}").status_code in (200, 202, 204)
+    finally:
+        release.set()
+        worker.join(10)
+    assert_error(results[0], 499, "cancelled")
+    history = sf.get("/history").json()
+    assert any(h["sql"] == sql and h["outcome"] == "cancelled" for h in history)
+
+
+def test_snowflake_query_past_its_timeout_is_a_504(
+    sf: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Held 2 s, past its 1 s deadline, in the client (fakesnow ignores the statement
+    # timeout): the watchdog stops it and the answer is 504.
+    sql = "SELECT MAX(N) FROM BIG"
+    release = threading.Event()
+    _hold_query(monkeypatch, sql, release, hold_s=2)
+    response = run(sf, sql, timeout_s=1)
+    assert_error(response, 504, "timeout")
+    history = sf.get("/history").json()
+    assert any(h["sql"] == sql and h["outcome"] == "timeout" for h in history)
 
 
 def test_snowflake_statement_timeout_error_is_a_504() -> None:
