@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 LOG_FILE = "gui.log"
 log = logging.getLogger("gui")
+_shown: list[QMessageBox] = []
 
 
 def default_log_dir() -> Path:
@@ -67,6 +68,8 @@ def install_crash_handler(log_dir: Path, show_dialog: bool = True) -> None:
             )
             box.setDetailedText("".join(traceback.format_exception(kind, error, tb)))
             box.setObjectName("crash_dialog")
+            _shown.append(box)  # kept alive while it is on screen
+            box.finished.connect(lambda _result: _shown.remove(box))
             box.open()
 
     sys.excepthook = handle

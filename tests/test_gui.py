@@ -10,20 +10,31 @@ import os
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before Qt is loaded: no display needed
 
+import signal
+import socket
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QApplication, QLineEdit
+from PySide6.QtCore import QSettings, Qt, QThread
+from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from gui.connection_form import ConnectionForm
-from gui.controller import RUNNING, STOPPED, Controller
-from gui.links import server_url
+from gui.controller import DIED, RUNNING, STOPPED, Controller
+from gui.crash import install_crash_handler
+from gui.links import openbb_link, server_url
+from gui.main import main as gui_main
+from gui.main import wants_cli
+from gui.server import server_command
+from gui.single import SingleInstance, instance_name, notify_running
+from gui.tasks import run_in_pool
+from gui.validation import InputError, parse_port
 from gui.window import LIGHT_COLORS, MainWindow
 
 START_TIMEOUT_MS = 30_000
@@ -158,3 +169,223 @@ def test_gui_window_runs_the_server_end_to_end(
     later = MainWindow(Controller(tmp_path / "data"), window.settings)
     qtbot.addWidget(later)
     assert later.port_edit.text() == str(port)
+
+
+def test_gui_taken_port_is_explained_and_a_free_one_offered(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        window.port_edit.setText(str(taken))
+        qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
+        assert window.port_error.isVisible()
+        assert f"Port {taken} is already used" in window.port_error.text()
+        assert window.controller.state == STOPPED and not window.controller.process.running
+        assert window.use_port_button.isVisible()
+        offered = int(window.use_port_button.text().removeprefix("Use "))
+        assert offered != taken
+        qtbot.mouseClick(window.use_port_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window.controller.state == RUNNING, timeout=START_TIMEOUT_MS)
+    assert window.port_edit.text() == str(offered)
+    assert window.url_edit.text() == server_url(offered)
+    assert not window.port_error.isVisible()
+
+
+def test_gui_server_that_dies_is_reported_and_restarted(qtbot: QtBot, window: MainWindow) -> None:
+    window.recommend()
+    _start(qtbot, window)
+    pid = window.controller.process.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: window.controller.state == DIED, timeout=10_000)
+    assert "stopped unexpectedly" in window.status_label.text()
+    assert window.light_color == LIGHT_COLORS[DIED]
+    assert window.restart_button.isVisible()
+    qtbot.mouseClick(window.restart_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.controller.state == RUNNING, timeout=START_TIMEOUT_MS)
+    assert window.controller.process.pid() != pid
+    assert not window.restart_button.isVisible()
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("80", "reserved for system services"),
+        ("1023", "reserved for system services"),
+        ("65536", "highest port is 65535"),
+        ("99999", "highest port is 65535"),
+        ("78a0", "not a port number"),
+        ("abc", "not a port number"),
+        ("-1", "not a port number"),
+        ("", "Enter a port number"),
+    ],
+)
+def test_gui_bad_port_is_refused_in_the_window(
+    qtbot: QtBot, window: MainWindow, text: str, says: str
+) -> None:
+    window.port_edit.setText(text)
+    qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
+    assert window.port_error.isVisible()
+    assert says in window.port_error.text()
+    assert window.port_edit.text() == text  # what was typed stays, to be corrected
+    assert window.controller.state == STOPPED and not window.controller.process.running
+
+
+def test_gui_port_parsing_accepts_the_valid_range() -> None:
+    assert parse_port(" 1024 ") == 1024
+    assert parse_port("65535") == 65535
+    with pytest.raises(InputError):
+        parse_port("0")
+
+
+def test_gui_sqlite_path_that_is_a_folder_is_refused_under_the_field(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
+    form = ConnectionForm(window.controller, None, window)
+    qtbot.addWidget(form)
+    form.show()
+    form.name.setText("folder")
+    form.row("path").set_value(str(tmp_path))
+    qtbot.mouseClick(form.test_button, Qt.MouseButton.LeftButton)
+    error = form.row("path").error
+    assert error.isVisible() and "is a folder" in error.text()
+    assert form.row("path").value() == str(tmp_path)  # nothing lost
+    assert form.test_button.isEnabled()
+    # a missing name and a bad MySQL port are caught the same way, each under its field
+    form.name.setText("")
+    form.kind.setCurrentIndex(1)
+    form.row("user").set_value("root")
+    form.row("port").set_value("33o6")
+    assert form.body() is None
+    assert form.name_error.isVisible()
+    assert "not a port number" in form.row("port").error.text()
+
+
+def test_gui_connection_form_builds_the_contract_body_for_each_kind(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    form = ConnectionForm(window.controller, None, window)
+    qtbot.addWidget(form)
+    form.name.setText("wh")
+    form.kind.setCurrentIndex(2)  # PostgreSQL
+    form.row("user").set_value("analyst")
+    form.row("database").set_value("prices")
+    form.row("secret").set_value("p@ss/word")
+    assert form.body() == {
+        "name": "wh",
+        "kind": "postgresql",
+        "options": {
+            "host": "127.0.0.1",
+            "port": 5432,
+            "user": "analyst",
+            "database": "prices",
+            "sslmode": "prefer",
+        },
+        "read_only": True,
+        "secret": "p@ss/word",
+    }
+    form.kind.setCurrentIndex(3)  # Snowflake
+    form.row("account").set_value("xy12345")
+    form.row("user").set_value("analyst")
+    body = form.body()
+    assert body is not None and body["kind"] == "snowflake"
+    assert body["options"] == {
+        "account": "xy12345",
+        "user": "analyst",
+        "authenticator": "snowflake",
+    }
+    assert "secret" not in body
+
+
+def test_gui_edit_form_keeps_the_name_and_the_secret_unless_typed(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    existing = {
+        "name": "db",
+        "kind": "mysql",
+        "read_only": False,
+        "options": {"host": "db.internal", "port": 3307, "user": "me"},
+    }
+    form = ConnectionForm(window.controller, existing, window)
+    qtbot.addWidget(form)
+    assert form.name.isReadOnly() and not form.kind.isEnabled()
+    body = form.body()
+    assert body == {
+        "name": "db",
+        "kind": "mysql",
+        "read_only": False,
+        "options": {"host": "db.internal", "port": 3307, "user": "me"},
+    }
+
+
+def test_gui_calls_run_off_the_ui_thread_and_answer_on_it(qtbot: QtBot) -> None:
+    ui = QThread.currentThread()
+    seen: dict[str, Any] = {}
+
+    def work() -> int:
+        seen["worker"] = QThread.currentThread()
+        return 42
+
+    def failing() -> None:
+        raise RuntimeError("boom")
+
+    run_in_pool(work, lambda value: seen.update(value=value, done=QThread.currentThread()))
+    run_in_pool(
+        failing, None, lambda error: seen.update(error=error, failed=QThread.currentThread())
+    )
+    qtbot.waitUntil(lambda: "done" in seen and "failed" in seen, timeout=5_000)
+    assert seen["worker"] is not ui
+    assert seen["value"] == 42 and seen["done"] is ui
+    assert isinstance(seen["error"], RuntimeError) and seen["failed"] is ui
+
+
+def test_gui_second_launch_reaches_the_first(qtbot: QtBot, tmp_path: Path) -> None:
+    name = instance_name(tmp_path)
+    assert not notify_running(name)
+    first = SingleInstance(name)
+    try:
+        with qtbot.waitSignal(first.activated, timeout=5_000):
+            assert notify_running(name)
+    finally:
+        first.close()
+    assert instance_name(tmp_path) != instance_name(tmp_path / "other")
+
+
+def test_gui_crash_is_logged_and_shown(qtbot: QtBot, tmp_path: Path) -> None:
+    before = sys.excepthook
+    try:
+        install_crash_handler(tmp_path / "logs")
+        try:
+            raise ValueError("something odd")
+        except ValueError as exc:
+            sys.excepthook(type(exc), exc, exc.__traceback__)
+    finally:
+        sys.excepthook = before
+    written = (tmp_path / "logs" / "gui.log").read_text()
+    assert "CRASH" in written and "ValueError: something odd" in written
+    dialogs = [w for w in QApplication.topLevelWidgets() if w.objectName() == "crash_dialog"]
+    assert dialogs and isinstance(dialogs[-1], QMessageBox)
+    assert str(tmp_path / "logs" / "gui.log") in dialogs[-1].text()
+    for dialog in dialogs:
+        dialog.close()
+        dialog.deleteLater()
+
+
+def test_gui_openbb_link_carries_the_server_url_and_never_the_key() -> None:
+    link = openbb_link("http://localhost:7800/")
+    assert link.startswith("https://pro.openbb.co/app/data-connectors?")
+    assert "url=http%3A%2F%2Flocalhost%3A7800" in link
+    assert "key" not in link.lower()
+    assert server_url(7801) == "http://localhost:7801"
+
+
+def test_gui_executable_hands_cli_arguments_to_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert wants_cli(["serve", "--port", "7800"]) and wants_cli(["--version"])
+    assert not wants_cli(["--data-dir", "somewhere"]) and not wants_cli([])
+    assert gui_main(["--version"]) == 0
+    assert "data-connector, version" in capsys.readouterr().out
+    command = server_command(Path("data"), 7805)
+    assert command[:3] == [sys.executable, "-m", "connector.cli"]
+    assert command[3:] == ["--data-dir", "data", "serve", "--port", "7805"]
