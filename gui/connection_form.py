@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -149,6 +150,8 @@ class FieldRow(QWidget):
     def show_error(self, message: str) -> None:
         self.error.setText(message)
         self.error.setVisible(bool(message))
+        if message:
+            self.window().adjustSize()  # make room for the wrapped sentence
 
     def _browse(self) -> None:
         if self.spec.key == "secret":
@@ -242,10 +245,19 @@ class ConnectionForm(QDialog):
         self.test_button.clicked.connect(self.test)
         self.save_button.clicked.connect(self.save)
         cancel.clicked.connect(self.reject)
-        self.kind.currentIndexChanged.connect(self.pages.setCurrentIndex)
+        self.kind.currentIndexChanged.connect(self._show_page)
+        self._show_page(0)
 
         if existing:
             self._fill(existing)
+
+    def _show_page(self, index: int) -> None:
+        """Show one kind's fields; the hidden pages take no room."""
+        for number in range(self.pages.count()):
+            policy = QSizePolicy.Policy.Preferred if number == index else QSizePolicy.Policy.Ignored
+            self.pages.widget(number).setSizePolicy(policy, policy)
+        self.pages.setCurrentIndex(index)
+        self.adjustSize()
 
     @property
     def current_kind(self) -> str:

@@ -34,6 +34,9 @@ STOPPED, STARTING, RUNNING, UNREACHABLE, DIED = (
     "died",
 )
 _TAKEN = re.compile(r"port (\d+) is taken; port (\d+) is free")
+# The server prints a new key once; the window shows it only when asked (Show / Copy).
+_KEY = re.compile(r"\bdc_[A-Za-z0-9_-]{16,}")
+HIDDEN_KEY = "dc_•••••• (hidden: use Show or Copy next to API key)"
 
 
 def read_api_key(data_dir: Path) -> str | None:
@@ -139,7 +142,7 @@ class Controller(QObject):
         self.state_changed.emit(state, message)
 
     def _on_output(self, line: str) -> None:
-        self.log_line.emit(line)
+        self.log_line.emit(_KEY.sub(HIDDEN_KEY, line))
         taken = _TAKEN.search(line)
         if taken:
             self._taken = (int(taken.group(1)), int(taken.group(2)))
@@ -156,9 +159,9 @@ class Controller(QObject):
             self._set_state(STOPPED, "The port was taken.")
             self._offer_other_port(*self._taken)
         else:
-            self._set_state(
-                DIED, f"The server stopped unexpectedly (exit code {exit_code}). Restart it?"
-            )
+            message = f"The server stopped unexpectedly (exit code {exit_code}). Restart it?"
+            self.log_line.emit(message)
+            self._set_state(DIED, message)
 
     def _poll_health(self) -> None:
         if self._health_busy or self.port is None or not self.process.running:

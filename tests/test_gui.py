@@ -92,6 +92,8 @@ def test_gui_window_runs_the_server_end_to_end(
     key = (tmp_path / "data" / "api_key").read_text().strip()
     assert window.key_edit.text() == key
     assert window.key_edit.echoMode() == QLineEdit.EchoMode.Password
+    assert "Your API key" in window.log.toPlainText()  # the server's first-start banner...
+    assert key not in window.log.toPlainText()  # ...with the key hidden in the log pane
     qtbot.mouseClick(window.show_key_button, Qt.MouseButton.LeftButton)
     assert window.key_edit.echoMode() == QLineEdit.EchoMode.Normal
     qtbot.mouseClick(window.copy_key_button, Qt.MouseButton.LeftButton)
