@@ -255,7 +255,9 @@ class ConnectionForm(QDialog):
         """Show one kind's fields; the hidden pages take no room."""
         for number in range(self.pages.count()):
             policy = QSizePolicy.Policy.Preferred if number == index else QSizePolicy.Policy.Ignored
-            self.pages.widget(number).setSizePolicy(policy, policy)
+            page = self.pages.widget(number)
+            if page is not None:
+                page.setSizePolicy(policy, policy)
         self.pages.setCurrentIndex(index)
         self.adjustSize()
 

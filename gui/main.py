@@ -9,8 +9,13 @@ server. Only this module wires things together.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QCoreApplication
 
 CLI_WORDS = frozenset(
     {
@@ -36,7 +41,14 @@ def wants_cli(argv: list[str]) -> bool:
 
 
 def run_cli(argv: list[str]) -> int:
+    import os
+
     from connector.cli import main as cli_main
+
+    if sys.stdout is None:  # a windowed bundle on Windows or macOS has no console
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
 
     try:
         cli_main.main(args=argv, prog_name="data-connector")
@@ -50,6 +62,17 @@ def parse_gui_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=None, help="The server's data folder.")
     options, _qt_args = parser.parse_known_args(argv)
     return options
+
+
+def _quit_on_signals(app: QCoreApplication) -> None:
+    """SIGTERM / Ctrl-C quit the app the clean way, which stops the server too."""
+    from PySide6.QtCore import QTimer
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: app.quit())
+    ticker = QTimer(app)  # gives Python a moment between Qt events to run signal handlers
+    ticker.timeout.connect(lambda: None)
+    ticker.start(250)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     single.activated.connect(lambda: bring_to_front(window))
     app.aboutToQuit.connect(window.save_settings)
     app.aboutToQuit.connect(controller.shutdown)
+    _quit_on_signals(app)
     window.show()
     if window.settings.value("autostart", "true") == "true":
         window.start()

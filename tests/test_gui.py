@@ -13,6 +13,7 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before Qt is loaded: no display n
 import signal
 import socket
 import sqlite3
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -391,3 +392,13 @@ def test_gui_executable_hands_cli_arguments_to_the_cli(capsys: pytest.CaptureFix
     command = server_command(Path("data"), 7805)
     assert command[:3] == [sys.executable, "-m", "connector.cli"]
     assert command[3:] == ["--data-dir", "data", "serve", "--port", "7805"]
+
+
+def test_gui_code_passes_mypy_strict() -> None:
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "gui", "scripts/screenshots.py",
+         "benchmarks/bench_gui_start.py"],
+        cwd=root, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
