@@ -72,6 +72,7 @@ def main() -> None:
     tune_allocator()  # the server does the same at start; both loops run alike
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     database = make_database(ROOT / "data" / f"trades-{args.rows}.db", args.rows)
     with tempfile.TemporaryDirectory() as data_dir:

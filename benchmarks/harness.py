@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import orjson
@@ -46,30 +46,45 @@ class Server:
                 self.process.kill()
 
 
-def start_server(data_dir: Path, env: dict[str, str] | None = None) -> Server:
-    """``data-connector serve`` on a free port, without the sample database."""
+def launch_server(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, log: IO[bytes] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``data-connector serve`` on a free port in a child process; returns it and its URL
+    once ``/health`` answers. Output goes to ``log`` (a file: a pipe nobody reads would fill
+    and block the server), or nowhere."""
     from connector.ports import recommend_port
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = recommend_port(18000)
+    port = recommend_port(18000 + os.getpid() % 20000)
     process = subprocess.Popen(
         [sys.executable, "-m", "connector.cli", "--data-dir", str(data_dir), "serve",
-         "--port", str(port), "--no-sample", "--log-level", "warning"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+         "--port", str(port), *args],
+        stdout=log if log is not None else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
         env={**os.environ, "CONNECTOR_SECRET_STORE": "file", **(env or {})},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = ""
+            if log is not None:
+                log.seek(0)
+                output = log.read().decode(errors="replace")
+            raise RuntimeError(f"server exited early:\n{output}")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
+                return process, url
         except httpx.HTTPError:
             time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError("server did not start")
+    process.kill()
+    process.wait()
+    raise RuntimeError("server did not answer /health within 60 s")
+
+
+def start_server(data_dir: Path, env: dict[str, str] | None = None) -> Server:
+    """A quiet server without the sample database, for benchmarks."""
+    process, url = launch_server(data_dir, "--no-sample", "--log-level", "warning", env=env)
     key = (data_dir / "api_key").read_text().strip()
     return Server(url=url, api_key=key, pid=process.pid, process=process)
 

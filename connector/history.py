@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 
 from connector.models import HistoryEntry
 from connector.store import Store
@@ -20,6 +21,8 @@ from connector.store import Store
 log = logging.getLogger(__name__)
 
 BATCH = 500
+# How long to gather entries into one transaction: busy dashboards write a few per second.
+GATHER_S = 0.2
 
 
 class HistoryWriter:
@@ -58,9 +61,10 @@ class HistoryWriter:
             first = self._queue.get()
             entries = [] if first is None else [first]
             stop = first is None
+            gather_until = time.monotonic() + GATHER_S
             while not stop and len(entries) < BATCH:
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=max(0.0, gather_until - time.monotonic()))
                 except queue.Empty:
                     break
                 if item is None:

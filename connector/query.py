@@ -85,7 +85,7 @@ def run_query(job: QueryJob, limit: int) -> QueryResult:
         ) as cursor:
             job.backend.execute(cursor, job.statement)
             description = cursor.description
-            rows = cursor.fetchmany(limit + 1) if description else []
+            rows = list(cursor.fetchmany(limit + 1)) if description else []
             if job.control.stopped:
                 raise job.backend.translate_error(RuntimeError("stopped"), job.control)
             truncated = len(rows) > limit

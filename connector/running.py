@@ -126,13 +126,16 @@ class RunningQueries:
     def add(self, control: QueryControl) -> None:
         with self._wake:
             self._queries[control.query_id] = control
-            heapq.heappush(self._deadlines, (control.deadline + self._grace_s, control.query_id))
+            due = control.deadline + self._grace_s
+            earliest = self._deadlines[0][0] if self._deadlines else None
+            heapq.heappush(self._deadlines, (due, control.query_id))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._watch, name="query-watchdog", daemon=True
                 )
                 self._thread.start()
-            self._wake.notify()
+            if earliest is None or due < earliest:
+                self._wake.notify()  # only an earlier deadline changes the watchdog's wait
 
     def remove(self, control: QueryControl) -> None:
         with self._wake:

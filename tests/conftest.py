@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +16,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from benchmarks.harness import launch_server
 from connector.app import create_app
 from connector.config import Settings
 from connector.models import ConnectionInput
-from connector.ports import recommend_port
 from connector.runtime import Runtime, open_runtime
 from connector.sample import build_sample
 
@@ -87,34 +85,12 @@ class LiveServer:
 
 def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> LiveServer:
     """``data-connector serve`` in a child process on a free port, once it answers."""
-    port = recommend_port(20000 + os.getpid() % 20000)
-    # A file, not a pipe: a pipe nobody reads fills up and blocks the server's logging.
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop_server
-    process = subprocess.Popen(
-        [sys.executable, "-m", "connector.cli", "--data-dir", str(data_dir), "serve",
-         "--port", str(port), *extra],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "CONNECTOR_SECRET_STORE": "file", **(env or {})},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            output = log.read().decode(errors="replace")
-            log.close()
-            raise RuntimeError(f"server exited early:\n{output}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        process.wait()
+    try:
+        process, url = launch_server(data_dir, *extra, env=env, log=log)
+    except BaseException:
         log.close()
-        raise RuntimeError("server did not answer /health within 60 s")
+        raise
     key = (data_dir / "api_key").read_text().strip()
     return LiveServer(url=url, api_key=key, data_dir=data_dir, process=process, log=log)
 

@@ -1,0 +1,112 @@
+"""Export 1M rows of trades from MariaDB/MySQL as NDJSON over HTTP, against the raw PyMySQL
+loop (unbuffered ``SSCursor``, the same cursor the server's export uses).
+
+Run: ``.venv/bin/python -m benchmarks.bench_mysql [--rows N]`` with MariaDB on
+127.0.0.1:3306 (root, no password). The rows, the same as the SQLite benchmark's, are
+generated deterministically into the ``dc_bench`` database the first time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pymysql.cursors
+
+from benchmarks.bench_sqlite import SQL, trades
+from benchmarks.harness import (
+    RssSampler,
+    add_connection,
+    http_export,
+    raw_ndjson_loop,
+    report,
+    start_server,
+)
+from connector.memory import tune_allocator
+
+HOST, PORT, DATABASE = "127.0.0.1", 3306, "dc_bench"
+
+
+def connect(**extra: Any) -> Any:
+    return pymysql.connect(host=HOST, port=PORT, user="root", charset="utf8mb4", **extra)
+
+
+def make_table(rows: int) -> None:
+    connection = connect(autocommit=True)
+    with connection.cursor() as cur:
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
+        cur.execute(f"USE {DATABASE}")
+        cur.execute("SHOW TABLES LIKE 'trades'")
+        if cur.fetchone():
+            cur.execute("SELECT COUNT(*) FROM trades")
+            if cur.fetchone()[0] == rows:
+                return
+            cur.execute("DROP TABLE trades")
+        cur.execute(
+            "CREATE TABLE trades (id BIGINT PRIMARY KEY, ts DATETIME(3), symbol VARCHAR(8), "
+            "price DOUBLE, qty INT, side CHAR(1))"
+        )
+        source = trades(rows)
+        while chunk := list(itertools.islice(source, 10_000)):
+            cur.executemany("INSERT INTO trades VALUES (%s, %s, %s, %s, %s, %s)", chunk)
+    connection.close()
+
+
+def raw_seconds() -> tuple[int, float]:
+    started = time.perf_counter()
+    connection = connect(database=DATABASE)
+    cursor = connection.cursor(pymysql.cursors.SSCursor)
+    cursor.execute(SQL)
+    rows = raw_ndjson_loop(cursor)
+    cursor.close()
+    connection.close()
+    return rows, time.perf_counter() - started
+
+
+def main() -> None:
+    tune_allocator()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs each way")
+    args = parser.parse_args()
+    make_table(args.rows)
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = start_server(Path(data_dir))
+        try:
+            add_connection(
+                server,
+                {
+                    "name": "bench",
+                    "kind": "mysql",
+                    "options": {"host": HOST, "port": PORT, "user": "root", "database": DATABASE},
+                },
+            )
+            http_export(server, "bench", "SELECT * FROM trades LIMIT 1000")  # warm the pool
+            raw_rows, raw_s = min((raw_seconds() for _ in range(args.repeat)), key=lambda r: r[1])
+            with RssSampler(server.pid) as rss:
+                rows, http_s = min(
+                    (http_export(server, "bench", SQL) for _ in range(args.repeat)),
+                    key=lambda r: r[1],
+                )
+            assert rows == raw_rows == args.rows, (rows, raw_rows)
+            report(
+                "mysql_export_ndjson",
+                rows,
+                http_s,
+                raw_s,
+                rss.peak_mb,
+                server_start_rss_mb=round(rss.start_mb, 1),
+                repeat=args.repeat,
+                server_version=str(connect().get_server_info()),
+            )
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Export 1M rows of trades from PostgreSQL as NDJSON over HTTP, against the raw psycopg
+loop (a named, server-side cursor, as the server's export uses).
+
+Run: ``.venv/bin/python -m benchmarks.bench_postgresql [--rows N]`` with PostgreSQL on
+127.0.0.1:5432 (user postgres, trust). The rows, the same as the SQLite benchmark's, are
+generated deterministically into the ``dc_bench`` database the first time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from benchmarks.bench_sqlite import SQL, trades
+from benchmarks.harness import (
+    RssSampler,
+    add_connection,
+    http_export,
+    raw_ndjson_loop,
+    report,
+    start_server,
+)
+from connector.memory import tune_allocator
+
+HOST, PORT, DATABASE = "127.0.0.1", 5432, "dc_bench"
+
+
+def connect(dbname: str = DATABASE, **extra: Any) -> psycopg.Connection[Any]:
+    return psycopg.connect(host=HOST, port=PORT, user="postgres", dbname=dbname, **extra)
+
+
+def make_table(rows: int) -> None:
+    with connect("postgres", autocommit=True) as admin:
+        if not admin.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
+        ).fetchone():
+            admin.execute(f"CREATE DATABASE {DATABASE}")
+    with connect() as connection:
+        exists = connection.execute("SELECT to_regclass('trades')").fetchone()
+        if exists and exists[0]:
+            count = connection.execute("SELECT count(*) FROM trades").fetchone()
+            if count and count[0] == rows:
+                return
+            connection.execute("DROP TABLE trades")
+        connection.execute(
+            "CREATE TABLE trades (id bigint PRIMARY KEY, ts timestamp(3), symbol varchar(8), "
+            "price double precision, qty int, side char(1))"
+        )
+        with connection.cursor().copy(
+            "COPY trades (id, ts, symbol, price, qty, side) FROM STDIN"
+        ) as copy:
+            for row in trades(rows):
+                copy.write_row(row)
+
+
+def raw_seconds() -> tuple[int, float]:
+    started = time.perf_counter()
+    with connect() as connection:
+        cursor = connection.cursor(name="raw_bench")
+        cursor.execute(SQL)
+        rows = raw_ndjson_loop(cursor)
+        cursor.close()
+    return rows, time.perf_counter() - started
+
+
+def main() -> None:
+    tune_allocator()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs each way")
+    args = parser.parse_args()
+    make_table(args.rows)
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = start_server(Path(data_dir))
+        try:
+            add_connection(
+                server,
+                {
+                    "name": "bench",
+                    "kind": "postgresql",
+                    "options": {
+                        "host": HOST, "port": PORT, "user": "postgres", "database": DATABASE
+                    },
+                },
+            )  # fmt: skip
+            http_export(server, "bench", "SELECT * FROM trades LIMIT 1000")  # warm the pool
+            raw_rows, raw_s = min((raw_seconds() for _ in range(args.repeat)), key=lambda r: r[1])
+            with RssSampler(server.pid) as rss:
+                rows, http_s = min(
+                    (http_export(server, "bench", SQL) for _ in range(args.repeat)),
+                    key=lambda r: r[1],
+                )
+            assert rows == raw_rows == args.rows, (rows, raw_rows)
+            with connect() as connection:
+                version = connection.execute("SHOW server_version").fetchone()
+            report(
+                "postgresql_export_ndjson",
+                rows,
+                http_s,
+                raw_s,
+                rss.peak_mb,
+                server_start_rss_mb=round(rss.start_mb, 1),
+                repeat=args.repeat,
+                server_version=str(version[0] if version else ""),
+            )
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

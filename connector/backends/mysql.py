@@ -1,0 +1,396 @@
+"""MySQL and MariaDB through PyMySQL (the ``mysql`` extra), as OpenBB's own integration did.
+
+Each query runs in its own transaction. On read-only connections the session access mode
+is ``READ ONLY`` from the login on (``init_command``) and again for every query, plus
+``START TRANSACTION READ ONLY``, so the server refuses writes and DDL (whose implicit commit
+would otherwise end a read-only transaction) whatever the statement guard let through. The
+server enforces the timeout (MariaDB ``max_statement_time``, MySQL ``MAX_EXECUTION_TIME``,
+which MySQL applies to SELECT only); the cancel hook is ``KILL QUERY <thread id>`` sent on
+a separate short connection. Exports read through PyMySQL's unbuffered ``SSCursor``.
+PyMySQL never enables multi-statements, so ``SELECT 1; DROP ...`` is a syntax error on the
+server.
+
+Values: DECIMAL is an exact ``Decimal``; TIME is a ``timedelta`` (``"-838:59:59"``);
+zero and partly zero dates (``0000-00-00``) are ``None``; BIT is an integer; JSON (MySQL's
+JSON type) is parsed; ENUM is its label and SET its comma-separated labels; binary strings
+and BLOBs are bytes (base64). MariaDB's JSON is an alias of LONGTEXT and its wire protocol
+does not say "JSON" to PyMySQL, so MariaDB JSON columns come back as JSON text (type
+``string``). A read-only login should also lack the FILE privilege, since MySQL lets
+``SELECT ... INTO OUTFILE`` write a server file inside a read-only transaction.
+
+Must not import FastAPI.
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, Literal
+
+import orjson
+import pymysql
+import pymysql.converters
+import pymysql.cursors
+from pydantic import BaseModel, ConfigDict, Field
+from pymysql.constants import FIELD_TYPE
+from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy.pool import NullPool
+
+from connector.backends.base import DBAPIConnection, DBAPICursor, first_sentence
+from connector.backends.network import (
+    POOL_OVERFLOW,
+    POOL_RECYCLE_S,
+    POOL_SIZE,
+    NetworkBackend,
+    NetworkOptions,
+    connect_failure,
+)
+from connector.errors import (
+    ConnectorError,
+    DatabaseUnavailableError,
+    QueryCancelledError,
+    QueryTimeoutError,
+    ReadOnlyError,
+    SqlError,
+)
+from connector.models import ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
+from connector.running import QueryControl
+from connector.values import infer_column_types
+
+KILL_TIMEOUT_S = 5
+# Server error codes.
+_TIMEOUT_CODES = frozenset({1969, 3024})  # MariaDB max_statement_time, MySQL MAX_EXECUTION_TIME
+_INTERRUPTED = 1317
+_READ_ONLY_CODES = frozenset({1792, 1290, 1836})  # read-only transaction / --read-only server
+# Server-side codes that mean the database, not the SQL, failed.
+_UNAVAILABLE_CODES = frozenset(
+    {1040, 1042, 1043, 1044, 1045, 1047, 1049, 1053, 1077, 1081, 1129, 1130, 1152, 1153,
+     1154, 1155, 1156, 1157, 1158, 1159, 1160, 1161, 1203, 1226, 1251, 1927}
+)  # fmt: skip
+_SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
+
+_TYPE_NAMES: dict[int, str] = {
+    FIELD_TYPE.TINY: "integer",
+    FIELD_TYPE.SHORT: "integer",
+    FIELD_TYPE.LONG: "integer",
+    FIELD_TYPE.LONGLONG: "integer",
+    FIELD_TYPE.INT24: "integer",
+    FIELD_TYPE.YEAR: "integer",
+    FIELD_TYPE.BIT: "integer",
+    FIELD_TYPE.DECIMAL: "decimal",
+    FIELD_TYPE.NEWDECIMAL: "decimal",
+    FIELD_TYPE.FLOAT: "float",
+    FIELD_TYPE.DOUBLE: "float",
+    FIELD_TYPE.DATE: "date",
+    FIELD_TYPE.NEWDATE: "date",
+    FIELD_TYPE.DATETIME: "datetime",
+    FIELD_TYPE.TIMESTAMP: "datetime",
+    FIELD_TYPE.TIME: "time",
+    FIELD_TYPE.JSON: "json",
+}
+
+
+def _none_if_text(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """PyMySQL hands back the raw text of a date it cannot read (zero dates): use None."""
+
+    def load(text: str) -> Any:
+        value = convert(text)
+        return None if isinstance(value, str) else value
+
+    return load
+
+
+def _load_bit(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")
+
+
+def _load_json(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+CONVERSIONS: dict[Any, Any] = dict(pymysql.converters.conversions)
+CONVERSIONS.update(
+    {
+        FIELD_TYPE.DATE: _none_if_text(pymysql.converters.convert_date),
+        FIELD_TYPE.DATETIME: _none_if_text(pymysql.converters.convert_datetime),
+        FIELD_TYPE.TIMESTAMP: _none_if_text(pymysql.converters.convert_datetime),
+        FIELD_TYPE.BIT: _load_bit,
+        FIELD_TYPE.JSON: _load_json,
+    }
+)
+
+
+class MysqlSsl(BaseModel):
+    """TLS for the connection; an empty object means "encrypt, verify nothing"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    verify_cert: bool | None = None
+    verify_identity: bool = False
+
+
+class MysqlOptions(NetworkOptions):
+    port: int = Field(default=3306, ge=1, le=65535)
+    ssl: MysqlSsl | None = None
+
+
+def ssl_context(options: MysqlSsl) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=options.ca)
+    verify = options.verify_cert if options.verify_cert is not None else options.ca is not None
+    context.check_hostname = bool(options.verify_identity and verify)
+    context.verify_mode = ssl.CERT_REQUIRED if verify else ssl.CERT_NONE
+    if options.cert:
+        context.load_cert_chain(options.cert, options.key)
+    return context
+
+
+def connect_args(options: MysqlOptions, *, read_only: bool) -> dict[str, Any]:
+    """PyMySQL arguments besides what the URL carries."""
+    args: dict[str, Any] = {
+        "connect_timeout": options.connect_timeout_s,
+        "conv": CONVERSIONS,
+        "autocommit": False,
+    }
+    if read_only:
+        args["init_command"] = "SET SESSION TRANSACTION READ ONLY"
+    if options.ssl is not None:
+        args["ssl"] = ssl_context(options.ssl)
+    return args
+
+
+def _killer(params: dict[str, Any]) -> Callable[[int], None]:
+    """``KILL QUERY`` for a thread, sent on its own short-lived connection."""
+
+    def kill(thread_id: int) -> None:
+        connection = pymysql.connect(**{**params, "connect_timeout": KILL_TIMEOUT_S})
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"KILL QUERY {int(thread_id)}")
+        finally:
+            connection.close()
+
+    return kill
+
+
+def _more_results(cursor: DBAPICursor) -> bool:
+    """Whether a stored procedure sent further result sets with rows (CALL can)."""
+    extra = False
+    while cursor.nextset():
+        extra = extra or cursor.description is not None
+    return extra
+
+
+def is_mariadb(connection: DBAPIConnection) -> bool:
+    return "mariadb" in str(connection.get_server_info()).lower()
+
+
+def _error_code(exc: BaseException) -> tuple[int | None, str]:
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+    if len(args) >= 2 and isinstance(args[0], int):
+        return args[0], str(args[1])
+    return None, str(exc)
+
+
+class MysqlBackend(NetworkBackend):
+    kind = "mysql"
+    label = "MySQL"
+    dialect = "mysql"
+    paramstyle = "pyformat"
+    options_model = MysqlOptions
+    secret_use = "optional"
+    enforces_read_only = True
+
+    def create_engine(
+        self, spec: ConnectionSpec, secret: str | None, *, pooled: bool = True
+    ) -> Engine:
+        options = MysqlOptions.model_validate(spec.options)
+        url = URL.create(
+            "mysql+pymysql",
+            username=options.user,
+            password=secret or None,
+            host=options.host,
+            port=options.port,
+            database=options.database,
+            query={"charset": "utf8mb4"},
+        )
+        args = connect_args(options, read_only=spec.read_only)
+        pool: dict[str, Any] = (
+            {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "pool_recycle": POOL_RECYCLE_S}
+            if pooled
+            else {"poolclass": NullPool}
+        )
+        engine = create_engine(
+            url, connect_args=args, pool_pre_ping=True, hide_parameters=True, **pool
+        )
+        kill = _killer(
+            {
+                "host": options.host,
+                "port": options.port,
+                "user": options.user,
+                "password": secret or "",
+                **{k: v for k, v in args.items() if k == "ssl"},
+            }
+        )
+
+        @event.listens_for(engine, "connect")
+        def _remember_killer(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.connector_kill = kill
+
+        return engine
+
+    @contextmanager
+    def session(
+        self,
+        connection: DBAPIConnection,
+        control: QueryControl,
+        *,
+        read_only: bool,
+        stream: bool,
+    ) -> Iterator[DBAPICursor]:
+        mariadb = is_mariadb(connection)
+        remaining = max(control.remaining_s(), 0.001)
+        with connection.cursor() as setup:
+            if mariadb:
+                setup.execute(f"SET SESSION max_statement_time = {remaining:.3f}")
+            else:
+                setup.execute(f"SET SESSION MAX_EXECUTION_TIME = {math.ceil(remaining * 1000)}")
+            # The session access mode also covers DDL, whose implicit commit would end the
+            # read-only transaction before it runs.
+            access = "READ ONLY" if read_only else "READ WRITE"
+            setup.execute(f"SET SESSION TRANSACTION {access}")
+            setup.execute(f"START TRANSACTION {access}")
+        kill = getattr(connection, "connector_kill", None)
+        thread_id = connection.thread_id()
+        if kill is not None:
+            control.set_cancel_hook(lambda: kill(thread_id))
+        cursor = connection.cursor(pymysql.cursors.SSCursor if stream else pymysql.cursors.Cursor)
+        succeeded = False
+        try:
+            yield cursor
+            if not stream and _more_results(cursor):
+                raise SqlError(
+                    "The statement returned more than one result set; run one query per request."
+                )
+            succeeded = True
+        finally:
+            control.set_cancel_hook(None)
+            # After a stop, draining an unbuffered result could read millions of rows; the
+            # runner drops that connection from the pool instead.
+            if not (control.stopped and stream):
+                self._finish(
+                    connection, cursor, commit=succeeded and not read_only, mariadb=mariadb
+                )
+
+    @staticmethod
+    def _finish(
+        connection: DBAPIConnection, cursor: DBAPICursor, *, commit: bool, mariadb: bool
+    ) -> None:
+        """Leave the connection as the pool expects it: no transaction, default timeout."""
+        cursor.close()
+        if commit:
+            connection.commit()
+        else:
+            connection.rollback()
+        with connection.cursor() as reset:
+            reset.execute(
+                "SET SESSION max_statement_time = DEFAULT"
+                if mariadb
+                else "SET SESSION MAX_EXECUTION_TIME = DEFAULT"
+            )
+
+    def column_types(
+        self, description: Sequence[Sequence[Any]], rows: Sequence[Sequence[Any]]
+    ) -> list[str]:
+        inferred = infer_column_types(len(description), rows)
+        types: list[str] = []
+        for item, guess in zip(description, inferred, strict=True):
+            name = _TYPE_NAMES.get(item[1])
+            if name is None:
+                # Text and binary strings share type codes; the values tell them apart.
+                name = guess if guess in ("binary", "string") else "string"
+            types.append(name)
+        return types
+
+    def server_version(self, connection: DBAPIConnection) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT VERSION()")
+            row = cursor.fetchone()
+        version = str(row[0])
+        return f"MariaDB {version}" if "mariadb" in version.lower() else f"MySQL {version}"
+
+    def describe_schema(self, connection: DBAPIConnection) -> list[SchemaInfo]:
+        placeholders = ", ".join(["%s"] * len(_SYSTEM_SCHEMAS))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.TABLE_SCHEMA, c.TABLE_NAME, t.TABLE_TYPE, c.COLUMN_NAME, "
+                "c.COLUMN_TYPE, c.IS_NULLABLE "
+                "FROM information_schema.COLUMNS AS c "
+                "JOIN information_schema.TABLES AS t "
+                "ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME "
+                "WHERE (DATABASE() IS NULL AND c.TABLE_SCHEMA NOT IN "
+                f"({placeholders})) OR c.TABLE_SCHEMA = DATABASE() "
+                "ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION",
+                _SYSTEM_SCHEMAS,
+            )
+            rows = cursor.fetchall()
+        connection.rollback()
+        schemas: dict[str, dict[str, TableInfo]] = {}
+        for schema, table, table_type, column, column_type, nullable in rows:
+            tables = schemas.setdefault(schema, {})
+            kind: Literal["table", "view"] = (
+                "view" if "VIEW" in str(table_type).upper() else "table"
+            )
+            info = tables.setdefault(table, TableInfo(name=table, kind=kind))
+            info.columns.append(
+                ColumnInfo(name=column, type=str(column_type), nullable=nullable == "YES")
+            )
+        return [
+            SchemaInfo(name=name, tables=list(tables.values())) for name, tables in schemas.items()
+        ]
+
+    def translate_error(
+        self, exc: BaseException, control: QueryControl | None = None
+    ) -> ConnectorError:
+        if isinstance(exc, ConnectorError):
+            return exc
+        orig = getattr(exc, "orig", None)
+        if isinstance(orig, BaseException):
+            return self.translate_error(orig, control)
+        code, message = _error_code(exc)
+        if code in _TIMEOUT_CODES:
+            if control is not None:
+                control.expire(run_hook=False)
+                return super().translate_error(exc, control)
+            return QueryTimeoutError("The query ran past its timeout and MySQL stopped it.")
+        if control is not None and control.stopped:
+            return super().translate_error(exc, control)
+        if code == _INTERRUPTED:
+            return QueryCancelledError("The query was stopped in the database.")
+        if code in _READ_ONLY_CODES:
+            return ReadOnlyError(
+                f"This connection is read-only and MySQL refused the write: {first_sentence(message)}"
+            )
+        if code is not None and (2000 <= code < 3000 or code in _UNAVAILABLE_CODES):
+            failure = connect_failure(self.label, message)
+            if failure is not None:
+                return failure
+            return DatabaseUnavailableError(f"MySQL failed: {first_sentence(message)}")
+        if code is not None and isinstance(exc, pymysql.err.MySQLError):
+            return SqlError(first_sentence(message))
+        if isinstance(exc, OSError | pymysql.err.InterfaceError):
+            return DatabaseUnavailableError(
+                f"The connection to MySQL was lost: {first_sentence(message)}"
+            )
+        with suppress(Exception):
+            failure = connect_failure(self.label, message)
+            if failure is not None:
+                return failure
+        return super().translate_error(exc, control)

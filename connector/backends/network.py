@@ -1,0 +1,138 @@
+"""What the network database backends (MySQL/MariaDB, PostgreSQL) share: option checks for
+host, port, user and database, and turning a failed connect into one sentence that says
+which part was wrong (password, host, port or database), never echoing the password.
+
+Must not import FastAPI or any driver.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import Engine
+
+from connector.backends.base import Backend, first_sentence
+from connector.errors import DatabaseUnavailableError
+from connector.models import ProbeResult
+
+CONNECT_TIMEOUT_S = 10
+# A pool per connection: a few warm connections, a few more under a burst.
+POOL_SIZE = 5
+POOL_OVERFLOW = 5
+POOL_RECYCLE_S = 1800
+
+_HOST = re.compile(r"^[A-Za-z0-9._\-]+$|^\[?[0-9A-Fa-f:.]+(%\w+)?\]?$")
+_QUOTES = ("'", '"', "`", "\x00")
+
+
+class NetworkOptions(BaseModel):
+    """Options every network database needs; subclasses set the default port."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(ge=1, le=65535)
+    user: str = Field(min_length=1, max_length=128)
+    database: str | None = Field(default=None, min_length=1, max_length=128)
+    connect_timeout_s: int = Field(default=CONNECT_TIMEOUT_S, ge=1, le=300)
+
+    @field_validator("host")
+    @classmethod
+    def _plain_host(cls, value: str) -> str:
+        value = value.strip()
+        if "://" in value:
+            raise ValueError("give the host name or address alone, without a scheme like mysql://")
+        if "@" in value or "/" in value:
+            raise ValueError("give the host name or address alone, without a user or path")
+        if not _HOST.match(value):
+            raise ValueError(f"{value!r} is not a host name or IP address")
+        return value.strip("[]")
+
+    @field_validator("user")
+    @classmethod
+    def _plain_user(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("the user name contains a NUL character")
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _plain_database(cls, value: str | None) -> str | None:
+        if value is not None and any(quote in value for quote in _QUOTES):
+            raise ValueError("a database name may not contain quotes, backticks or NUL")
+        return value
+
+
+def connect_failure(
+    label: str, message: str, options: dict[str, Any] | None = None
+) -> DatabaseUnavailableError | None:
+    """The sentence for a failed connect, when ``message`` says which part was wrong."""
+    lowered = message.lower()
+    where = ""
+    if options:
+        where = f" at {options.get('host')}:{options.get('port')}"
+    if (
+        ("access denied for user" in lowered and "to database" not in lowered)
+        or "password authentication failed" in lowered
+        or ("role" in lowered and "does not exist" in lowered)
+        or "no password supplied" in lowered
+    ):
+        return DatabaseUnavailableError(
+            f"{label}{where} refused the login: wrong user name or password."
+        )
+    if (
+        "unknown database" in lowered
+        or ("database" in lowered and "does not exist" in lowered)
+        or ("access denied for user" in lowered and "to database" in lowered)
+    ):
+        return DatabaseUnavailableError(
+            f"{label}{where} has no database by that name that this user may open."
+        )
+    if any(
+        text in lowered
+        for text in (
+            "name or service not known",
+            "could not translate host name",
+            "failed to resolve host",
+            "nodename nor servname",
+            "temporary failure in name resolution",
+            "no address associated",
+            "getaddrinfo failed",
+            "errno -2",
+            "errno -3",
+            "errno -5",
+        )
+    ):
+        return DatabaseUnavailableError(
+            f"Unknown host: the name of the {label} server{where} does not resolve."
+        )
+    if "connection refused" in lowered or "errno 111" in lowered:
+        return DatabaseUnavailableError(
+            f"Nothing answers{where}: the port is closed or the {label} server is not running."
+        )
+    if "timed out" in lowered or "timeout expired" in lowered or "connection timeout" in lowered:
+        return DatabaseUnavailableError(
+            f"{label}{where} did not answer within the connect timeout."
+        )
+    if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
+        return DatabaseUnavailableError(
+            f"The TLS handshake with {label}{where} failed: {first_sentence(message)}"
+        )
+    return None
+
+
+class NetworkBackend(Backend):
+    """A backend for a database server: a failed connection test names the server."""
+
+    def probe(self, engine: Engine) -> ProbeResult:
+        try:
+            return super().probe(engine)
+        except Exception as exc:
+            orig = getattr(exc, "orig", None) or exc
+            place = {"host": engine.url.host, "port": engine.url.port}
+            failure = connect_failure(self.label, str(orig), place)
+            if failure is None:
+                raise
+            raise failure from exc

@@ -1,0 +1,390 @@
+"""PostgreSQL through psycopg 3 (the ``postgresql`` extra).
+
+Read-only connections are read-only in the server twice over: the login sets
+``default_transaction_read_only=on`` and each query runs in a ``BEGIN READ ONLY``
+transaction. Statements are always sent with the extended query protocol, which carries
+exactly one statement, so ``SELECT 1; DROP ...`` is refused by the server itself. The
+timeout is ``SET LOCAL statement_timeout`` (gone with the transaction); the cancel hook is
+libpq's cancel request (``connection.cancel_safe()``), the same as ``pg_cancel_backend``.
+Exports read through a named (server-side) cursor, ``FETCH``-ing one batch at a time.
+
+Values, where the contract leaves a choice:
+
+- ``numeric`` is an exact ``Decimal``; ``NaN`` and ``±Infinity`` (numeric or float) -> null.
+- ``date`` / ``timestamp`` / ``timestamptz`` ``infinity`` and ``-infinity``, and dates
+  Python cannot hold (BC, after 9999), stay the text PostgreSQL prints, e.g. ``"infinity"``:
+  null would be mistaken for NULL.
+- ``interval`` -> an ISO 8601 duration string (``"P1Y2M3DT04:05:06"``, type ``string``);
+  the session uses ``IntervalStyle=iso_8601`` so months are never turned into 30 days.
+- ``uuid``, ``inet``, ``cidr``, ``macaddr``, ``money`` -> strings.
+- ``json`` / ``jsonb`` -> the parsed value; arrays -> JSON arrays (type ``json``) whose
+  elements follow the same rules; ``bytea`` -> base64.
+
+Must not import FastAPI.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, Literal
+
+import orjson
+import psycopg
+import psycopg.errors
+from psycopg.adapt import Loader
+from psycopg.postgres import types as pg_types
+from psycopg.pq import Format
+from psycopg.types.json import set_json_loads
+from pydantic import Field
+from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy.pool import NullPool
+
+from connector.backends.base import DBAPIConnection, DBAPICursor, first_sentence
+from connector.backends.network import (
+    POOL_OVERFLOW,
+    POOL_RECYCLE_S,
+    POOL_SIZE,
+    NetworkBackend,
+    NetworkOptions,
+    connect_failure,
+)
+from connector.errors import (
+    ConnectorError,
+    DatabaseUnavailableError,
+    QueryCancelledError,
+    QueryTimeoutError,
+    ReadOnlyError,
+    SqlError,
+)
+from connector.models import ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
+from connector.running import QueryControl
+from connector.values import infer_column_types
+
+CANCEL_TIMEOUT_S = 5.0
+SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+# SQLSTATE classes that mean the database, not the SQL, failed.
+_UNAVAILABLE_CLASSES = ("08", "28", "3D", "53", "57P", "58", "XX")
+
+_TYPE_NAMES: dict[str, str] = {
+    "int2": "integer",
+    "int4": "integer",
+    "int8": "integer",
+    "oid": "integer",
+    "numeric": "decimal",
+    "float4": "float",
+    "float8": "float",
+    "bool": "boolean",
+    "date": "date",
+    "time": "time",
+    "timetz": "time",
+    "timestamp": "datetime",
+    "timestamptz": "datetime",
+    "bytea": "binary",
+    "json": "json",
+    "jsonb": "json",
+}
+_TYPE_BY_OID: dict[int, str] = {}
+for _info in pg_types:
+    if _info.name in _TYPE_NAMES:
+        _TYPE_BY_OID[_info.oid] = _TYPE_NAMES[_info.name]
+    if _info.array_oid:
+        _TYPE_BY_OID[_info.array_oid] = "json"
+_TEXT_OIDS = frozenset(
+    info.oid
+    for info in pg_types
+    if info.name
+    in ("text", "varchar", "bpchar", "name", "char", "uuid", "inet", "cidr", "macaddr",
+        "interval", "money", "xml", "citext")
+)  # fmt: skip
+
+
+def _as_text(data: Any) -> str:
+    return bytes(data).decode("utf-8", "replace")
+
+
+class _LenientLoader(Loader):
+    """psycopg's own (C, where installed) loader for the type; the text PostgreSQL printed
+    for values Python cannot hold (``infinity``, BC dates, years past 9999)."""
+
+    type_name: str = ""
+
+    def __init__(self, oid: int, context: Any = None) -> None:
+        super().__init__(oid, context)
+        base = psycopg.adapters.get_loader(pg_types[self.type_name].oid, Format.TEXT)
+        assert base is not None
+        self._load = base(oid, context).load
+
+    def load(self, data: Any) -> Any:
+        try:
+            return self._load(data)
+        except psycopg.DataError:
+            return _as_text(data)
+
+
+class _LenientDateLoader(_LenientLoader):
+    type_name = "date"
+
+
+class _LenientTimestampLoader(_LenientLoader):
+    type_name = "timestamp"
+
+
+class _LenientTimestamptzLoader(_LenientLoader):
+    type_name = "timestamptz"
+
+
+class _TextLoader(Loader):
+    def load(self, data: Any) -> str:
+        return _as_text(data)
+
+
+class OneStatementCursor(psycopg.Cursor[Any]):
+    """Always the extended query protocol: one statement per execute, even without params."""
+
+    def _execute_send(
+        self, query: Any, *, force_extended: bool = False, binary: bool | None = None
+    ) -> None:
+        super()._execute_send(query, force_extended=True, binary=binary)
+
+
+# Statements ``DECLARE ... CURSOR FOR`` accepts, after any leading comments or parentheses.
+_DECLARABLE = re.compile(
+    r"^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*(?:select|with|values|table)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+class StreamCursor:
+    """For exports: a named (server-side) cursor for statements ``DECLARE`` accepts, and a
+    client-side one for the rest (``SHOW``, ``EXPLAIN``: small results), chosen at execute."""
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self._connection = connection
+        self._cursor: Any = None
+
+    def execute(self, query: str, params: Any = None) -> None:
+        if _DECLARABLE.match(query):
+            self._cursor = self._connection.cursor(name=f"dc_{secrets.token_hex(6)}")
+        else:
+            self._cursor = self._connection.cursor()
+        self._cursor.execute(query, params)
+
+    @property
+    def description(self) -> Any:
+        return None if self._cursor is None else self._cursor.description
+
+    def fetchmany(self, size: int) -> list[Any]:
+        return list(self._cursor.fetchmany(size))
+
+    def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+
+
+def prepare_connection(connection: psycopg.Connection[Any]) -> None:
+    """Our loaders on a fresh connection (see the module docstring)."""
+    adapters = connection.adapters
+    adapters.register_loader("date", _LenientDateLoader)
+    adapters.register_loader("timestamp", _LenientTimestampLoader)
+    adapters.register_loader("timestamptz", _LenientTimestamptzLoader)
+    adapters.register_loader("interval", _TextLoader)
+    adapters.register_loader("money", _TextLoader)
+    set_json_loads(orjson.loads, connection)
+
+
+class PostgresqlOptions(NetworkOptions):
+    port: int = Field(default=5432, ge=1, le=65535)
+    sslmode: SslMode | None = None
+    sslrootcert: str | None = None
+    sslcert: str | None = None
+    sslkey: str | None = None
+
+
+def connect_args(options: PostgresqlOptions, *, read_only: bool) -> dict[str, Any]:
+    settings = ["-c IntervalStyle=iso_8601"]
+    if read_only:
+        settings.append("-c default_transaction_read_only=on")
+    args: dict[str, Any] = {
+        "connect_timeout": options.connect_timeout_s,
+        "application_name": "data-connector",
+        "options": " ".join(settings),
+        "cursor_factory": OneStatementCursor,
+    }
+    for name in ("sslmode", "sslrootcert", "sslcert", "sslkey"):
+        value = getattr(options, name)
+        if value is not None:
+            args[name] = value
+    return args
+
+
+class PostgresqlBackend(NetworkBackend):
+    kind = "postgresql"
+    label = "PostgreSQL"
+    dialect = "postgres"
+    paramstyle = "pyformat"
+    options_model = PostgresqlOptions
+    secret_use = "optional"
+    enforces_read_only = True
+
+    def create_engine(
+        self, spec: ConnectionSpec, secret: str | None, *, pooled: bool = True
+    ) -> Engine:
+        options = PostgresqlOptions.model_validate(spec.options)
+        url = URL.create(
+            "postgresql+psycopg",
+            username=options.user,
+            password=secret or None,
+            host=options.host,
+            port=options.port,
+            database=options.database or options.user,
+        )
+        pool: dict[str, Any] = (
+            {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW, "pool_recycle": POOL_RECYCLE_S}
+            if pooled
+            else {"poolclass": NullPool}
+        )
+        engine = create_engine(
+            url,
+            connect_args=connect_args(options, read_only=spec.read_only),
+            pool_pre_ping=True,
+            hide_parameters=True,
+            **pool,
+        )
+        event.listen(
+            engine,
+            "connect",
+            lambda dbapi_connection, _record: prepare_connection(dbapi_connection),
+        )
+        return engine
+
+    @contextmanager
+    def session(
+        self,
+        connection: DBAPIConnection,
+        control: QueryControl,
+        *,
+        read_only: bool,
+        stream: bool,
+    ) -> Iterator[DBAPICursor]:
+        if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            connection.rollback()
+        connection.read_only = read_only
+        timeout_ms = max(1, math.ceil(control.remaining_s() * 1000))
+        with connection.cursor() as setup:
+            setup.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+        control.set_cancel_hook(lambda: connection.cancel_safe(timeout=CANCEL_TIMEOUT_S))
+        cursor = StreamCursor(connection) if stream else connection.cursor()
+        succeeded = False
+        try:
+            yield cursor
+            succeeded = True
+        finally:
+            control.set_cancel_hook(None)
+            try:
+                with suppress(psycopg.Error):
+                    cursor.close()
+                if succeeded and not read_only:
+                    connection.commit()
+                else:
+                    connection.rollback()
+            finally:
+                with suppress(psycopg.Error):
+                    connection.read_only = None
+
+    def column_types(
+        self, description: Sequence[Sequence[Any]], rows: Sequence[Sequence[Any]]
+    ) -> list[str]:
+        inferred = infer_column_types(len(description), rows)
+        types: list[str] = []
+        for item, guess in zip(description, inferred, strict=True):
+            oid = item[1]
+            if oid in _TYPE_BY_OID:
+                types.append(_TYPE_BY_OID[oid])
+            elif oid in _TEXT_OIDS:
+                types.append("string")
+            else:
+                types.append(guess)
+        return types
+
+    def server_version(self, connection: DBAPIConnection) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            row = cursor.fetchone()
+        connection.rollback()
+        return f"PostgreSQL {row[0]}"
+
+    def describe_schema(self, connection: DBAPIConnection) -> list[SchemaInfo]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT n.nspname FROM pg_namespace AS n "
+                "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' "
+                "AND has_schema_privilege(n.oid, 'USAGE') ORDER BY n.nspname"
+            )
+            names = [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                "SELECT n.nspname, c.relname, c.relkind, a.attname, "
+                "format_type(a.atttypid, a.atttypmod), NOT a.attnotnull "
+                "FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+                "LEFT JOIN pg_attribute AS a "
+                "ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+                "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+                "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%' "
+                "AND has_schema_privilege(n.oid, 'USAGE') "
+                "ORDER BY n.nspname, c.relname, a.attnum"
+            )
+            rows = cursor.fetchall()
+        connection.rollback()
+        schemas: dict[str, dict[str, TableInfo]] = {name: {} for name in names}
+        for schema, table, relkind, column, column_type, nullable in rows:
+            tables = schemas.setdefault(schema, {})
+            kind: Literal["table", "view"] = "view" if relkind in ("v", "m") else "table"
+            info = tables.setdefault(table, TableInfo(name=table, kind=kind))
+            if column is not None:
+                info.columns.append(
+                    ColumnInfo(name=column, type=str(column_type), nullable=bool(nullable))
+                )
+        return [
+            SchemaInfo(name=name, tables=list(tables.values())) for name, tables in schemas.items()
+        ]
+
+    def translate_error(
+        self, exc: BaseException, control: QueryControl | None = None
+    ) -> ConnectorError:
+        if isinstance(exc, ConnectorError):
+            return exc
+        orig = getattr(exc, "orig", None)
+        if isinstance(orig, BaseException):
+            return self.translate_error(orig, control)
+        message = str(exc)
+        sqlstate = getattr(exc, "sqlstate", None) if isinstance(exc, psycopg.Error) else None
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            if "statement timeout" in message and control is not None:
+                control.expire(run_hook=False)
+            if control is not None and control.stopped:
+                return super().translate_error(exc, control)
+            if "statement timeout" in message:
+                return QueryTimeoutError(
+                    "The query ran past its timeout and PostgreSQL stopped it."
+                )
+            return QueryCancelledError("The query was cancelled in the database.")
+        if control is not None and control.stopped:
+            return super().translate_error(exc, control)
+        if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+            return ReadOnlyError(
+                f"This connection is read-only and PostgreSQL refused the write: {first_sentence(message)}"
+            )
+        if sqlstate is not None and not sqlstate.startswith(_UNAVAILABLE_CLASSES):
+            return SqlError(first_sentence(message))
+        if isinstance(exc, psycopg.Error | OSError):
+            failure = connect_failure(self.label, message)
+            if failure is not None:
+                return failure
+            return DatabaseUnavailableError(f"PostgreSQL failed: {first_sentence(message)}")
+        return super().translate_error(exc, control)

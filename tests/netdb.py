@@ -1,0 +1,225 @@
+"""Checks shared by the MySQL/MariaDB and PostgreSQL integration tests.
+
+Each test module describes its server with a ``NetDb`` (how to reach it as the test user,
+how to ask the server which statements are running) and calls these checks, so both
+databases are held to exactly the same promises.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+
+# Every character that breaks a hand-pasted URL, plus spaces.
+PASSWORD = "p@ss: w/rd%20 #x y"
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class NetDb:
+    kind: str
+    options: dict[str, Any]
+    password: str
+    # SQL that runs ``seconds`` on the server and contains ``marker`` in its text.
+    sleep_sql: Callable[[int, str], str]
+    # The texts of statements containing ``marker`` the server is running now.
+    running: Callable[[str], list[str]]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def body(self, name: str | None = None, **changes: Any) -> dict[str, Any]:
+        read_only = changes.pop("read_only", True)
+        secret = changes.pop("secret", self.password)
+        body: dict[str, Any] = {
+            "kind": self.kind,
+            "options": {**self.options, **changes},
+            "read_only": read_only,
+            "secret": secret,
+        }
+        if name is not None:
+            body["name"] = name
+        return body
+
+
+def wait_gone(db: NetDb, marker: str, within_s: float = 2.0) -> float:
+    """Seconds until no statement with ``marker`` runs on the server; fails past ``within_s``."""
+    started = time.monotonic()
+    while True:
+        left = db.running(marker)
+        waited = time.monotonic() - started
+        if not left:
+            return waited
+        assert waited < within_s, f"still running on the server after {waited:.1f} s: {left}"
+        time.sleep(0.05)
+
+
+def wait_running(db: NetDb, marker: str, within_s: float = 10.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not db.running(marker):
+        assert time.monotonic() < deadline, "the statement never showed up on the server"
+        time.sleep(0.05)
+
+
+def check_connect_and_test(client: TestClient, db: NetDb, name: str) -> None:
+    answer = client.post("/connections/test", json=db.body())
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["ok"] is True
+    assert answer.json()["server_version"]
+    created = client.post("/connections", json=db.body(name))
+    assert created.status_code == 201, created.text
+    listed = client.get("/connections").text
+    assert name in listed
+    assert db.password not in listed and "secret" not in listed
+    rows = client.post(f"/connections/{name}/query", json={"sql": "SELECT 1 AS one"}).json()
+    assert rows["rows"] == [[1]]
+    assert rows["columns"] == [{"name": "one", "type": "integer"}]
+
+
+def check_connect_failures(
+    client: TestClient, db: NetDb, *, wrong_password: dict[str, Any] | None
+) -> dict[str, str]:
+    """Each way of failing to connect gives 502 naming the cause, fast, without the password."""
+    cases: dict[str, tuple[dict[str, Any], str]] = {
+        "unknown host": ({"host": "no-such-host.invalid"}, "unknown host"),
+        "closed port": ({"port": closed_port()}, "port is closed"),
+        "unknown database": ({"database": "no_such_database_here"}, "no database"),
+    }
+    details: dict[str, str] = {}
+    bodies = {case: db.body(**changes) for case, (changes, _) in cases.items()}
+    expected = {case: text for case, (_, text) in cases.items()}
+    if wrong_password is not None:
+        bodies["wrong password"] = wrong_password
+        expected["wrong password"] = "wrong user name or password"
+    for case, body in bodies.items():
+        started = time.monotonic()
+        answer = client.post("/connections/test", json=body)
+        took = time.monotonic() - started
+        assert answer.status_code == 502, (case, answer.text)
+        payload = answer.json()
+        assert payload["code"] == "db_unavailable"
+        assert expected[case] in payload["detail"].lower(), (case, payload)
+        assert str(body["secret"]) not in payload["detail"]
+        assert payload["detail"].count(". ") == 0, payload["detail"]  # one sentence
+        assert took < body["options"].get("connect_timeout_s", 10) + 5, (case, took)
+        details[case] = payload["detail"]
+    return details
+
+
+def check_bad_options(client: TestClient, db: NetDb) -> None:
+    for changes, text in (
+        ({"port": 70000}, "port"),
+        ({"port": 0}, "port"),
+        ({"host": f"{db.kind}://127.0.0.1"}, "scheme"),
+        ({"host": "user@127.0.0.1"}, "host"),
+        ({"database": "bad'name"}, "quote"),
+        ({"database": 'bad"name'}, "quote"),
+    ):
+        answer = client.post("/connections/test", json=db.body(**changes))
+        assert answer.status_code == 422, (changes, answer.text)
+        assert answer.json()["code"] == "invalid_request"
+        assert text in answer.json()["detail"].lower(), (changes, answer.json())
+
+
+def check_timeout(client: TestClient, db: NetDb, name: str, marker: str) -> None:
+    answer = client.post(
+        f"/connections/{name}/query", json={"sql": db.sleep_sql(30, marker), "timeout_s": 1}
+    )
+    assert answer.status_code == 504, answer.text
+    assert answer.json()["code"] == "timeout"
+    wait_gone(db, marker)
+
+
+def check_cancel(client: TestClient, db: NetDb, name: str, marker: str) -> None:
+    results: list[httpx.Response] = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            client.post(
+                f"/connections/{name}/query",
+                json={"sql": db.sleep_sql(30, marker), "timeout_s": 60},
+            )
+        )
+    )
+    worker.start()
+    wait_running(db, marker)
+    running = [q for q in client.get("/queries").json() if marker in q["sql"]]
+    assert len(running) == 1
+    assert client.delete(f"/queries/{running[0]['query_id']}").status_code == 204
+    wait_gone(db, marker)
+    worker.join(10)
+    assert results and results[0].status_code == 499, results
+    assert results[0].json()["code"] == "cancelled"
+
+
+def check_removed_while_running(client: TestClient, db: NetDb, name: str, marker: str) -> None:
+    results: list[httpx.Response] = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            client.post(
+                f"/connections/{name}/query",
+                json={"sql": db.sleep_sql(30, marker), "timeout_s": 60},
+            )
+        )
+    )
+    worker.start()
+    wait_running(db, marker)
+    assert client.delete(f"/connections/{name}").status_code == 204
+    wait_gone(db, marker)
+    worker.join(10)
+    assert results and results[0].status_code == 499, results
+    assert client.get(f"/connections/{name}").status_code == 404
+
+
+def check_export_disconnect(
+    server_url: str, key: str, db: NetDb, name: str, sql: str, marker: str
+) -> None:
+    """A client that goes away mid-export makes the server stop the query in the database."""
+    with httpx.Client(base_url=server_url, headers={"X-API-KEY": key}, timeout=30) as http:
+        created = http.post("/connections", json=db.body(name))
+        assert created.status_code == 201, created.text
+        with http.stream(
+            "POST", f"/connections/{name}/export?format=ndjson", json={"sql": sql, "timeout_s": 120}
+        ) as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            first = [next(lines) for _ in range(3)]
+            assert all(line.startswith("{") for line in first)
+            assert db.running(marker), "the export should still be running on the server"
+        wait_gone(db, marker, within_s=2.0)
+        # The server is still fine and the connection usable.
+        again = http.post(f"/connections/{name}/query", json={"sql": "SELECT 2 AS two"})
+        assert again.json()["rows"] == [[2]]
+
+
+def check_export_rows(client: TestClient, name: str, sql: str, expected_rows: int) -> None:
+    count = 0
+    last: bytes = b""
+    with client.stream(
+        "POST", f"/connections/{name}/export?format=ndjson", json={"sql": sql}
+    ) as response:
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if line:
+                count += 1
+                last = line.encode()
+    assert count == expected_rows
+    assert last.startswith(b"{")

@@ -1,0 +1,116 @@
+"""Every PyMySQL and psycopg error maps into our error tree, and the ones users meet most
+(wrong password, closed port, bad SQL, read-only, timeout) map to the right sentence."""
+
+from __future__ import annotations
+
+import inspect
+
+import psycopg
+import psycopg.errors
+import pymysql.err
+import pytest
+
+from connector.backends.mysql import MysqlBackend
+from connector.backends.postgresql import PostgresqlBackend
+from connector.errors import (
+    ConnectorError,
+    DatabaseUnavailableError,
+    QueryCancelledError,
+    QueryTimeoutError,
+    ReadOnlyError,
+    SqlError,
+)
+from connector.running import QueryControl
+
+PYMYSQL_ERRORS = [
+    cls
+    for cls in vars(pymysql.err).values()
+    if inspect.isclass(cls) and issubclass(cls, pymysql.err.MySQLError)
+]
+PSYCOPG_ERRORS = sorted(
+    {
+        cls
+        for cls in vars(psycopg.errors).values()
+        if inspect.isclass(cls) and issubclass(cls, psycopg.Error)
+    },
+    key=lambda cls: cls.__name__,
+)
+
+
+@pytest.mark.parametrize("cls", PYMYSQL_ERRORS, ids=lambda c: c.__name__)
+def test_error_mapping_every_pymysql_error(cls: type[Exception]) -> None:
+    for args in ((1234, "something went wrong"), (2013, "Lost connection"), ("bare",)):
+        error = MysqlBackend().translate_error(cls(*args))
+        assert type(error) is not ConnectorError and error.status in (400, 499, 502, 504)
+        assert error.detail.endswith(".")
+
+
+@pytest.mark.parametrize("cls", PSYCOPG_ERRORS, ids=lambda c: c.__name__)
+def test_error_mapping_every_psycopg_error(cls: type[Exception]) -> None:
+    error = PostgresqlBackend().translate_error(cls("something went wrong"))
+    assert type(error) is not ConnectorError and error.status in (400, 499, 502, 504)
+    assert error.detail.endswith(".")
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected", "words"),
+    [
+        (1045, "Access denied for user 'a'@'h' (using password: YES)", DatabaseUnavailableError,
+         "wrong user name or password"),
+        (1049, "Unknown database 'nope'", DatabaseUnavailableError, "no database"),
+        (2003, "Can't connect to MySQL server on 'h' ([Errno 111] Connection refused)",
+         DatabaseUnavailableError, "port is closed"),
+        (2003, "Can't connect to MySQL server on 'x' ([Errno -2] Name or service not known)",
+         DatabaseUnavailableError, "unknown host"),
+        (1064, "You have an error in your SQL syntax", SqlError, "sql syntax"),
+        (1054, "Unknown column 'x' in 'field list'", SqlError, "unknown column"),
+        (1146, "Table 'd.t' doesn't exist", SqlError, "exist"),
+        (1792, "Cannot execute statement in a READ ONLY transaction", ReadOnlyError, "read-only"),
+        (1969, "Query execution was interrupted (max_statement_time exceeded)",
+         QueryTimeoutError, "timeout"),
+        (1317, "Query execution was interrupted", QueryCancelledError, "stopped"),
+    ],
+)  # fmt: skip
+def test_error_mapping_mysql_sentences(
+    code: int, message: str, expected: type[ConnectorError], words: str
+) -> None:
+    exc = pymysql.err.OperationalError(code, message)
+    error = MysqlBackend().translate_error(exc)
+    assert type(error) is expected, error
+    assert words in error.detail.lower()
+
+
+def test_error_mapping_mysql_server_timeout_marks_the_control() -> None:
+    control = QueryControl("q_1", "c", "SELECT 1", 2.0)
+    exc = pymysql.err.OperationalError(1969, "max_statement_time exceeded")
+    assert isinstance(MysqlBackend().translate_error(exc, control), QueryTimeoutError)
+    assert control.timed_out
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected", "words"),
+    [
+        (psycopg.errors.ReadOnlySqlTransaction("cannot execute INSERT in a read-only transaction"),
+         ReadOnlyError, "read-only"),
+        (psycopg.errors.UndefinedTable('relation "nope" does not exist'), SqlError, "nope"),
+        (psycopg.errors.SyntaxError('syntax error at or near "SELEC"'), SqlError, "syntax"),
+        (psycopg.errors.QueryCanceled("canceling statement due to statement timeout"),
+         QueryTimeoutError, "timeout"),
+        (psycopg.errors.QueryCanceled("canceling statement due to user request"),
+         QueryCancelledError, "cancelled"),
+        (psycopg.OperationalError('connection failed: FATAL:  password authentication failed '
+                                  'for user "a"'), DatabaseUnavailableError, "wrong user name"),
+        (psycopg.OperationalError("connection failed: Connection refused"),
+         DatabaseUnavailableError, "port is closed"),
+        (psycopg.OperationalError('connection failed: FATAL:  database "x" does not exist'),
+         DatabaseUnavailableError, "no database"),
+        (psycopg.OperationalError("consuming input failed: server closed the connection"),
+         DatabaseUnavailableError, "postgresql"),
+    ],
+)  # fmt: skip
+def test_error_mapping_postgresql_sentences(
+    exc: Exception, expected: type[ConnectorError], words: str
+) -> None:
+    error = PostgresqlBackend().translate_error(exc)
+    assert type(error) is expected, error
+    assert words in error.detail.lower()
