@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from PySide6.QtCore import QSettings, Qt, QThread
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox
 from pytestqt.qtbot import QtBot
 
@@ -35,6 +36,7 @@ from gui.main import wants_cli
 from gui.server import server_command
 from gui.single import SingleInstance, instance_name, notify_running
 from gui.tasks import run_in_pool
+from gui.tray import bring_to_front, install_tray
 from gui.validation import InputError, parse_port
 from gui.window import LIGHT_COLORS, MainWindow
 
@@ -78,7 +80,7 @@ def _sqlite_file(path: Path) -> Path:
 
 
 def test_gui_window_runs_the_server_end_to_end(
-    qtbot: QtBot, window: MainWindow, tmp_path: Path
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     controller = window.controller
     qtbot.mouseClick(window.recommend_button, Qt.MouseButton.LeftButton)
@@ -120,6 +122,22 @@ def test_gui_window_runs_the_server_end_to_end(
         c for c in listed if c["name"] == "prices"
     ).items()
 
+    # edit it (the name stays, read-only is switched off) through the same form
+    row = _names(window).index("prices")
+    window.connections_table.selectRow(row)
+    qtbot.mouseClick(window.edit_button, Qt.MouseButton.LeftButton)
+    edit = [f for f in window.findChildren(ConnectionForm) if f.isVisible()][-1]
+    assert edit.name.isReadOnly() and edit.row("path").value() == str(database.resolve())
+    edit.read_only.setChecked(False)
+    qtbot.mouseClick(edit.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not edit.isVisible(), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: (
+            window.connections_table.item(_names(window).index("prices"), 2).text() == "read-write"
+        ),
+        timeout=10_000,
+    )
+
     # a second add with the same name: the server's 409 lands under the name field
     qtbot.mouseClick(window.add_button, Qt.MouseButton.LeftButton)
     again = [f for f in window.findChildren(ConnectionForm) if f.isVisible()][-1]
@@ -156,6 +174,14 @@ def test_gui_window_runs_the_server_end_to_end(
         runner.join(70)
     assert answers[0].json()["code"] == "cancelled"
     qtbot.waitUntil(lambda: window.queries_table.rowCount() == 0, timeout=10_000)
+
+    # remove it (after the confirmation question)
+    monkeypatch.setattr(QMessageBox, "question", lambda *_: QMessageBox.StandardButton.Yes)
+    window.connections_table.selectRow(_names(window).index("prices"))
+    qtbot.mouseClick(window.remove_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "prices" not in _names(window), timeout=10_000)
+    listed = httpx.get(f"{url}/connections", headers={"X-API-KEY": key}).json()
+    assert "prices" not in [c["name"] for c in listed]
 
     # Stop ends the process
     pid = controller.process.pid()
@@ -194,6 +220,42 @@ def test_gui_taken_port_is_explained_and_a_free_one_offered(
     assert window.port_edit.text() == str(offered)
     assert window.url_edit.text() == server_url(offered)
     assert not window.port_error.isVisible()
+
+
+def test_gui_port_taken_at_the_last_moment_is_explained_too(
+    qtbot: QtBot, window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # another program takes the port between the window's check and the server's bind:
+    # the server refuses and names a free port, and the window passes that on
+    monkeypatch.setattr("gui.controller.is_port_free", lambda port: True)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        window.port_edit.setText(str(taken))
+        qtbot.mouseClick(window.start_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: window.port_error.isVisible(), timeout=START_TIMEOUT_MS)
+    assert f"Port {taken} is already used" in window.port_error.text()
+    assert window.controller.state == STOPPED and window.use_port_button.isVisible()
+
+
+def test_gui_closing_the_window_keeps_the_server_in_the_tray(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    assert install_tray(window, window.controller, QIcon()) is None  # offscreen: no tray
+    window.recommend()
+    _start(qtbot, window)
+    window.hide_to_tray = True  # what install_tray sets where a tray exists
+    window.close()
+    assert not window.isVisible()
+    assert window.controller.state == RUNNING
+    assert httpx.get(f"{window.controller.url}/health").status_code == 200
+    bring_to_front(window)
+    assert window.isVisible()
+    pid = window.controller.process.pid()
+    assert pid is not None
+    window.controller.shutdown()  # what Quit does on its way out
+    assert not _alive(pid)
 
 
 def test_gui_server_that_dies_is_reported_and_restarted(qtbot: QtBot, window: MainWindow) -> None:
