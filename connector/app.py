@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connector import __version__
 from connector.api import connections, health, queries, saved
+from connector.api import openbb as openbb_api
 from connector.errors import ConnectorError, InvalidRequestError, error_body
 from connector.runtime import Runtime
 from connector.security import GuardMiddleware
@@ -118,6 +119,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     install_error_handlers(app)
     for module in (health, connections, queries, saved):
         app.include_router(module.router)
+    app.include_router(openbb_api.router)
 
     app.add_middleware(
         GuardMiddleware,

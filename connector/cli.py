@@ -1,5 +1,5 @@
 """The headless command line: ``data-connector serve | recommend-port | query | export |
-connections | saved | key``.
+connections | saved | openbb | key`` (``saved`` and ``openbb`` live in ``connector.cli_openbb``).
 
 Commands other than ``serve`` work in-process on the same data folder as the server, so
 they need no running server. Every failure prints one line to stderr and exits with a
@@ -156,6 +156,7 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 )
 @click.option("--no-auth", is_flag=True, help="Turn the API key off (prints a warning).")
 @click.option("--no-sample", is_flag=True, help="Do not make or register the sample database.")
+@click.option("--tls", is_flag=True, help="Serve HTTPS with a locally made certificate.")
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
@@ -170,6 +171,7 @@ def serve(
     no_auth: bool,
     no_sample: bool,
     log_level: str | None,
+    tls: bool = False,
 ) -> None:
     """Start the HTTP server."""
     import uvicorn
@@ -206,10 +208,18 @@ def serve(
     tune_allocator()
     with reported():
         runtime = open_runtime(settings)
-    _print_banner(runtime, settings.host, bind_port)
+    ssl: dict[str, Any] = {}
+    if tls:
+        from connector.tls import ensure_tls, trust_instructions
+
+        files = ensure_tls(settings.data_dir)
+        ssl = {"ssl_certfile": str(files.cert), "ssl_keyfile": str(files.key)}
+        out.print(trust_instructions(files.ca_cert), markup=False)
+    _print_banner(runtime, settings.host, bind_port, "https" if tls else "http")
     app = create_app(runtime)
     uvicorn.run(
         app,
+        **ssl,
         host=settings.host,
         port=bind_port,
         log_level=settings.log_level,
@@ -218,9 +228,9 @@ def serve(
     )
 
 
-def _print_banner(runtime: Runtime, host: str, port: int) -> None:
+def _print_banner(runtime: Runtime, host: str, port: int, scheme: str = "http") -> None:
     shown = f"[{host}]" if ":" in host else host
-    url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else shown}:{port}"
+    url = f"{scheme}://{'localhost' if host in ('127.0.0.1', '::1') else shown}:{port}"
     for note in runtime.notes:
         out.print(note)
     out.print(
@@ -517,6 +527,11 @@ def key_rotate(context: Context) -> None:
     click.echo(rotate_api_key(settings.data_dir))
     err.print("The old key no longer works; update OpenBB and your scripts.")
 
+
+from connector.cli_openbb import openbb, saved  # noqa: E402 - they build on this module
+
+main.add_command(saved)
+main.add_command(openbb)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -78,6 +78,16 @@ class QueryRequest(BaseModel):
     timeout_s: float | None = Field(default=None, gt=0)
 
 
+Scalar = str | int | float | bool | None
+
+
+class SavedRunRequest(QueryRequest):
+    """A saved query's run, built in-process: a multi-select parameter binds as a list
+    (``IN (:tickers)``). The HTTP query body keeps scalar parameters only."""
+
+    params: dict[str, Scalar | list[Scalar]] = Field(default_factory=dict)  # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -145,7 +155,7 @@ class HistoryEntry:
 
 
 ParamType = Literal["text", "number", "date", "boolean", "ticker"]
-WidgetType = Literal["table", "chart", "metric", "markdown"]
+WidgetType = Literal["table", "chart", "metric", "markdown", "table_ssrm"]
 
 
 class SavedParam(BaseModel):
@@ -160,6 +170,10 @@ class SavedParam(BaseModel):
     description: str | None = None
     options: list[Any] | None = None
     multiple: bool = False
+
+    def option_values(self) -> list[Any]:
+        """The allowed values, from options given as values or as ``{label, value}``."""
+        return [o.get("value") if isinstance(o, dict) else o for o in self.options or []]
 
 
 class WidgetSpec(BaseModel):

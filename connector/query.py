@@ -42,7 +42,10 @@ class QueryJob:
 def scrub(error: ConnectorError, params: Mapping[str, Any]) -> ConnectorError:
     """Remove bound parameter values from an error's message."""
     detail = error.detail
+    values: list[Any] = []
     for value in params.values():
+        values.extend(value if isinstance(value, list | tuple) else [value])
+    for value in values:
         text = str(value) if value is not None and not isinstance(value, bool) else ""
         if len(text) >= 2 and text in detail:
             detail = detail.replace(text, "…")

@@ -89,8 +89,8 @@ def _trading_days() -> list[dt.date]:
 
 def _prices(rng: random.Random, symbol: str, days: list[dt.date]) -> Iterator[tuple[object, ...]]:
     price = rng.uniform(20, 400)
-    drift = rng.uniform(-0.0001, 0.0006)
-    vol = rng.uniform(0.008, 0.03)
+    drift = rng.uniform(-0.0002, 0.0003)
+    vol = rng.uniform(0.008, 0.016)
     base_volume = rng.randint(200_000, 20_000_000)
     for day in days:
         open_ = price * math.exp(rng.gauss(0, vol / 3))

@@ -2,33 +2,124 @@
 
 Every ``:name`` in the SQL must be declared as a parameter; values arrive as text (from
 a query string or an OpenBB widget) and are converted to the declared type here, then
-bound by the driver, never pasted into the SQL.
+bound by the driver, never pasted into the SQL. A multi-select parameter arrives
+comma-joined (as OpenBB sends it) and binds as a list; a date default such as
+``$currentDate-1w`` is resolved on the day the query runs. Paged runs (OpenBB's
+``table_ssrm``) wrap the saved SQL in a subquery so the database sorts, counts and pages.
 
 Must not import FastAPI or any driver.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import builtins
+import calendar
+import datetime as dt
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlglot import exp
 
 from connector.backends import get_backend
-from connector.errors import BadParamError, NotFoundError
-from connector.models import QueryRequest, QueryResult, SavedParam, SavedQuery
+from connector.errors import BadParamError
+from connector.models import (
+    Column,
+    QueryResult,
+    SavedParam,
+    SavedQuery,
+    SavedRunRequest,
+)
 from connector.service import Connector
 from connector.statements import parameter_names
 
+log = logging.getLogger(__name__)
+
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+PROBE_ROWS = 50
+PROBE_TIMEOUT_S = 10.0
+_RELATIVE_DATE = re.compile(r"^\$currentDate(?:([+-])(\d{1,4})([dwMmy]))?$")
+_ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
+
+
+def resolve_date(text: str, today: dt.date | None = None) -> dt.date | None:
+    """``$currentDate``, ``$currentDate-1w`` (units d, w, M or m for months, y) as a date."""
+    match = _RELATIVE_DATE.match(text.strip())
+    if match is None:
+        return None
+    day = today or dt.date.today()
+    sign, amount, unit = match.groups()
+    if sign is None:
+        return day
+    count = int(amount) * (1 if sign == "+" else -1)
+    if unit == "d":
+        return day + dt.timedelta(days=count)
+    if unit == "w":
+        return day + dt.timedelta(weeks=count)
+    months = day.year * 12 + day.month - 1 + (count * 12 if unit == "y" else count)
+    year, month = divmod(months, 12)
+    return dt.date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def _coerce_date(param: SavedParam, raw: Any) -> str:
+    if isinstance(raw, dt.datetime):
+        return raw.date().isoformat()
+    if isinstance(raw, dt.date):
+        return raw.isoformat()
+    text = str(raw).strip()
+    relative = resolve_date(text)
+    if relative is not None:
+        return relative.isoformat()
+    match = _ISO_DATE.match(text)
+    if match is not None:
+        try:
+            return dt.date.fromisoformat(match.group(1)).isoformat()
+        except ValueError:
+            pass
+    raise BadParamError(f"Parameter {param.name!r} must be a date written YYYY-MM-DD.")
 
 
 def coerce_param(param: SavedParam, raw: Any) -> Any:
-    """A parameter value converted to its declared type; 400 naming it when impossible."""
+    """A parameter value converted to its declared type; 400 naming it when impossible.
+
+    A multi-select parameter gives a list: from a list, or from comma-joined text.
+    """
+    if param.multiple:
+        if raw is None:
+            return []
+        items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+        texts = [item for item in items if not (isinstance(item, str) and not item.strip())]
+        return [_coerce_one(param, item) for item in texts]
+    if isinstance(raw, list | tuple):
+        raise BadParamError(f"Parameter {param.name!r} takes one value, not a list.")
+    return _coerce_one(param, raw)
+
+
+def _coerce_one(param: SavedParam, raw: Any) -> Any:
+    value = _coerce_type(param, raw)
+    if param.options and value is not None:
+        allowed = param.option_values()
+        if value not in allowed and str(value) not in {str(item) for item in allowed}:
+            raise BadParamError(f"Parameter {param.name!r} must be one of its options.")
+    return value
+
+
+def _coerce_type(param: SavedParam, raw: Any) -> Any:
     if raw is None:
         return None
-    if param.type in ("text", "ticker", "date"):
-        value = str(raw).strip() if param.type != "text" else str(raw)
+    if param.type == "date":
+        return _coerce_date(param, raw)
+    if param.type in ("text", "ticker"):
+        if isinstance(raw, dict | list):
+            raise BadParamError(f"Parameter {param.name!r} must be text.")
+        value = str(raw).strip() if param.type == "ticker" else str(raw)
         return value.upper() if param.type == "ticker" else value
+    if isinstance(raw, dict | list):
+        raise BadParamError(f"Parameter {param.name!r} must be a single value.")
     if param.type == "number":
         if isinstance(raw, bool):
             raise BadParamError(f"Parameter {param.name!r} must be a number.")
@@ -67,10 +158,35 @@ class SavedQueries:
                 raise BadParamError(
                     f"The SQL uses :{name}, which is not declared in the query's params."
                 )
+        seen: set[str] = set()
+        for param in query.params:
+            if param.name in seen:
+                raise BadParamError(f"Parameter {param.name!r} is declared twice.")
+            seen.add(param.name)
+            coerce_param(param, param.default)  # a bad default is refused now, not at run time
         return query
 
     def list(self) -> list[SavedQuery]:
-        return [SavedQuery.model_validate(body) for body in self.store.list_saved()]
+        return self.list_valid()[0]
+
+    def list_valid(self) -> tuple[builtins.list[SavedQuery], builtins.list[str]]:
+        """The saved queries that still fit the model, and a sentence for each that does not.
+
+        A row written by an older version, or edited by hand, must not break every widget.
+        """
+        queries: builtins.list[SavedQuery] = []
+        problems: builtins.list[str] = []
+        for body in self.store.list_saved():
+            try:
+                queries.append(SavedQuery.model_validate(body))
+            except ValidationError as exc:
+                name = body.get("name", "?") if isinstance(body, dict) else "?"
+                problem = (
+                    f"saved query {name!r} is not valid and is left out: {exc.errors()[0]['msg']}"
+                )
+                log.warning(problem)
+                problems.append(problem)
+        return queries, problems
 
     def get(self, name: str) -> SavedQuery:
         return SavedQuery.model_validate(self.store.get_saved(name))
@@ -104,9 +220,68 @@ class SavedQueries:
         limit: int | None = None,
         client: str | None = None,
     ) -> QueryResult:
-        try:
-            query = self.get(name)
-        except NotFoundError:
-            raise
-        request = QueryRequest(sql=query.sql, params=self.bind(query, values), limit=limit)
+        return self.run_query(self.get(name), values, limit=limit, client=client)
+
+    def run_query(
+        self,
+        query: SavedQuery,
+        values: Mapping[str, Any],
+        *,
+        limit: int | None = None,
+        client: str | None = None,
+    ) -> QueryResult:
+        request = SavedRunRequest(sql=query.sql, params=self.bind(query, values), limit=limit)
         return self.connector.run(query.connection, request, client)
+
+    def columns(self, query: SavedQuery) -> builtins.list[Column]:
+        """The result's columns, from a few rows run with the defaults (for column defs)."""
+        request = SavedRunRequest(
+            sql=query.sql, params=self.bind(query, {}), limit=PROBE_ROWS, timeout_s=PROBE_TIMEOUT_S
+        )
+        return self.connector.run(query.connection, request, "widgets.json").columns
+
+    def run_page(
+        self,
+        query: SavedQuery,
+        values: Mapping[str, Any],
+        page: Page,
+        *,
+        client: str | None = None,
+    ) -> tuple[QueryResult, int]:
+        """One page of the result, sorted and paged by the database, and the total row count."""
+        dialect = get_backend(self.connector.get_connection(query.connection).kind).dialect
+        inner = query.sql.strip().rstrip(";").rstrip()
+        order = ", ".join(
+            f"{exp.to_identifier(column, quoted=True).sql(dialect=dialect)} "
+            f"{'DESC' if direction == 'desc' else 'ASC'}"
+            for column, direction in page.sort
+        )
+        size = max(page.end - page.start, 1)
+        paged = (
+            f"SELECT * FROM (\n{inner}\n) dc_page"
+            + (f" ORDER BY {order}" if order else "")
+            + f" LIMIT {size:d} OFFSET {page.start:d}"
+        )
+        params = self.bind(query, values)
+        result = self.connector.run(
+            query.connection, SavedRunRequest(sql=paged, params=params, limit=size), client
+        )
+        names = {column.name for column in result.columns}
+        for column, _ in page.sort:
+            if column not in names:  # SQLite reads an unknown "name" as a string and sorts by it
+                raise BadParamError("The sort names a column the result does not have.")
+        counted = self.connector.run(
+            query.connection,
+            SavedRunRequest(sql=f"SELECT COUNT(*) FROM (\n{inner}\n) dc_count", params=params),
+            client,
+        )
+        return result, int(counted.rows[0][0])
+
+
+@dataclass(frozen=True)
+class Page:
+    """Rows ``start`` up to ``end`` (exclusive), sorted by (column, asc|desc) pairs."""
+
+    start: int
+    end: int
+    sort: Sequence[tuple[str, Literal["asc", "desc"]]] = ()

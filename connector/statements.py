@@ -30,6 +30,7 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 ParamStyle = Literal["named", "pyformat", "qmark", "format", "numeric"]
 ParamValue = str | int | float | bool | None
+_SCALARS = (str, int, float, bool)
 
 _NAME = re.compile(r"^[A-Za-z_]\w*$")
 
@@ -223,6 +224,9 @@ def prepare(
     """Check ``sql`` is one statement (and a read when ``read_only``) and bind ``params``.
 
     ``session_enforced`` says the database session refuses writes by itself as well.
+    A list value (a multi-select) binds as several values: ``IN (:tickers)`` with
+    ``["A", "B"]`` becomes ``IN (:tickers_0, :tickers_1)``; an empty list binds one NULL,
+    so ``IN (...)`` matches nothing.
     """
     spans = _analyse(sql, dialect, read_only, session_enforced)
     if not spans:
@@ -231,14 +235,51 @@ def prepare(
         if name not in params:
             raise BadParamError(f"The SQL uses :{name} but no value was given for it.")
         value = params[name]
-        if not isinstance(value, str | int | float | bool) and value is not None:
+        if isinstance(value, list | tuple):
+            if not all(item is None or isinstance(item, _SCALARS) for item in value):
+                raise BadParamError(
+                    f"Parameter {name!r} must be a list of strings, numbers or booleans."
+                )
+        elif not isinstance(value, _SCALARS) and value is not None:
             raise BadParamError(f"Parameter {name!r} must be a string, number, boolean or null.")
-    return _rewrite(sql, list(spans), params, paramstyle)
+    return _rewrite(sql, *_expand_lists(list(spans), params), paramstyle)
+
+
+def _expand_lists(
+    spans: list[tuple[int, int, str]], params: Mapping[str, Any]
+) -> tuple[list[tuple[int, int, list[str]]], dict[str, Any]]:
+    """Each span with the names it binds: one name, or ``name_0, name_1...`` for a list."""
+    expanded: list[tuple[int, int, list[str]]] = []
+    flat: dict[str, Any] = {}
+    for start, end, name in spans:
+        value = params[name]
+        if not isinstance(value, list | tuple):
+            expanded.append((start, end, [name]))
+            flat[name] = value
+            continue
+        items = list(value) or [None]
+        names = [f"{name}_{index}" for index in range(len(items))]
+        for index, item in enumerate(items):
+            key = names[index]
+            while key in params:  # a given name is never overwritten
+                key = f"_{key}"
+            names[index] = key
+            flat[key] = item
+        expanded.append((start, end, names))
+    return expanded, flat
+
+
+def _placeholder(name: str, paramstyle: ParamStyle, position: int) -> str:
+    if paramstyle == "named":
+        return f":{name}"
+    if paramstyle == "pyformat":
+        return f"%({name})s"
+    return "?" if paramstyle == "qmark" else "%s" if paramstyle == "format" else f":{position}"
 
 
 def _rewrite(
     sql: str,
-    spans: list[tuple[int, int, str]],
+    spans: list[tuple[int, int, list[str]]],
     params: Mapping[str, Any],
     paramstyle: ParamStyle,
 ) -> BoundStatement:
@@ -246,25 +287,20 @@ def _rewrite(
     pieces: list[str] = []
     positional: list[Any] = []
     cursor = 0
-    for start, end, name in spans:
+    for start, end, names in spans:
         text = sql[cursor:start]
         pieces.append(text.replace("%", "%%") if escape else text)
-        if paramstyle == "named":
-            pieces.append(f":{name}")
-        elif paramstyle == "pyformat":
-            pieces.append(f"%({name})s")
-        else:
-            positional.append(params[name])
-            pieces.append(
-                "?" if paramstyle == "qmark"
-                else "%s" if paramstyle == "format"
-                else f":{len(positional)}"
-            )  # fmt: skip
+        holders = []
+        for name in names:
+            if paramstyle not in ("named", "pyformat"):
+                positional.append(params[name])
+            holders.append(_placeholder(name, paramstyle, len(positional)))
+        pieces.append(", ".join(holders))
         cursor = end
     tail = sql[cursor:]
     pieces.append(tail.replace("%", "%%") if escape else tail)
     text = "".join(pieces).strip().rstrip(";").rstrip()
     if paramstyle in ("named", "pyformat"):
-        used = {name for _, _, name in spans}
+        used = {name for _, _, names in spans for name in names}
         return BoundStatement(text, {name: params[name] for name in used})
     return BoundStatement(text, positional)

@@ -68,8 +68,11 @@ def test_statements_missing_parameter_is_bad_param() -> None:
 
 
 def test_statements_non_scalar_parameter_is_bad_param() -> None:
+    # A flat list is a multi-select and binds as several values; anything deeper is refused.
     with pytest.raises(BadParamError, match="'x'"):
-        bind("SELECT :x", {"x": [1, 2]})
+        bind("SELECT :x", {"x": {"a": 1}})
+    with pytest.raises(BadParamError, match="'x'"):
+        bind("SELECT :x", {"x": [[1, 2]]})
 
 
 def test_statements_more_than_one_statement_is_refused() -> None:

@@ -1,0 +1,291 @@
+"""OpenBB Workspace files: ``widgets.json`` and ``apps.json`` from saved queries and connections.
+
+Pure functions: they take saved queries, the result columns known for each, and the
+connections, and give back plain dicts; they run nothing. Widget ids are derived from
+names alone (``saved_<name>``, ``sql_<connection>``), so they are the same after a
+restart. Each entry is checked against the rules of OpenBB's widgets.json reference before
+it goes in; one that fails is logged and left out, because a single bad entry makes
+Workspace refuse the whole backend.
+
+Must not import FastAPI, the store or any backend.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from connector.export import record_keys
+from connector.models import Column, ConnectionSpec, SavedParam, SavedQuery
+
+log = logging.getLogger(__name__)
+
+CATEGORY = "Data Connector"
+WIDGET_TYPES = frozenset(
+    {"table", "chart", "table_ssrm", "markdown", "metric", "omni", "note", "live_grid",
+     "newsfeed", "advanced-chart", "multi_file_viewer", "chart-highcharts", "youtube"}
+)  # fmt: skip
+PARAM_TYPES = frozenset({"text", "number", "boolean", "date", "endpoint", "ticker", "tabs", "form"})
+CELL_DATA_TYPES = frozenset({"text", "number", "boolean", "date", "dateString", "object"})
+CHART_DATA_TYPES = frozenset({"category", "series", "time", "excluded"})
+FORMATTER_FNS = frozenset(
+    {"int", "none", "percent", "normalized", "normalizedPercent", "dateToYear"}
+)
+CHART_TYPES = frozenset(
+    {"line", "bar", "area", "scatter", "column", "stackedColumn", "groupedColumn",
+     "stackedBar", "groupedBar", "pie", "donut"}
+)  # fmt: skip
+# Keys a saved query's ``widget`` may set on its entry, beyond ``type``.
+PASSTHROUGH = ("gridData", "refetchInterval", "subCategory", "name", "category")
+
+# Column type -> (cellDataType, chartDataType, formatterFn or None)
+_COLUMN_DEFS: dict[str, tuple[str, str, str | None]] = {
+    "integer": ("number", "series", "int"),
+    "decimal": ("number", "series", None),
+    "float": ("number", "series", None),
+    "boolean": ("boolean", "category", None),
+    "date": ("date", "time", None),
+    "datetime": ("date", "time", None),
+    "json": ("object", "excluded", None),
+}
+
+
+def saved_widget_id(name: str) -> str:
+    return f"saved_{name}"
+
+
+def sql_widget_id(connection: str) -> str:
+    return f"sql_{connection}"
+
+
+def column_defs(columns: Sequence[Column]) -> list[dict[str, Any]]:
+    """AG Grid column definitions from result column types.
+
+    Dates are ``chartDataType: "time"``; integers use the ``int`` formatter so they are
+    not shown as floats; other numbers keep Workspace's number formatting. A column whose
+    type is unknown (no rows to infer it from) is left for Workspace to infer.
+    """
+    defs: list[dict[str, Any]] = []
+    for key, column in zip(record_keys(columns), columns, strict=True):
+        entry: dict[str, Any] = {"field": key, "headerName": column.name}
+        if column.type != "unknown":
+            cell, chart, formatter = _COLUMN_DEFS.get(column.type, ("text", "category", None))
+            entry.update(cellDataType=cell, chartDataType=chart)
+            if formatter:
+                entry["formatterFn"] = formatter
+        defs.append(entry)
+    return defs
+
+
+def _param_value(param: SavedParam) -> Any:
+    value = param.default
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    if value is None and param.type in ("text", "ticker"):
+        return ""
+    return value
+
+
+def widget_param(param: SavedParam) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "paramName": param.name,
+        "type": param.type,
+        "label": param.label or param.name.replace("_", " ").capitalize(),
+        "value": _param_value(param),
+        "description": param.description or f"The query's :{param.name} parameter.",
+    }
+    if param.multiple:
+        entry["multiSelect"] = True
+    if param.options:
+        entry["options"] = [
+            {"label": str(option.get("label", value)), "value": value}
+            if isinstance(option, dict)
+            else {"label": str(value), "value": value}
+            for option, value in zip(param.options, param.option_values(), strict=True)
+        ]
+    return entry
+
+
+def saved_widget(query: SavedQuery, columns: Sequence[Column] | None) -> dict[str, Any]:
+    """The widgets.json entry of one saved query."""
+    kind = query.widget.type
+    entry: dict[str, Any] = {
+        "name": query.name.replace("_", " "),
+        "description": query.description or f"Saved query {query.name} on {query.connection}.",
+        "category": CATEGORY,
+        "subCategory": query.connection,
+        "type": "table" if kind == "chart" else kind,
+        "endpoint": f"widgets/{query.name}",
+        "params": [widget_param(param) for param in query.params],
+        "gridData": {"w": 20, "h": 5 if kind == "metric" else 9},
+        "source": [CATEGORY],
+    }
+    if kind in ("table", "chart", "table_ssrm"):
+        table: dict[str, Any] = {"showAll": True}
+        if columns:
+            table["columnsDefs"] = column_defs(columns)
+        if kind == "chart":
+            entry["defaultViz"] = "chart"
+            extra = query.widget.model_extra or {}
+            table["chartView"] = {"enabled": True, "chartType": extra.get("chartType", "line")}
+        entry["data"] = {"table": table}
+    for key in PASSTHROUGH:
+        value = (query.widget.model_extra or {}).get(key)
+        if value is not None:
+            entry[key] = value
+    return entry
+
+
+def sql_widget(spec: ConnectionSpec) -> dict[str, Any]:
+    """The omni SQL widget of one connection."""
+    mode = "read-only" if spec.read_only else "read-write"
+    return {
+        "name": f"SQL on {spec.name}",
+        "description": f"Run SQL on the {spec.kind} connection {spec.name} ({mode}).",
+        "category": CATEGORY,
+        "subCategory": spec.name,
+        "type": "omni",
+        "endpoint": f"omni/{spec.name}",
+        "params": [
+            {
+                "paramName": "prompt",
+                "type": "text",
+                "label": "SQL",
+                "value": "",
+                "language": "sql",
+                "description": "The SQL to run.",
+                "show": False,
+            }
+        ],
+        "gridData": {"w": 20, "h": 12},
+        "source": [CATEGORY],
+    }
+
+
+def problems(entry: Any) -> list[str]:
+    """What is wrong with one widgets.json entry, by the reference's rules (empty if nothing)."""
+    if not isinstance(entry, dict):
+        return ["the entry is not an object"]
+    found: list[str] = []
+    for key in ("name", "description", "category", "type", "endpoint"):
+        if not isinstance(entry.get(key), str) or not entry[key]:
+            found.append(f"{key} must be a non-empty string")
+    if entry.get("type") not in WIDGET_TYPES:
+        found.append(f"type {entry.get('type')!r} is not a widget type")
+    grid = entry.get("gridData", {})
+    if not isinstance(grid, dict) or not all(
+        isinstance(value, int | float) and not isinstance(value, bool) for value in grid.values()
+    ):
+        found.append("gridData must be an object of numbers")
+    elif not (1 <= grid.get("w", 1) <= 40 and 1 <= grid.get("h", 1) <= 100):
+        found.append("gridData.w must be 1-40 and gridData.h 1-100")
+    refetch = entry.get("refetchInterval")
+    if refetch is not None and refetch is not False and not isinstance(refetch, int | float):
+        found.append("refetchInterval must be a number or false")
+    found.extend(_param_problems(entry.get("params", [])))
+    if entry.get("type") in ("table", "table_ssrm"):
+        found.extend(_table_problems(entry.get("data", {})))
+    return found
+
+
+def _param_problems(params: Any) -> list[str]:
+    if not isinstance(params, list):
+        return ["params must be an array"]
+    found: list[str] = []
+    for param in params:
+        if not isinstance(param, dict):
+            found.append("a param is not an object")
+            continue
+        name = param.get("paramName")
+        for key in ("paramName", "type", "label", "value"):
+            if key not in param:
+                found.append(f"param {name!r} has no {key}")
+        if param.get("type") not in PARAM_TYPES:
+            found.append(f"param {name!r} has type {param.get('type')!r}")
+        options = param.get("options")
+        if options is not None and (
+            not isinstance(options, list)
+            or not all(isinstance(item, dict) and "value" in item for item in options)
+        ):
+            found.append(f"param {name!r} options must be objects with a value")
+    return found
+
+
+def _table_problems(data: Any) -> list[str]:
+    if not isinstance(data, dict) or not isinstance(data.get("table", {}), dict):
+        return ["data.table must be an object"]
+    table = data.get("table", {})
+    chart_view = table.get("chartView")
+    if chart_view is not None and (
+        not isinstance(chart_view, dict) or chart_view.get("chartType") not in CHART_TYPES
+    ):
+        return [f"data.table.chartView.chartType must be one of {sorted(CHART_TYPES)}"]
+    found: list[str] = []
+    for column in table.get("columnsDefs", []):
+        if not isinstance(column, dict) or not isinstance(column.get("field"), str):
+            found.append("a column has no field")
+            continue
+        if column.get("cellDataType", "text") not in CELL_DATA_TYPES:
+            found.append(f"column {column['field']!r} has cellDataType {column['cellDataType']!r}")
+        if column.get("chartDataType", "series") not in CHART_DATA_TYPES:
+            found.append(f"column {column['field']!r} has an unknown chartDataType")
+        if column.get("formatterFn", "none") not in FORMATTER_FNS:
+            found.append(f"column {column['field']!r} has an unknown formatterFn")
+    return found
+
+
+def build_widgets(
+    saved: Iterable[SavedQuery],
+    columns: Mapping[str, Sequence[Column] | None],
+    connections: Iterable[ConnectionSpec],
+) -> dict[str, dict[str, Any]]:
+    """widgets.json: one entry per saved query, one SQL widget per connection, all valid."""
+    widgets: dict[str, dict[str, Any]] = {}
+    candidates: list[tuple[str, str, Any]] = []
+    for query in saved:
+        try:
+            entry: Any = saved_widget(query, columns.get(query.name))
+        except (TypeError, ValueError, AttributeError) as exc:
+            entry = f"could not be built ({type(exc).__name__})"
+        candidates.append((saved_widget_id(query.name), f"saved query {query.name!r}", entry))
+    for spec in connections:
+        candidates.append((sql_widget_id(spec.name), f"connection {spec.name!r}", sql_widget(spec)))
+    for widget_id, what, entry in candidates:
+        found = [entry] if isinstance(entry, str) else problems(entry)
+        if found:
+            log.warning("widgets.json leaves out %s: %s", what, "; ".join(found))
+            continue
+        widgets[widget_id] = entry
+    return widgets
+
+
+def build_apps(widgets: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """apps.json: one app laying out the saved-query widgets two to a row, or ``[]``."""
+    layout: list[dict[str, Any]] = []
+    x = y = row_height = 0
+    for widget_id, entry in widgets.items():
+        if not widget_id.startswith("saved_"):
+            continue
+        grid = entry.get("gridData", {})
+        w, h = min(int(grid.get("w", 20)), 40), int(grid.get("h", 9))
+        if x + w > 40:
+            x, y, row_height = 0, y + row_height, 0
+        layout.append({"i": widget_id, "x": x, "y": y, "w": w, "h": h})
+        x, row_height = x + w, max(row_height, h)
+    if not layout:
+        return []
+    return [
+        {
+            "name": "Data Connector",
+            "img": "",
+            "img_dark": "",
+            "img_light": "",
+            "description": "Your saved queries, laid out as widgets.",
+            "allowCustomization": True,
+            "tabs": {
+                "saved-queries": {"id": "saved-queries", "name": "Saved queries", "layout": layout}
+            },
+            "groups": [],
+        }
+    ]
