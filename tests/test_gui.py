@@ -32,7 +32,7 @@ from gui.controller import DIED, RUNNING, STOPPED, Controller
 from gui.crash import install_crash_handler
 from gui.links import openbb_link, server_url
 from gui.main import main as gui_main
-from gui.main import wants_cli
+from gui.main import CLI_WORDS, wants_cli
 from gui.server import server_command
 from gui.single import SingleInstance, instance_name, notify_running
 from gui.tasks import run_in_pool
@@ -439,9 +439,13 @@ def test_gui_crash_is_logged_and_shown(qtbot: QtBot, tmp_path: Path) -> None:
 
 
 def test_gui_openbb_link_carries_the_server_url_and_never_the_key() -> None:
+    from connector.cli_openbb import connect_link  # the CLI's `data-connector openbb` link
+
     link = openbb_link("http://localhost:7800/")
-    assert link.startswith("https://pro.openbb.co/app/data-connectors?")
-    assert "url=http%3A%2F%2Flocalhost%3A7800" in link
+    assert link == (
+        "https://pro.openbb.co/app/data-connectors?name=Data+Connector&url=http%3A%2F%2Flocalhost%3A7800"
+    )
+    assert link == connect_link("http://localhost:7800")
     assert "key" not in link.lower()
     assert server_url(7801) == "http://localhost:7801"
 
@@ -449,6 +453,9 @@ def test_gui_openbb_link_carries_the_server_url_and_never_the_key() -> None:
 def test_gui_executable_hands_cli_arguments_to_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert wants_cli(["serve", "--port", "7800"]) and wants_cli(["--version"])
     assert not wants_cli(["--data-dir", "somewhere"]) and not wants_cli([])
+    from connector.cli import main as cli
+
+    assert set(cli.commands) <= CLI_WORDS  # every CLI command reaches the CLI in the bundle
     assert gui_main(["--version"]) == 0
     assert "data-connector, version" in capsys.readouterr().out
     command = server_command(Path("data"), 7805)
