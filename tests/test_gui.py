@@ -31,8 +31,8 @@ from gui.connection_form import ConnectionForm
 from gui.controller import DIED, RUNNING, STOPPED, Controller
 from gui.crash import install_crash_handler
 from gui.links import openbb_link, server_url
-from gui.main import main as gui_main
 from gui.main import CLI_WORDS, wants_cli
+from gui.main import main as gui_main
 from gui.server import server_command
 from gui.single import SingleInstance, instance_name, notify_running
 from gui.tasks import run_in_pool
