@@ -100,6 +100,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         app.state.control_limiter = anyio.CapacityLimiter(CONTROL_THREADS)
+        runtime.start_background_setup()
         try:
             yield
         finally:

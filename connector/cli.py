@@ -207,7 +207,7 @@ def serve(
     )
     tune_allocator()
     with reported():
-        runtime = open_runtime(settings)
+        runtime = open_runtime(settings, sample_in_background=True)
     ssl: dict[str, Any] = {}
     if tls:
         from connector.tls import ensure_tls, trust_instructions
@@ -233,6 +233,8 @@ def _print_banner(runtime: Runtime, host: str, port: int, scheme: str = "http") 
     url = f"{scheme}://{'localhost' if host in ('127.0.0.1', '::1') else shown}:{port}"
     for note in runtime.notes:
         out.print(note)
+    if runtime.sample_pending:
+        out.print("Making the sample database; it appears as the connection 'sample' in a moment.")
     out.print(
         f"Data Connector {__version__} at [bold]{url}[/]  (data folder: {runtime.settings.data_dir})"
     )

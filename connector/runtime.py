@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from connector.config import Settings
 from connector.errors import ConflictError
 from connector.keychain import SecretStore, open_secret_store
 from connector.models import ConnectionInput
-from connector.sample import ensure_sample
+from connector.sample import SAMPLE_FILE, ensure_sample
 from connector.security import API_KEY_FILE, load_api_key, rotate_api_key
 from connector.service import Connector
 from connector.store import Store
@@ -38,6 +39,7 @@ class Runtime:
     api_key: str | None
     new_key: bool = False
     notes: list[str] = field(default_factory=list)
+    sample_pending: bool = False
 
     _key_stamp: int = 0
 
@@ -59,6 +61,27 @@ class Runtime:
             self._key_stamp = stamp
         return self.api_key
 
+    def start_background_setup(self) -> threading.Thread | None:
+        """Build the sample database off the start-up path, if ``open_runtime`` deferred it.
+
+        The server answers as soon as it is bound; ``sample`` appears a moment later.
+        """
+        if not self.sample_pending:
+            return None
+
+        def build() -> None:
+            try:
+                _ensure_sample_connection(self)
+                log.info("the sample database is ready as the connection 'sample'")
+            except Exception:
+                log.exception("could not make the sample database")
+            finally:
+                self.sample_pending = False
+
+        thread = threading.Thread(target=build, name="sample", daemon=True)
+        thread.start()
+        return thread
+
     def close(self) -> None:
         self.connector.close()
         self.store.close()
@@ -70,8 +93,15 @@ def prepare_data_dir(path: Path) -> None:
         os.chmod(path, 0o700)
 
 
-def open_runtime(settings: Settings, *, with_sample: bool | None = None) -> Runtime:
-    """Open (and on first start, set up) everything behind ``settings.data_dir``."""
+def open_runtime(
+    settings: Settings, *, with_sample: bool | None = None, sample_in_background: bool = False
+) -> Runtime:
+    """Open (and on first start, set up) everything behind ``settings.data_dir``.
+
+    With ``sample_in_background`` a sample database that does not exist yet is left to
+    ``Runtime.start_background_setup`` (the server calls it once bound), so a first start
+    answers as fast as any other.
+    """
     prepare_data_dir(settings.data_dir)
     store = Store(settings.metadata_url, history_size=settings.history_size)
     instance_id = store.meta_value("instance_id", lambda: secrets.token_hex(8))
@@ -87,7 +117,10 @@ def open_runtime(settings: Settings, *, with_sample: bool | None = None) -> Runt
         new_key=new_key,
     )
     if settings.sample if with_sample is None else with_sample:
-        _ensure_sample_connection(runtime)
+        if sample_in_background and not (settings.data_dir / SAMPLE_FILE).exists():
+            runtime.sample_pending = True
+        else:
+            _ensure_sample_connection(runtime)
     return runtime
 
 

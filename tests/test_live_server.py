@@ -110,8 +110,13 @@ def test_live_first_start_sets_everything_up_and_ctrl_c_stops_cleanly(tmp_path: 
     server = start_server(data_dir)
     try:
         assert stat.S_IMODE((data_dir / "api_key").stat().st_mode) == 0o600
-        assert (data_dir / "sample.db").exists()
         with server.client() as client:
+            # The server answers at once; the sample database is made in the background.
+            for _ in range(300):
+                if any(c["name"] == "sample" for c in client.get("/connections").json()):
+                    break
+                time.sleep(0.1)
+            assert (data_dir / "sample.db").exists()
             rows = client.post(
                 "/connections/sample/query", json={"sql": "SELECT count(*) FROM daily_prices"}
             ).json()["rows"]

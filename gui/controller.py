@@ -1,0 +1,279 @@
+"""The app object: owns the server process and the API client, and carries the signals
+that the views subscribe to. Views never call the server themselves.
+
+Every HTTP call runs on the thread pool (:mod:`gui.tasks`); results come back here on the
+UI thread and go out as signals. Must not import widgets or the server's internals.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from connector.ports import is_port_free, recommend_port
+from gui.client import ApiClient, ApiError, Health
+from gui.links import openbb_link, server_url
+from gui.server import ServerProcess
+from gui.tasks import run_in_pool
+
+STARTING_POLL_MS = 150
+RUNNING_POLL_MS = 2000
+QUERIES_POLL_MS = 1000
+START_PATIENCE_S = 30.0
+DEFAULT_PORT = 7800  # the same default as the CLI's
+
+STOPPED, STARTING, RUNNING, UNREACHABLE, DIED = (
+    "stopped",
+    "starting",
+    "running",
+    "unreachable",
+    "died",
+)
+_TAKEN = re.compile(r"port (\d+) is taken; port (\d+) is free")
+# The server prints a new key once; the window shows it only when asked (Show / Copy).
+_KEY = re.compile(r"\bdc_[A-Za-z0-9_-]{16,}")
+HIDDEN_KEY = "dc_•••••• (hidden: use Show or Copy next to API key)"
+
+
+def read_api_key(data_dir: Path) -> str | None:
+    """The key the server keeps in its data folder (made at its first start)."""
+    try:
+        return (data_dir / "api_key").read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def default_data_dir() -> Path:
+    from connector.config import default_data_dir as connector_default  # pydantic: load late
+
+    return connector_default()
+
+
+class Controller(QObject):
+    """State of the one server this app runs, and every call to it."""
+
+    state_changed = Signal(str, str)  # state, human message
+    log_line = Signal(str)
+    port_problem = Signal(str, int)  # message, a free port to offer
+    connections_changed = Signal(object)  # list of dicts: object, not a Qt list conversion
+    queries_changed = Signal(object)
+    server_ready = Signal(str, str)  # url, api key
+
+    def __init__(self, data_dir: Path | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.data_dir = data_dir or default_data_dir()
+        self.state = STOPPED
+        self.port: int | None = None
+        self.client: ApiClient | None = None
+        self.version = ""
+        self.process = ServerProcess(self)
+        self.process.output.connect(self._on_output)
+        self.process.finished.connect(self._on_finished)
+        self._health_timer = QTimer(self)
+        self._health_timer.timeout.connect(self._poll_health)
+        self._queries_timer = QTimer(self)
+        self._queries_timer.setInterval(QUERIES_POLL_MS)
+        self._queries_timer.timeout.connect(self.refresh_queries)
+        self._health_busy = False
+        self._queries_busy = False
+        self._start_waited_ms = 0
+        self._taken: tuple[int, int] | None = None
+
+    # the server -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return server_url(self.port or DEFAULT_PORT)
+
+    @property
+    def openbb_url(self) -> str:
+        return openbb_link(self.url)
+
+    def recommend_port(self, start: int = DEFAULT_PORT) -> int:
+        """A port that is free right now (checked by binding)."""
+        return recommend_port(start)
+
+    def start(self, port: int) -> bool:
+        """Start the server on ``port``; False (and ``port_problem``) when it is taken."""
+        if self.process.running:
+            return True
+        if not is_port_free(port):
+            self._offer_other_port(port, recommend_port(port + 1))
+            return False
+        self.port = port
+        self.client = None
+        self._taken = None
+        self._start_waited_ms = 0
+        self._set_state(STARTING, f"Starting on port {port}…")
+        self.log_line.emit(f"Starting the server on port {port} (data folder: {self.data_dir}).")
+        self.process.start(self.data_dir, port)
+        self._health_timer.start(STARTING_POLL_MS)
+        return True
+
+    def stop(self) -> None:
+        if self.process.running:
+            self._set_state(STARTING if self.state == STARTING else self.state, "Stopping…")
+            self.process.stop()
+
+    def restart(self) -> None:
+        if self.port is not None and not self.process.running:
+            self.start(self.port)
+
+    def shutdown(self) -> None:
+        """Stop the server and wait for it (quitting the app)."""
+        self._health_timer.stop()
+        self._queries_timer.stop()
+        self.process.stop_and_wait()
+
+    def _offer_other_port(self, port: int, suggestion: int) -> None:
+        message = (
+            f"Port {port} is already used by another program. "
+            f"Port {suggestion} is free: use it, or choose another."
+        )
+        self.port_problem.emit(message, suggestion)
+        self.log_line.emit(message)
+
+    def _set_state(self, state: str, message: str) -> None:
+        self.state = state
+        self.state_changed.emit(state, message)
+
+    def _on_output(self, line: str) -> None:
+        self.log_line.emit(_KEY.sub(HIDDEN_KEY, line))
+        taken = _TAKEN.search(line)
+        if taken:
+            self._taken = (int(taken.group(1)), int(taken.group(2)))
+
+    def _on_finished(self, exit_code: int, asked: bool) -> None:
+        self._health_timer.stop()
+        self._queries_timer.stop()
+        self.client = None
+        self.queries_changed.emit([])
+        if asked:
+            self._set_state(STOPPED, "Stopped.")
+            self.log_line.emit("The server stopped.")
+        elif self._taken is not None:
+            self._set_state(STOPPED, "The port was taken.")
+            self._offer_other_port(*self._taken)
+        else:
+            message = f"The server stopped unexpectedly (exit code {exit_code}). Restart it?"
+            self.log_line.emit(message)
+            self._set_state(DIED, message)
+
+    def _poll_health(self) -> None:
+        if self._health_busy or self.port is None or not self.process.running:
+            return
+        self._health_busy = True
+        probe = ApiClient(self.url, None)
+        run_in_pool(probe.health, self._on_health, self._on_health_failed)
+
+    def _on_health(self, health: Health) -> None:
+        self._health_busy = False
+        if not self.process.running:
+            return
+        self.version = health.version
+        if self.state != RUNNING:
+            key = read_api_key(self.data_dir)
+            self.client = ApiClient(self.url, key)
+            self._set_state(RUNNING, f"Running: version {health.version}.")
+            self.server_ready.emit(self.url, key or "")
+            self._health_timer.start(RUNNING_POLL_MS)
+            self._queries_timer.start()
+            self.refresh_connections()
+
+    def _on_health_failed(self, error: Exception) -> None:
+        self._health_busy = False
+        if not self.process.running:
+            return
+        if self.state == STARTING:
+            self._start_waited_ms += STARTING_POLL_MS
+            if self._start_waited_ms > START_PATIENCE_S * 1000:
+                self._set_state(UNREACHABLE, "The server started but does not answer.")
+            return
+        if self.state == RUNNING:
+            detail = error.detail if isinstance(error, ApiError) else str(error)
+            self._set_state(UNREACHABLE, f"The server does not answer: {detail}")
+
+    # connections and queries ------------------------------------------------------------
+
+    def _call(
+        self,
+        work: Callable[[ApiClient], Any],
+        done: Callable[[Any], None] | None,
+        failed: Callable[[ApiError], None] | None,
+    ) -> None:
+        client = self.client
+        if client is None:
+            if failed is not None:
+                failed(ApiError("Start the server first.", "not_running"))
+            return
+
+        def on_failed(error: Exception) -> None:
+            api_error = error if isinstance(error, ApiError) else ApiError(str(error), "error")
+            if failed is not None:
+                failed(api_error)
+            else:
+                self.log_line.emit(f"error: {api_error.detail}")
+
+        run_in_pool(lambda: work(client), done, on_failed)
+
+    def refresh_connections(self) -> None:
+        self._call(lambda c: c.list_connections(), self.connections_changed.emit, None)
+
+    def test_connection(
+        self,
+        connection: dict[str, Any],
+        done: Callable[[Any], None],
+        failed: Callable[[ApiError], None],
+    ) -> None:
+        self._call(lambda c: c.test_connection(connection), done, failed)
+
+    def save_connection(
+        self,
+        connection: dict[str, Any],
+        original_name: str | None,
+        done: Callable[[Any], None],
+        failed: Callable[[ApiError], None],
+    ) -> None:
+        def work(c: ApiClient) -> Any:
+            if original_name is None:
+                return c.create_connection(connection)
+            return c.update_connection(original_name, connection)
+
+        def saved(result: Any) -> None:
+            self.log_line.emit(f"Saved connection {connection['name']!r}.")
+            self.refresh_connections()
+            done(result)
+
+        self._call(work, saved, failed)
+
+    def remove_connection(self, name: str) -> None:
+        def removed(_: Any) -> None:
+            self.log_line.emit(f"Removed connection {name!r}.")
+            self.refresh_connections()
+
+        self._call(lambda c: c.delete_connection(name), removed, None)
+
+    def refresh_queries(self) -> None:
+        if self._queries_busy or self.client is None:
+            return
+        self._queries_busy = True
+
+        def done(queries: Any) -> None:
+            self._queries_busy = False
+            self.queries_changed.emit(queries)
+
+        def failed(_: ApiError) -> None:
+            self._queries_busy = False
+
+        self._call(lambda c: c.running_queries(), done, failed)
+
+    def cancel_query(self, query_id: str) -> None:
+        def cancelled(_: Any) -> None:
+            self.log_line.emit(f"Cancelled query {query_id}.")
+            self.refresh_queries()
+
+        self._call(lambda c: c.cancel_query(query_id), cancelled, None)
