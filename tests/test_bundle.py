@@ -87,8 +87,15 @@ def test_bundle_serves_headless(bundle: Path, tmp_path: Path) -> None:
         health = _wait_for_health(f"http://127.0.0.1:{port}", server)
         assert health["status"] == "ok"
         key = (tmp_path / "data" / "api_key").read_text().strip()
-        listed = httpx.get(f"http://127.0.0.1:{port}/connections", headers={"X-API-KEY": key})
-        assert listed.status_code == 200 and [c["name"] for c in listed.json()] == ["sample"]
+        names: list[str] = []
+        for _ in range(300):  # the sample database is made once the server answers
+            listed = httpx.get(f"http://127.0.0.1:{port}/connections", headers={"X-API-KEY": key})
+            assert listed.status_code == 200
+            names = [c["name"] for c in listed.json()]
+            if names:
+                break
+            time.sleep(0.1)
+        assert names == ["sample"]
     finally:
         # uvicorn shuts down cleanly on SIGTERM, then exits by the same signal
         assert _stop(server) in (0, -signal.SIGTERM)
