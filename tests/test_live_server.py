@@ -157,11 +157,35 @@ def test_live_port_auto_and_bad_port(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert bad.returncode == 2 and "1 to 65535" in bad.stderr
-    server = start_server(tmp_path / "auto", "--no-sample")
-    try:
-        assert httpx.get(f"{server.url}/health").status_code == 200
-    finally:
-        stop_server(server)
+    # --port auto while the default port is taken: the server picks a free one and says which.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "connector.cli", "--data-dir", str(tmp_path / "auto"), "serve",
+             "--port", "auto", "--no-sample"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "CONNECTOR_SECRET_STORE": "file", "CONNECTOR_PORT": str(busy)},
+        )  # fmt: skip
+        try:
+            assert process.stdout is not None
+            banner = process.stdout.readline()
+            while "Data Connector" not in banner:
+                banner = process.stdout.readline()
+            port = int(banner.split("http://localhost:")[1].split()[0])
+            assert port != busy
+            for _ in range(100):
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            assert httpx.get(f"http://127.0.0.1:{port}/health").json()["status"] == "ok"
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=15)
+    assert process.returncode == 0
 
 
 def test_live_recommend_port_prints_a_free_port() -> None:
@@ -198,4 +222,3 @@ def test_live_health_answers_during_slow_queries(live_server: LiveServer) -> Non
         worker.join(timeout=30)
     assert statuses == [504] * 6
     assert rss_mb(live_server.process.pid) > 0
-    _ = signal  # SIGINT handling is covered by stop_server in the first-start test
