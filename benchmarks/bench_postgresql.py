@@ -8,7 +8,6 @@ generated deterministically into the ``dc_bench`` database the first time.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
@@ -18,11 +17,11 @@ import psycopg
 
 from benchmarks.bench_sqlite import SQL, trades
 from benchmarks.harness import (
-    RssSampler,
     add_connection,
+    compare_export,
+    export_arguments,
     http_export,
     raw_ndjson_loop,
-    report,
     start_server,
 )
 from connector.memory import tune_allocator
@@ -70,10 +69,7 @@ def raw_seconds() -> tuple[int, float]:
 
 def main() -> None:
     tune_allocator()
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3, help="best of N runs each way")
-    args = parser.parse_args()
+    args = export_arguments(__doc__)
     make_table(args.rows)
     with tempfile.TemporaryDirectory() as data_dir:
         server = start_server(Path(data_dir))
@@ -89,25 +85,12 @@ def main() -> None:
                 },
             )  # fmt: skip
             http_export(server, "bench", "SELECT * FROM trades LIMIT 1000")  # warm the pool
-            raw_rows, raw_s = min((raw_seconds() for _ in range(args.repeat)), key=lambda r: r[1])
-            with RssSampler(server.pid) as rss:
-                rows, http_s = min(
-                    (http_export(server, "bench", SQL) for _ in range(args.repeat)),
-                    key=lambda r: r[1],
-                )
-            assert rows == raw_rows == args.rows, (rows, raw_rows)
             with connect() as connection:
                 version = connection.execute("SHOW server_version").fetchone()
-            report(
-                "postgresql_export_ndjson",
-                rows,
-                http_s,
-                raw_s,
-                rss.peak_mb,
-                server_start_rss_mb=round(rss.start_mb, 1),
-                repeat=args.repeat,
-                server_version=str(version[0] if version else ""),
-            )
+            compare_export(
+                "postgresql_export_ndjson", server, SQL, raw_seconds, rows=args.rows,
+                repeat=args.repeat, server_version=str(version[0] if version else ""),
+            )  # fmt: skip
         finally:
             server.stop()
 

@@ -9,7 +9,6 @@ per-row cost over the real protocol, not Snowflake's chunked transfer.
 
 from __future__ import annotations
 
-import argparse
 import socket
 import subprocess
 import sys
@@ -18,18 +17,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import snowflake.connector
 
 from benchmarks.harness import (
-    RssSampler,
     add_connection,
+    compare_export,
+    export_arguments,
     http_export,
-    report,
+    raw_ndjson_loop,
     start_server,
 )
 from connector.ports import recommend_port
-from connector.values import json_default
 
 SQL = "SELECT * FROM TRADES"
 
@@ -78,27 +76,6 @@ def make_table(port: int, rows: int) -> None:
     connection.close()
 
 
-def raw_ndjson_loop(cursor: Any, batch: int = 5000) -> int:
-    """``harness.raw_ndjson_loop`` with the server's ``json_default``: NUMBER(p,s) columns
-    arrive as ``Decimal``, which orjson does not write by itself."""
-    keys = [item[0] for item in cursor.description]
-    rows = 0
-    while chunk := cursor.fetchmany(batch):
-        data = b"".join(
-            [
-                orjson.dumps(
-                    dict(zip(keys, row, strict=True)),
-                    default=json_default,
-                    option=orjson.OPT_APPEND_NEWLINE,
-                )
-                for row in chunk
-            ]
-        )
-        rows += len(chunk)
-        del data
-    return rows
-
-
 def raw_seconds(port: int) -> tuple[int, float]:
     started = time.perf_counter()
     connection = connect(port, database="BENCH", schema="PUBLIC")
@@ -110,10 +87,7 @@ def raw_seconds(port: int) -> tuple[int, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = export_arguments(__doc__, rows=200_000)
     with tempfile.TemporaryDirectory() as scratch:
         fakesnow, port = start_fakesnow(Path(scratch) / "fakesnow.log")
         server = None
@@ -134,25 +108,11 @@ def main() -> None:
                 },
             )  # fmt: skip
             http_export(server, "bench", "SELECT * FROM TRADES LIMIT 1000")  # warm the pool
-            raw = min((raw_seconds(port) for _ in range(args.repeat)), key=lambda r: r[1])
-            best = (0, float("inf"))
-            peak = start = 0.0
-            for _ in range(args.repeat):
-                with RssSampler(server.pid) as rss:
-                    result = http_export(server, "bench", SQL)
-                peak, start = max(peak, rss.peak_mb), start or rss.start_mb
-                best = min(best, result, key=lambda r: r[1])
-            assert best[0] == raw[0] == args.rows, (best, raw)
-            report(
-                "snowflake_fakesnow_export_ndjson",
-                args.rows,
-                best[1],
-                raw[1],
-                peak,
-                server_start_rss_mb=round(start, 1),
-                note="fakesnow 0.12 server over HTTP; best of "
-                f"{args.repeat} each way; fakesnow sends the whole result at once",
-            )
+            compare_export(
+                "snowflake_fakesnow_export_ndjson", server, SQL, lambda: raw_seconds(port),
+                rows=args.rows, repeat=args.repeat,
+                note="fakesnow 0.12 server over HTTP; fakesnow sends the whole result at once",
+            )  # fmt: skip
         finally:
             if server is not None:
                 server.stop()

@@ -6,7 +6,6 @@ deterministically into ``benchmarks/data/trades.db`` the first time.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import random
 import sqlite3
@@ -17,11 +16,11 @@ from pathlib import Path
 
 from benchmarks.harness import (
     ROOT,
-    RssSampler,
     add_connection,
+    compare_export,
+    export_arguments,
     http_export,
     raw_ndjson_loop,
-    report,
     start_server,
 )
 from connector.memory import tune_allocator
@@ -70,10 +69,7 @@ def raw_seconds(path: Path) -> tuple[int, float]:
 
 def main() -> None:
     tune_allocator()  # the server does the same at start; both loops run alike
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = export_arguments(__doc__)
     database = make_database(ROOT / "data" / f"trades-{args.rows}.db", args.rows)
     with tempfile.TemporaryDirectory() as data_dir:
         server = start_server(Path(data_dir))
@@ -82,18 +78,10 @@ def main() -> None:
                 server, {"name": "bench", "kind": "sqlite", "options": {"path": str(database)}}
             )
             http_export(server, "bench", "SELECT * FROM trades LIMIT 1000")  # warm the pool
-            raw_rows, raw_s = raw_seconds(database)
-            with RssSampler(server.pid) as rss:
-                rows, http_s = http_export(server, "bench", SQL)
-            assert rows == raw_rows == args.rows, (rows, raw_rows)
-            report(
-                "sqlite_export_ndjson",
-                rows,
-                http_s,
-                raw_s,
-                rss.peak_mb,
-                server_start_rss_mb=round(rss.start_mb, 1),
-            )
+            compare_export(
+                "sqlite_export_ndjson", server, SQL, lambda: raw_seconds(database),
+                rows=args.rows, repeat=args.repeat,
+            )  # fmt: skip
         finally:
             server.stop()
 

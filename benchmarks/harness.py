@@ -8,6 +8,7 @@ per row keyed by column name, ``orjson.dumps`` with a newline. Results go to std
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +24,8 @@ from typing import IO, Any
 
 import httpx
 import orjson
+
+from connector.values import json_default
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -154,7 +158,10 @@ def http_export(
 
 
 def raw_ndjson_loop(cursor: Any, batch: int = 5000) -> int:
-    """The server's per-row work on a raw DBAPI cursor (after ``execute``); returns rows."""
+    """The server's per-row work on a raw DBAPI cursor (after ``execute``); returns rows.
+
+    Like the server it hands orjson ``json_default`` for the types orjson does not write
+    itself (``Decimal`` from NUMBER(p,s), bytes); orjson calls it only for those."""
     keys = [item[0] for item in cursor.description]
     rows = 0
     while True:
@@ -163,12 +170,57 @@ def raw_ndjson_loop(cursor: Any, batch: int = 5000) -> int:
             return rows
         data = b"".join(
             [
-                orjson.dumps(dict(zip(keys, row, strict=True)), option=orjson.OPT_APPEND_NEWLINE)
+                orjson.dumps(
+                    dict(zip(keys, row, strict=True)),
+                    default=json_default,
+                    option=orjson.OPT_APPEND_NEWLINE,
+                )
                 for row in chunk
             ]
         )
         rows += len(chunk)
         del data
+
+
+def export_arguments(description: str | None, rows: int = 1_000_000) -> argparse.Namespace:
+    """``--rows`` and ``--repeat``, shared by the export benchmarks."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--rows", type=int, default=rows)
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs each way")
+    return parser.parse_args()
+
+
+def compare_export(
+    name: str,
+    server: Server,
+    sql: str,
+    raw_run: Callable[[], tuple[int, float]],
+    *,
+    rows: int,
+    repeat: int,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Alternate the raw loop and the HTTP export ``repeat`` times and report each one's best
+    run (other work on the machine only ever slows a run) with the server's peak RSS.
+
+    The server must have its connection registered as ``bench``."""
+    raw_times: list[float] = []
+    http_times: list[float] = []
+    start_mb = peak_mb = 0.0
+    for _ in range(repeat):
+        raw_rows, raw_s = raw_run()
+        with RssSampler(server.pid) as rss:
+            http_rows, http_s = http_export(server, "bench", sql)
+        if raw_rows != rows or http_rows != rows:
+            raise RuntimeError(f"expected {rows} rows, raw gave {raw_rows}, HTTP {http_rows}")
+        raw_times.append(raw_s)
+        http_times.append(http_s)
+        start_mb = start_mb or rss.start_mb
+        peak_mb = max(peak_mb, rss.peak_mb)
+    return report(
+        name, rows, min(http_times), min(raw_times), peak_mb,
+        server_start_rss_mb=round(start_mb, 1), repeat=repeat, **extra,
+    )  # fmt: skip
 
 
 def report(
