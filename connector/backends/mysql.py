@@ -13,9 +13,11 @@ server.
 Values: DECIMAL is an exact ``Decimal``; TIME is a ``timedelta`` (``"-838:59:59"``);
 zero and partly zero dates (``0000-00-00``) are ``None``; BIT is an integer; JSON (MySQL's
 JSON type) is parsed; ENUM is its label and SET its comma-separated labels; binary strings
-and BLOBs are bytes (base64). MariaDB's JSON is an alias of LONGTEXT and its wire protocol
-does not say "JSON" to PyMySQL, so MariaDB JSON columns come back as JSON text (type
-``string``). A read-only login should also lack the FILE privilege, since MySQL lets
+and BLOBs are bytes (base64). MariaDB's JSON is an alias of LONGTEXT with a
+``json_valid(col)`` check, and its wire protocol does not say "JSON" to PyMySQL; so on
+MariaDB the tables a statement reads are looked up in ``information_schema.CHECK_CONSTRAINTS``
+before it runs (cached for a minute), and result columns that come from such a column are
+typed ``json`` and parsed, as on MySQL. A read-only login should also lack the FILE privilege, since MySQL lets
 ``SELECT ... INTO OUTFILE`` write a server file inside a read-only transaction.
 
 Must not import FastAPI.
@@ -23,8 +25,11 @@ Must not import FastAPI.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 import ssl
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Literal
@@ -33,10 +38,13 @@ import orjson
 import pymysql
 import pymysql.converters
 import pymysql.cursors
+import sqlglot
 from pydantic import BaseModel, ConfigDict, Field
 from pymysql.constants import FIELD_TYPE
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
+from sqlglot import expressions as sqlglot_exp
+from sqlglot.errors import SqlglotError
 
 from connector.backends.base import DBAPIConnection, DBAPICursor, first_sentence
 from connector.backends.network import (
@@ -188,6 +196,128 @@ def _more_results(cursor: DBAPICursor) -> bool:
     return extra
 
 
+MARIADB_JSON_CACHE_S = 60.0
+_PLACEHOLDER = re.compile(r"%\(\w+\)s|%s")
+
+
+@functools.lru_cache(maxsize=512)
+def _tables_read(sql: str) -> tuple[tuple[str | None, str], ...]:
+    """(schema or None, table) of every table ``sql`` names; empty when it does not parse.
+
+    ``sql`` is in PyMySQL's style: placeholders read as NULL, ``%%`` as ``%``."""
+    try:
+        trees = sqlglot.parse(_PLACEHOLDER.sub("NULL", sql).replace("%%", "%"), read="mysql")
+    except SqlglotError:
+        return ()
+    found = {
+        (table.db or None, table.name)
+        for tree in trees
+        if tree is not None
+        for table in tree.find_all(sqlglot_exp.Table)
+        if table.name
+    }
+    return tuple(sorted(found, key=lambda item: (item[0] or "", item[1])))
+
+
+class MariadbJsonColumns:
+    """Which columns of which tables are MariaDB JSON columns, cached per server."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, int, str, str], tuple[float, frozenset[str]]] = {}
+
+    def lookup(
+        self, connection: DBAPIConnection, tables: Sequence[tuple[str | None, str]]
+    ) -> set[tuple[str, str, str]]:
+        """(schema, table, column) of the JSON columns of ``tables``."""
+        server = (str(connection.host), int(connection.port))
+        current = connection.db.decode() if isinstance(connection.db, bytes) else connection.db
+        now = time.monotonic()
+        wanted: list[tuple[str, str]] = []
+        found: set[tuple[str, str, str]] = set()
+        for schema, table in tables:
+            schema = schema or current
+            if not schema:
+                continue
+            cached = self._cache.get((*server, schema, table))
+            if cached is not None and now - cached[0] < MARIADB_JSON_CACHE_S:
+                found.update((schema, table, column) for column in cached[1])
+            else:
+                wanted.append((schema, table))
+        if wanted:
+            columns: dict[tuple[str, str], set[str]] = {key: set() for key in wanted}
+            condition = " OR ".join(["(CONSTRAINT_SCHEMA = %s AND TABLE_NAME = %s)"] * len(wanted))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CONSTRAINT_NAME "
+                    "FROM information_schema.CHECK_CONSTRAINTS "
+                    f"WHERE CHECK_CLAUSE LIKE 'json\\_valid(%%' AND ({condition})",
+                    [part for key in wanted for part in key],
+                )
+                for schema, table, column in cursor.fetchall():
+                    columns.setdefault((schema, table), set()).add(column)
+            for (schema, table), names in columns.items():
+                self._cache[(*server, schema, table)] = (now, frozenset(names))
+                found.update((schema, table, column) for column in names)
+        return found
+
+
+class MariadbJsonCursor:
+    """A PyMySQL cursor whose MariaDB JSON columns are typed ``json`` and parsed."""
+
+    def __init__(self, cursor: DBAPICursor, columns: MariadbJsonColumns) -> None:
+        self._cursor = cursor
+        self._columns = columns
+        self._json: frozenset[int] = frozenset()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        tables = _tables_read(sql)
+        # Looked up before the statement runs: an unbuffered result blocks the connection.
+        known = self._columns.lookup(self._cursor.connection, tables) if tables else set()
+        result = self._cursor.execute(sql, params)
+        fields = getattr(getattr(self._cursor, "_result", None), "fields", None) or ()
+        self._json = frozenset(
+            index
+            for index, field in enumerate(fields)
+            if (_text(field.db), _text(field.org_table), _text(field.org_name)) in known
+        )
+        return result
+
+    @property
+    def description(self) -> Any:
+        description = self._cursor.description
+        if not description or not self._json:
+            return description
+        return tuple(
+            (item[0], FIELD_TYPE.JSON, *item[2:]) if index in self._json else item
+            for index, item in enumerate(description)
+        )
+
+    def _parsed(self, row: Any) -> Any:
+        return tuple(
+            _load_json(value) if index in self._json and value is not None else value
+            for index, value in enumerate(row)
+        )
+
+    def fetchone(self) -> Any:
+        row = self._cursor.fetchone()
+        return row if row is None or not self._json else self._parsed(row)
+
+    def fetchmany(self, size: int | None = None) -> Any:
+        rows = self._cursor.fetchmany(size) if size is not None else self._cursor.fetchmany()
+        return rows if not self._json else [self._parsed(row) for row in rows]
+
+    def fetchall(self) -> Any:
+        rows = self._cursor.fetchall()
+        return rows if not self._json else [self._parsed(row) for row in rows]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def is_mariadb(connection: DBAPIConnection) -> bool:
     return "mariadb" in str(connection.get_server_info()).lower()
 
@@ -207,6 +337,9 @@ class MysqlBackend(NetworkBackend):
     options_model = MysqlOptions
     secret_use = "optional"
     enforces_read_only = True
+
+    def __init__(self) -> None:
+        self.json_columns = MariadbJsonColumns()
 
     def create_engine(
         self, spec: ConnectionSpec, secret: str | None, *, pooled: bool = True
@@ -272,6 +405,8 @@ class MysqlBackend(NetworkBackend):
         if kill is not None:
             control.set_cancel_hook(lambda: kill(thread_id))
         cursor = connection.cursor(pymysql.cursors.SSCursor if stream else pymysql.cursors.Cursor)
+        if mariadb:
+            cursor = MariadbJsonCursor(cursor, self.json_columns)
         succeeded = False
         try:
             yield cursor
