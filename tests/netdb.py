@@ -15,7 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from connector.backends import get_backend
+from connector.errors import QueryTimeoutError
+from connector.models import ConnectionSpec
+from connector.query import QueryJob, run_query
+from connector.running import QueryControl
+from connector.statements import BoundStatement
 
 # Every character that breaks a hand-pasted URL, plus spaces.
 PASSWORD = "p@ss: w/rd%20 #x y"
@@ -149,7 +158,10 @@ def check_timeout(client: TestClient, db: NetDb, name: str, marker: str) -> None
     wait_gone(db, marker)
 
 
-def check_cancel(client: TestClient, db: NetDb, name: str, marker: str) -> None:
+def start_slow_query(
+    client: TestClient, db: NetDb, name: str, marker: str
+) -> tuple[threading.Thread, list[httpx.Response]]:
+    """A 30 s statement on connection ``name`` in a thread, once the server runs it."""
     results: list[httpx.Response] = []
     worker = threading.Thread(
         target=lambda: results.append(
@@ -161,6 +173,11 @@ def check_cancel(client: TestClient, db: NetDb, name: str, marker: str) -> None:
     )
     worker.start()
     wait_running(db, marker)
+    return worker, results
+
+
+def check_cancel(client: TestClient, db: NetDb, name: str, marker: str) -> None:
+    worker, results = start_slow_query(client, db, name, marker)
     running = [q for q in client.get("/queries").json() if marker in q["sql"]]
     assert len(running) == 1
     assert client.delete(f"/queries/{running[0]['query_id']}").status_code == 204
@@ -171,22 +188,35 @@ def check_cancel(client: TestClient, db: NetDb, name: str, marker: str) -> None:
 
 
 def check_removed_while_running(client: TestClient, db: NetDb, name: str, marker: str) -> None:
-    results: list[httpx.Response] = []
-    worker = threading.Thread(
-        target=lambda: results.append(
-            client.post(
-                f"/connections/{name}/query",
-                json={"sql": db.sleep_sql(30, marker), "timeout_s": 60},
-            )
-        )
-    )
-    worker.start()
-    wait_running(db, marker)
+    worker, results = start_slow_query(client, db, name, marker)
     assert client.delete(f"/connections/{name}").status_code == 204
     wait_gone(db, marker)
     worker.join(10)
     assert results and results[0].status_code == 499, results
     assert client.get(f"/connections/{name}").status_code == 404
+
+
+def raw_job(
+    db: NetDb, sql: str, *, timeout_s: float = 10, read_only: bool = True
+) -> tuple[Engine, QueryJob]:
+    """A query that skips the statement guard, as if the guard had been fooled."""
+    backend = get_backend(db.kind)
+    spec = ConnectionSpec(name="raw", kind=db.kind, options=db.options, read_only=read_only)  # type: ignore[arg-type]
+    engine = backend.create_engine(spec, db.password)
+    control = QueryControl("q_raw", "raw", sql, timeout_s)
+    return engine, QueryJob(backend, engine, spec, BoundStatement(sql, None), control, {})
+
+
+def check_server_timeout(db: NetDb, marker: str) -> None:
+    """No watchdog runs here: only the server's own statement timeout can stop the query."""
+    engine, job = raw_job(db, db.sleep_sql(30, marker), timeout_s=1)
+    try:
+        with pytest.raises(QueryTimeoutError):
+            run_query(job, 10)
+    finally:
+        engine.dispose()
+    assert job.control.timed_out
+    wait_gone(db, marker)
 
 
 def check_export_disconnect(

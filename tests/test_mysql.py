@@ -21,11 +21,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from connector.backends import get_backend
-from connector.errors import QueryTimeoutError, ReadOnlyError, SqlError
+from connector.errors import ReadOnlyError, SqlError
 from connector.models import ConnectionSpec
-from connector.query import QueryJob, run_query
-from connector.running import QueryControl
-from connector.statements import BoundStatement
+from connector.query import run_query
 from tests import netdb
 from tests.conftest import require_service, start_server, stop_server
 
@@ -115,15 +113,6 @@ def test_mysql_tls_options_are_checked(client: TestClient, db: netdb.NetDb) -> N
         assert answer.json()["code"] == "db_unavailable"
 
 
-def _raw_job(db: netdb.NetDb, sql: str, *, timeout_s: float = 10, read_only: bool = True) -> Any:
-    """A query that skips the statement guard, as if the guard had been fooled."""
-    backend = get_backend("mysql")
-    spec = ConnectionSpec(name="raw", kind="mysql", options=db.options, read_only=read_only)
-    engine = backend.create_engine(spec, db.password)
-    control = QueryControl("q_raw", "raw", sql, timeout_s)
-    return engine, QueryJob(backend, engine, spec, BoundStatement(sql, None), control, {})
-
-
 def test_mysql_read_only_is_enforced_by_the_server(
     client: TestClient, db: netdb.NetDb, conn: str, tmp_path: Path
 ) -> None:
@@ -140,7 +129,7 @@ def test_mysql_read_only_is_enforced_by_the_server(
         "SELECT touch()",
         f"SELECT * FROM trades INTO OUTFILE '{outfile}'",
     ):
-        engine, job = _raw_job(db, sql)
+        engine, job = netdb.raw_job(db, sql)
         try:
             with pytest.raises((ReadOnlyError, SqlError)) as caught:
                 run_query(job, 10)
@@ -173,16 +162,8 @@ def test_mysql_writable_connection_commits(client: TestClient, db: netdb.NetDb) 
 
 
 def test_mysql_timeout_is_enforced_by_the_server(db: netdb.NetDb) -> None:
-    # No watchdog runs here: only the server's max_statement_time can stop the statement.
-    marker = "mk_srv_" + secrets.token_hex(3)
-    engine, job = _raw_job(db, db.sleep_sql(30, marker), timeout_s=1)
-    try:
-        with pytest.raises(QueryTimeoutError):
-            run_query(job, 10)
-    finally:
-        engine.dispose()
-    assert job.control.timed_out
-    netdb.wait_gone(db, marker)
+    # Only the server's max_statement_time can stop the statement.
+    netdb.check_server_timeout(db, "mk_srv_" + secrets.token_hex(3))
 
 
 def test_mysql_timeout_over_http_stops_the_statement(
@@ -247,7 +228,7 @@ def test_mysql_two_result_sets_are_refused(client: TestClient, db: netdb.NetDb, 
     assert answer.status_code == 200, answer.text
     assert answer.json()["rows"] == [[1]]
     # Even past the guard, the server sees one statement only (no multi-statements).
-    engine, job = _raw_job(db, "SELECT 1; SELECT 2")
+    engine, job = netdb.raw_job(db, "SELECT 1; SELECT 2")
     try:
         with pytest.raises(SqlError):
             run_query(job, 10)

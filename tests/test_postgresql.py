@@ -24,11 +24,9 @@ from psycopg import sql as pgsql
 
 from connector.backends import get_backend
 from connector.backends.postgresql import OneStatementCursor
-from connector.errors import QueryTimeoutError, ReadOnlyError, SqlError
+from connector.errors import ReadOnlyError, SqlError
 from connector.models import ConnectionSpec
-from connector.query import QueryJob, run_query
-from connector.running import QueryControl
-from connector.statements import BoundStatement
+from connector.query import run_query
 from tests import netdb
 from tests.conftest import require_service, start_server, stop_server
 
@@ -132,15 +130,6 @@ def test_postgresql_bad_options_are_refused(client: TestClient, db: netdb.NetDb)
     assert netdb.PASSWORD not in answer.text
 
 
-def _raw_job(db: netdb.NetDb, sql: str, *, timeout_s: float = 10, read_only: bool = True) -> Any:
-    """A query that skips the statement guard, as if the guard had been fooled."""
-    backend = get_backend("postgresql")
-    spec = ConnectionSpec(name="raw", kind="postgresql", options=db.options, read_only=read_only)
-    engine = backend.create_engine(spec, db.password)
-    control = QueryControl("q_raw", "raw", sql, timeout_s)
-    return engine, QueryJob(backend, engine, spec, BoundStatement(sql, None), control, {})
-
-
 def test_postgresql_read_only_is_enforced_by_the_server(
     client: TestClient, db: netdb.NetDb, conn: str
 ) -> None:
@@ -156,7 +145,7 @@ def test_postgresql_read_only_is_enforced_by_the_server(
         "SELECT touch()",
         "COPY trades TO PROGRAM 'true'",
     ):
-        engine, job = _raw_job(db, sql)
+        engine, job = netdb.raw_job(db, sql)
         try:
             with pytest.raises((ReadOnlyError, SqlError)) as caught:
                 run_query(job, 10)
@@ -169,7 +158,7 @@ def test_postgresql_read_only_is_enforced_by_the_server(
         "SELECT pg_sleep(0); DROP TABLE trades",
         "COMMIT; SET default_transaction_read_only = off; DROP TABLE audit",
     ):
-        engine, job = _raw_job(db, sql)
+        engine, job = netdb.raw_job(db, sql)
         try:
             with pytest.raises(SqlError, match="multiple commands"):
                 run_query(job, 10)
@@ -195,16 +184,8 @@ def test_postgresql_writable_connection_commits(client: TestClient, db: netdb.Ne
 
 
 def test_postgresql_timeout_is_enforced_by_the_server(db: netdb.NetDb) -> None:
-    # No watchdog runs here: only the server's statement_timeout can stop the statement.
-    marker = "mk_srv_" + secrets.token_hex(3)
-    engine, job = _raw_job(db, db.sleep_sql(30, marker), timeout_s=1)
-    try:
-        with pytest.raises(QueryTimeoutError):
-            run_query(job, 10)
-    finally:
-        engine.dispose()
-    assert job.control.timed_out
-    netdb.wait_gone(db, marker)
+    # Only the server's statement_timeout can stop the statement.
+    netdb.check_server_timeout(db, "mk_srv_" + secrets.token_hex(3))
 
 
 def test_postgresql_timeout_over_http_stops_the_statement(
