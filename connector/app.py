@@ -21,9 +21,17 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connector import __version__
-from connector.api import connections, health, queries, saved
+from connector.api import connections, health, kinds, queries, saved
 from connector.api import openbb as openbb_api
-from connector.errors import ConnectorError, InvalidRequestError, error_body
+from connector.errors import (
+    BadRequestError,
+    ConnectorError,
+    InvalidRequestError,
+    MethodNotAllowedError,
+    NotFoundError,
+    error_body,
+    unexpected_error,
+)
 from connector.runtime import Runtime
 from connector.security import GuardMiddleware
 from connector.values import dumps
@@ -33,8 +41,12 @@ log = logging.getLogger(__name__)
 CONTROL_THREADS = 4
 
 
-def _json(status: int, body: dict[str, str]) -> Response:
-    return Response(dumps(body), status_code=status, media_type="application/json")
+def _error(error: ConnectorError, status: int | None = None) -> Response:
+    return Response(
+        dumps(error_body(error)),
+        status_code=status or error.status,
+        media_type="application/json",
+    )
 
 
 def _validation_detail(exc: RequestValidationError) -> str:
@@ -54,42 +66,37 @@ def _validation_detail(exc: RequestValidationError) -> str:
     return f"{where}{message}."[:300]
 
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+def _http_error(exc: StarletteHTTPException) -> ConnectorError:
+    """Starlette's own HTTP errors (routing, methods) as ours."""
+    if exc.status_code == 404:
+        return NotFoundError("There is no such endpoint.")
+    if exc.status_code == 405:
+        return MethodNotAllowedError("This endpoint does not accept that method.")
+    if 400 <= exc.status_code < 500:
+        return BadRequestError(str(exc.detail))
+    return unexpected_error()
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConnectorError)
     async def connector_error(_: Request, exc: ConnectorError) -> Response:
-        return _json(exc.status, error_body(exc))
+        return _error(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> Response:
-        return _json(422, error_body(InvalidRequestError(_validation_detail(exc))))
+        return _error(InvalidRequestError(_validation_detail(exc)))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
         cause = exc.__cause__
         if isinstance(cause, ConnectorError):
-            return _json(cause.status, error_body(cause))
-        if exc.status_code == 404:
-            detail = "There is no such endpoint."
-        elif exc.status_code == 405:
-            detail = "This endpoint does not accept that method."
-        else:
-            detail = str(exc.detail)
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return _json(exc.status_code, {"detail": detail, "code": code})
+            return _error(cause)
+        return _error(_http_error(exc), exc.status_code)
 
     @app.exception_handler(Exception)
-    async def unexpected_error(_: Request, exc: Exception) -> Response:
+    async def unexpected(_: Request, exc: Exception) -> Response:
         log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
-        return _json(
-            500,
-            {
-                "detail": "An unexpected error occurred; the server log has details.",
-                "code": "internal_error",
-            },
-        )
+        return _error(unexpected_error())
 
 
 def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
@@ -118,7 +125,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.state.started = time.monotonic()
     install_error_handlers(app)
-    for module in (health, connections, queries, saved):
+    for module in (health, kinds, connections, queries, saved):
         app.include_router(module.router)
     app.include_router(openbb_api.router)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 APP_NAME = "data-connector"
@@ -71,3 +71,16 @@ class Settings(BaseSettings):
     @property
     def metadata_url(self) -> str:
         return f"sqlite:///{self.data_dir / 'connector.db'}"
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One sentence naming the setting (and its environment variable) that is wrong."""
+    errors = exc.errors()
+    if not errors:
+        return "the settings are not valid"
+    first = errors[0]
+    field = str(first["loc"][0]) if first.get("loc") else ""
+    message = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
+    if not field:
+        return f"the settings are not valid: {message}"
+    return f"the setting {field} (CONNECTOR_{field.upper()}) is not valid: {message}"

@@ -1,7 +1,8 @@
 """The connector's error tree: every failure a user can meet, with its HTTP status and code.
 
-Core code raises these and never an HTTP exception; ``connector.app`` turns them into the
-contract's JSON shape ``{"detail": ..., "code": ...}`` in one place. A ``detail`` is one
+Core code raises these and never an HTTP exception. ``error_body`` is the one function that
+writes the contract's JSON shape ``{"detail": ..., "code": ...}``; ``connector.app`` and
+the HTTP guard send every error through it. A ``detail`` is one
 human sentence and never carries a password, key, token or bound parameter value.
 
     ConnectorError (500 internal_error)
@@ -12,6 +13,7 @@ human sentence and never carries a password, key, token or bound parameter value
     +-- AuthRequiredError (401 auth_required)
     +-- AuthInvalidError (403 auth_invalid)
     +-- NotFoundError (404 not_found)
+    +-- MethodNotAllowedError (405 method_not_allowed)
     +-- ConflictError (409 conflict)
     +-- TooLargeError (413 too_large)
     +-- UnsupportedMediaTypeError (415 unsupported_media_type)
@@ -72,6 +74,11 @@ class NotFoundError(ConnectorError):
     code = "not_found"
 
 
+class MethodNotAllowedError(ConnectorError):
+    status = 405
+    code = "method_not_allowed"
+
+
 class ConflictError(ConnectorError):
     status = 409
     code = "conflict"
@@ -113,5 +120,10 @@ class QueryCancelledError(ConnectorError):
 
 
 def error_body(error: ConnectorError) -> dict[str, str]:
-    """The contract's JSON body for an error."""
+    """The contract's JSON body for an error: the only place that writes one."""
     return {"detail": error.detail, "code": error.code}
+
+
+def unexpected_error() -> ConnectorError:
+    """What a user is told of a failure that is the connector's own bug."""
+    return ConnectorError("An unexpected error occurred; the server log has details.")

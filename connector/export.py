@@ -19,6 +19,7 @@ import orjson
 
 from connector.models import Column
 from connector.values import csv_value, dumps, json_default
+from connector.wire import record_keys
 
 ExportFormat = Literal["ndjson", "csv", "json"]
 
@@ -27,23 +28,6 @@ MEDIA_TYPES: dict[str, str] = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",
 }
-
-
-def record_keys(columns: Sequence[Column]) -> list[str]:
-    """Column names made unique for use as object keys."""
-    keys: list[str] = []
-    seen: dict[str, int] = {}
-    for column in columns:
-        name = column.name
-        count = seen.get(name, 0) + 1
-        seen[name] = count
-        key = name if count == 1 else f"{name}_{count}"
-        while key in seen and key != name:
-            count += 1
-            key = f"{name}_{count}"
-        seen.setdefault(key, 1)
-        keys.append(key)
-    return keys
 
 
 def record_lines(keys: list[str], batch: list[tuple[Any, ...]]) -> list[bytes]:

@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Kind = Literal["sqlite", "mysql", "postgresql", "snowflake"]
+# A database kind's name; the registry in ``connector.backends`` says which exist.
+KIND_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _NAME = re.compile(NAME_PATTERN)
 
@@ -32,7 +33,7 @@ class ConnectionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    kind: Kind
+    kind: str = Field(pattern=KIND_PATTERN)
     options: dict[str, Any] = Field(default_factory=dict)
     read_only: bool = True
 
@@ -48,7 +49,7 @@ class ConnectionInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = None
-    kind: Kind
+    kind: str = Field(pattern=KIND_PATTERN)
     options: dict[str, Any] = Field(default_factory=dict)
     read_only: bool = True
     secret: str | None = Field(default=None, repr=False)
@@ -123,6 +124,62 @@ class TableInfo:
 class SchemaInfo:
     name: str
     tables: list[TableInfo] = field(default_factory=list)
+
+
+OptionType = Literal["string", "integer", "number", "boolean", "object"]
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """One option of a database kind, as ``GET /kinds`` describes it.
+
+    ``secret`` marks the connection's secret (password or key), which travels in the
+    body's ``secret`` field rather than among the options. ``format`` is ``path`` for a
+    file and ``folder`` for a directory; ``advanced`` options are for special set-ups
+    (private endpoints, TLS files, tests) and may be tucked away by a form.
+    """
+
+    name: str
+    label: str
+    type: OptionType
+    required: bool
+    default: Any = None
+    choices: list[Any] | None = None
+    secret: bool = False
+    help: str = ""
+    format: str | None = None
+    advanced: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a database kind can do, as ``GET /kinds`` describes it."""
+
+    # The database session itself refuses writes on read-only connections (not only the
+    # statement guard).
+    session_read_only: bool
+    # A running statement can be stopped in the database.
+    cancel: bool
+    # The database enforces the query timeout itself.
+    server_timeout: bool
+    # ``GET /connections/{name}/schema`` lists schemas, tables, views and columns.
+    schema_browsing: bool
+    # Exports read the result batch by batch (a server-side cursor or equivalent).
+    streaming_export: bool
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """A database kind: its options and capabilities, or why it cannot be used here."""
+
+    kind: str
+    label: str
+    available: bool
+    install: str | None
+    options: list[OptionInfo]
+    capabilities: Capabilities | None
 
 
 @dataclass(frozen=True)

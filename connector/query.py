@@ -3,8 +3,10 @@ fetch ``limit + 1`` rows (or stream every row), and give back one result type.
 
 Rows come straight from the DBAPI cursor of the connection SQLAlchemy's pool hands out:
 SQLAlchemy ``Row`` objects would cost about twice the time. Any failure is translated by
-the backend into ``connector.errors`` with bound values scrubbed from the message, and a
-connection that failed for a reason other than the user's SQL is dropped from the pool.
+the backend's error table into ``connector.errors`` with bound values scrubbed from the
+message; a query that was stopped (cancelled, or past its deadline) fails with the error
+its ``QueryControl`` gives, whatever the driver said. A connection that failed for a reason
+other than the user's SQL is dropped from the pool.
 
 Must not import FastAPI.
 """
@@ -19,7 +21,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from connector.backends.base import Backend
-from connector.errors import ConnectorError, DatabaseUnavailableError
+from connector.errors import ConnectorError, DatabaseUnavailableError, QueryTimeoutError
 from connector.models import Column, ConnectionSpec, QueryResult
 from connector.running import QueryControl
 from connector.statements import BoundStatement
@@ -55,7 +57,14 @@ def scrub(error: ConnectorError, params: Mapping[str, Any]) -> ConnectorError:
 
 
 def _fail(job: QueryJob, exc: BaseException) -> ConnectorError:
-    return scrub(job.backend.translate_error(exc, job.control), job.params)
+    """Our error for a failure while running ``job``."""
+    error = job.backend.translate_error(exc)
+    if isinstance(error, QueryTimeoutError):
+        # The database stopped it at its own timeout: the query is over, nothing to fire.
+        job.control.expire(run_hook=False)
+    if job.control.stopped:
+        return job.control.stopped_error()
+    return scrub(error, job.params)
 
 
 def _columns(job: QueryJob, description: Any, rows: list[tuple[Any, ...]]) -> list[Column]:
@@ -90,7 +99,7 @@ def run_query(job: QueryJob, limit: int) -> QueryResult:
             description = cursor.description
             rows = list(cursor.fetchmany(limit + 1)) if description else []
             if job.control.stopped:
-                raise job.backend.translate_error(RuntimeError("stopped"), job.control)
+                raise job.control.stopped_error()
             truncated = len(rows) > limit
             del rows[limit:]
             columns = _columns(job, description, rows)
@@ -160,7 +169,7 @@ class RowStream:
                 self.row_count += len(batch)
                 yield batch
                 if job.control.stopped:
-                    raise job.backend.translate_error(RuntimeError("stopped"), job.control)
+                    raise job.control.stopped_error()
                 batch = self._cursor.fetchmany(self.batch_size)
             self.finished = True
         except ConnectorError:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from connector.errors import QueryCancelledError, QueryTimeoutError
 from connector.models import RunningQueryInfo
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,14 @@ class QueryControl:
     @property
     def stopped(self) -> bool:
         return self.cancelled or self.timed_out
+
+    def stopped_error(self) -> QueryTimeoutError | QueryCancelledError:
+        """The error of a query that was stopped: past its deadline, or cancelled."""
+        if self.timed_out:
+            return QueryTimeoutError(
+                f"The query ran past its {self.timeout_s:g} s timeout and was stopped."
+            )
+        return QueryCancelledError("The query was cancelled.")
 
     def expired(self) -> bool:
         return time.monotonic() >= self.deadline

@@ -17,11 +17,12 @@ from pathlib import Path
 from connector.config import Settings
 from connector.errors import ConflictError
 from connector.keychain import SecretStore, open_secret_store
+from connector.keys import API_KEY_FILE, load_api_key, rotate_api_key
 from connector.models import ConnectionInput
 from connector.sample import SAMPLE_FILE, ensure_sample
-from connector.security import API_KEY_FILE, load_api_key, rotate_api_key
 from connector.service import Connector
 from connector.store import Store
+from connector.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Runtime:
     store: Store
     secrets: SecretStore
     connector: Connector
+    workspace: Workspace
     api_key: str | None
     new_key: bool = False
     notes: list[str] = field(default_factory=list)
@@ -113,6 +115,7 @@ def open_runtime(
         store=store,
         secrets=secret_store,
         connector=connector,
+        workspace=Workspace(connector),
         api_key=api_key if settings.auth else None,
         new_key=new_key,
     )

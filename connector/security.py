@@ -1,4 +1,4 @@
-"""The API key and the guard in front of every request.
+"""The guard in front of every request (the key itself is kept by ``connector.keys``).
 
 ``GuardMiddleware`` is a plain ASGI middleware (no per-request task overhead). In order:
 the Host allow-list (421, against DNS rebinding), CORS for the allow-listed origins
@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,43 +25,18 @@ from connector.errors import (
     ConnectorError,
     TooLargeError,
     UnsupportedMediaTypeError,
+    error_body,
 )
-from connector.keychain import write_private_file
 from connector.values import dumps
 
 log = logging.getLogger(__name__)
 
-API_KEY_FILE = "api_key"
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 OPEN_PATHS = frozenset({"/health"})
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, X-API-KEY"
 CORS_MAX_AGE = "600"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
-def new_api_key() -> str:
-    return "dc_" + secrets.token_urlsafe(32)
-
-
-def load_api_key(data_dir: Path) -> tuple[str, bool]:
-    """The API key kept in ``data_dir``, made on first use; True when just made."""
-    path = data_dir / API_KEY_FILE
-    try:
-        key = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        key = ""
-    if key:
-        return key, False
-    key = new_api_key()
-    write_private_file(path, key.encode())
-    return key, True
-
-
-def rotate_api_key(data_dir: Path) -> str:
-    key = new_api_key()
-    write_private_file(data_dir / API_KEY_FILE, key.encode())
-    return key
 
 
 def host_name(host_header: str) -> str:
@@ -196,7 +169,7 @@ class GuardMiddleware:
 
 async def send_error(send: Send, error: ConnectorError, cors_origin: str | None = None) -> None:
     """Answer with the contract's error JSON straight from ASGI."""
-    body = dumps({"detail": error.detail, "code": error.code})
+    body = dumps(error_body(error))
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -229,6 +229,7 @@ class Connector:
             paramstyle=backend.paramstyle,
             read_only=spec.read_only,
             session_enforced=backend.enforces_read_only,
+            rules=backend.guard_rules,
         )
         control = QueryControl(new_query_id(), name, request.sql, timeout_s, client)
         return QueryJob(backend, engine, spec, statement, control, request.params)
@@ -367,9 +368,7 @@ class ManagedStream:
         self.stream.close()
         error = self._error
         if error is None and not self.stream.finished:
-            error = self.stream.job.backend.translate_error(
-                RuntimeError("stopped"), self.stream.job.control
-            )
+            error = self.stream.job.control.stopped_error()
         self._on_finish(error)
 
 

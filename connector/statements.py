@@ -2,7 +2,10 @@
 named ``:name`` parameters rewritten to the driver's own placeholder style.
 
 The guard is the second line of defence: every backend that can also makes the database
-session itself read-only. Parameters are found with sqlglot's tokenizer, so a colon inside
+session itself read-only. The rules here are the ones every dialect shares; a backend adds
+its own (SQLite's pragmas, Snowflake's ``SYSTEM$`` functions) as ``GuardRules``. Each
+statement is tokenized and parsed once (cached by its text), and what the parse found,
+the tables it reads among it, travels with the bound statement. Parameters are found with sqlglot's tokenizer, so a colon inside
 a string literal or comment, a ``::`` cast, a slice ``a[1:n]`` and a Snowflake path
 ``col:field`` are never taken for parameters. Values are bound by the driver, never pasted.
 
@@ -14,8 +17,8 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlglot import expressions as exp
@@ -59,15 +62,6 @@ _WRITE_NODES: tuple[type[exp.Expression], ...] = (
     exp.Set,
     exp.Grant,
 )
-# SQLite pragmas that take an argument yet only read.
-READ_PRAGMAS = frozenset(
-    {
-        "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
-        "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check",
-        "function_list", "pragma_list", "collation_list", "module_list", "compile_options",
-        "database_list",
-    }
-)  # fmt: skip
 _READ_COMMANDS = {"EXPLAIN", "SHOW", "DESCRIBE", "DESC"}
 _WRITE_WORDS = {
     "INSERT", "UPDATE", "DELETE", "MERGE", "UPSERT", "REPLACE", "CREATE", "DROP", "ALTER",
@@ -77,12 +71,32 @@ _WRITE_WORDS = {
 }  # fmt: skip
 
 
+TableRef = tuple[str | None, str]
+
+
 @dataclass(frozen=True)
 class BoundStatement:
-    """SQL in the driver's placeholder style and the parameters to pass with it."""
+    """SQL in the driver's placeholder style and the parameters to pass with it, and the
+    tables (schema or None, name) the statement names, as its one parse found them."""
 
     sql: str
     params: dict[str, Any] | list[Any] | None
+    tables: tuple[TableRef, ...] = ()
+
+
+GuardCheck = Callable[[Sequence[Token], Sequence[exp.Expression]], None]
+
+
+@dataclass(frozen=True)
+class GuardRules:
+    """A kind's own read-only rules, beside the shared ones.
+
+    ``check`` sees the tokens and parsed trees first and raises ``ReadOnlyError`` to refuse;
+    trees of a type in ``read_roots`` are then taken as reads (``check`` vouched for them).
+    """
+
+    check: GuardCheck | None = None
+    read_roots: tuple[type[exp.Expression], ...] = field(default=())
 
 
 def _tokens(sql: str, dialect: str) -> list[Token]:
@@ -135,30 +149,26 @@ _OPERATOR_TOKENS = {
 }  # fmt: skip
 
 
-# Snowflake SYSTEM$ functions that only read; the others (SYSTEM$ABORT_SESSION,
-# SYSTEM$CANCEL_QUERY, SYSTEM$TASK_DEPENDENTS_ENABLE, ...) change state from inside a SELECT.
-_SNOWFLAKE_READ_SYSTEM_FUNCTIONS = {
-    "SYSTEM$TYPEOF", "SYSTEM$CLUSTERING_INFORMATION", "SYSTEM$CLUSTERING_DEPTH",
-    "SYSTEM$EXPLAIN_PLAN_JSON", "SYSTEM$EXPLAIN_JSON_TO_TEXT", "SYSTEM$GET_TAG",
-    "SYSTEM$STREAM_HAS_DATA", "SYSTEM$LAST_CHANGE_COMMIT_TIME", "SYSTEM$WAIT",
-    "SYSTEM$BEHAVIOR_CHANGE_BUNDLE_STATUS", "SYSTEM$ALLOWLIST", "SYSTEM$GET_TASK_GRAPH_CONFIG",
-    "SYSTEM$ESTIMATE_SEARCH_OPTIMIZATION_COSTS", "SYSTEM$GET_PREDECESSOR_RETURN_VALUE",
-}  # fmt: skip
+def _parse(tokens: list[Token], sql: str, dialect: str) -> list[exp.Expression]:
+    try:
+        parsed = Dialect.get_or_raise(dialect).parser().parse(tokens, sql)
+    except SqlglotError:
+        return []
+    return [tree for tree in parsed if isinstance(tree, exp.Expression)]
 
 
-def _check_snowflake_system_calls(tokens: list[Token]) -> None:
-    for token in tokens:
-        word = token.text.upper()
-        if (
-            token.token_type == TokenType.VAR
-            and word.startswith("SYSTEM$")
-            and word not in _SNOWFLAKE_READ_SYSTEM_FUNCTIONS
-        ):
-            raise ReadOnlyError(f"This connection is read-only and refuses {word}().")
+def _tables(trees: Sequence[exp.Expression]) -> tuple[TableRef, ...]:
+    found = {
+        (table.db or None, table.name)
+        for tree in trees
+        for table in tree.find_all(exp.Table)
+        if table.name
+    }
+    return tuple(sorted(found, key=lambda item: (item[0] or "", item[1])))
 
 
 def _check_read_only(
-    tokens: list[Token], sql: str, dialect: str, *, session_enforced: bool
+    tokens: list[Token], trees: list[exp.Expression], rules: GuardRules, *, session_enforced: bool
 ) -> None:
     """Refuse anything but reads.
 
@@ -166,13 +176,8 @@ def _check_read_only(
     parser does not know goes on to the database, which gives the precise error; elsewhere
     it is refused.
     """
-    if dialect == "snowflake":
-        _check_snowflake_system_calls(tokens)
-    try:
-        parsed = Dialect.get_or_raise(dialect).parser().parse(tokens, sql)
-    except SqlglotError:
-        parsed = []
-    trees = [tree for tree in parsed if tree is not None]
+    if rules.check is not None:
+        rules.check(tokens, trees)
     if not trees:
         for token in tokens:
             if token.text.upper() in _WRITE_WORDS and token.token_type != TokenType.STRING:
@@ -186,8 +191,7 @@ def _check_read_only(
             if word in _READ_COMMANDS or (session_enforced and word not in _WRITE_WORDS):
                 continue
             raise ReadOnlyError(f"This connection is read-only and refuses {word} statements.")
-        if isinstance(tree, exp.Pragma):
-            _check_pragma(tree)
+        if rules.read_roots and isinstance(tree, rules.read_roots):
             continue
         for node in tree.walk():
             if isinstance(node, _WRITE_NODES):
@@ -198,17 +202,6 @@ def _check_read_only(
             raise ReadOnlyError(
                 f"This connection is read-only and refuses {tree.key.upper()} statements."
             )
-
-
-def _check_pragma(tree: exp.Pragma) -> None:
-    """A pragma with an argument is a write unless it is one of the reading pragmas."""
-    target = tree.this
-    if not isinstance(target, exp.EQ | exp.Property):
-        return
-    name = target.this
-    name = name.expression if isinstance(name, exp.Dot) else name
-    if str(name.name if isinstance(name, exp.Expression) else name).lower() not in READ_PRAGMAS:
-        raise ReadOnlyError("This connection is read-only and refuses PRAGMA writes.")
 
 
 def parameter_names(sql: str, dialect: str = "sqlite") -> list[str]:
@@ -222,18 +215,21 @@ def parameter_names(sql: str, dialect: str = "sqlite") -> list[str]:
 
 @functools.lru_cache(maxsize=1024)
 def _analyse(
-    sql: str, dialect: str, read_only: bool, session_enforced: bool
-) -> tuple[tuple[int, int, str], ...]:
-    """The checks that depend on the SQL alone, cached: dashboards repeat the same queries."""
+    sql: str, dialect: str, rules: GuardRules, read_only: bool, session_enforced: bool
+) -> tuple[tuple[tuple[int, int, str], ...], tuple[TableRef, ...]]:
+    """The checks that depend on the SQL alone, cached: dashboards repeat the same queries.
+
+    Gives the parameter spans and the tables the statement names."""
     tokens = _tokens(sql, dialect)
     statements = _statements(tokens)
     if not statements:
         raise SqlError("The SQL holds no statement.")
     if len(statements) > 1:
         raise SqlError(f"Send one statement per request; this SQL has {len(statements)}.")
+    trees = _parse(tokens, sql, dialect)
     if read_only:
-        _check_read_only(tokens, sql, dialect, session_enforced=session_enforced)
-    return tuple(_parameter_spans(tokens))
+        _check_read_only(tokens, trees, rules, session_enforced=session_enforced)
+    return tuple(_parameter_spans(tokens)), _tables(trees)
 
 
 def prepare(
@@ -244,17 +240,19 @@ def prepare(
     paramstyle: ParamStyle,
     read_only: bool,
     session_enforced: bool = False,
+    rules: GuardRules = GuardRules(),
 ) -> BoundStatement:
     """Check ``sql`` is one statement (and a read when ``read_only``) and bind ``params``.
 
-    ``session_enforced`` says the database session refuses writes by itself as well.
+    ``session_enforced`` says the database session refuses writes by itself as well;
+    ``rules`` are the kind's own read-only rules.
     A list value (a multi-select) binds as several values: ``IN (:tickers)`` with
     ``["A", "B"]`` becomes ``IN (:tickers_0, :tickers_1)``; an empty list binds one NULL,
     so ``IN (...)`` matches nothing.
     """
-    spans = _analyse(sql, dialect, read_only, session_enforced)
+    spans, tables = _analyse(sql, dialect, rules, read_only, session_enforced)
     if not spans:
-        return BoundStatement(sql.strip().rstrip(";").rstrip(), None)
+        return BoundStatement(sql.strip().rstrip(";").rstrip(), None, tables)
     for _, _, name in spans:
         if name not in params:
             raise BadParamError(f"The SQL uses :{name} but no value was given for it.")
@@ -266,7 +264,8 @@ def prepare(
                 )
         elif not isinstance(value, _SCALARS) and value is not None:
             raise BadParamError(f"Parameter {name!r} must be a string, number, boolean or null.")
-    return _rewrite(sql, *_expand_lists(list(spans), params), paramstyle)
+    bound = _rewrite(sql, *_expand_lists(list(spans), params), paramstyle)
+    return BoundStatement(bound.sql, bound.params, tables)
 
 
 def _expand_lists(

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from connector.export import record_keys
 from connector.models import Column, ConnectionSpec, SavedParam, SavedQuery
+from connector.wire import record_keys
 
 log = logging.getLogger(__name__)
 

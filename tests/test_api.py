@@ -498,7 +498,7 @@ def test_api_export_errors_come_before_the_stream(client: TestClient) -> None:
 
 
 def test_api_rotated_key_takes_effect_without_restart(client: TestClient, runtime: Runtime) -> None:
-    from connector.security import rotate_api_key
+    from connector.keys import rotate_api_key
 
     old = runtime.api_key
     new = rotate_api_key(runtime.settings.data_dir)

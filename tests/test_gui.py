@@ -439,7 +439,7 @@ def test_gui_crash_is_logged_and_shown(qtbot: QtBot, tmp_path: Path) -> None:
 
 
 def test_gui_openbb_link_carries_the_server_url_and_never_the_key() -> None:
-    from connector.cli_openbb import connect_link  # the CLI's `data-connector openbb` link
+    from connector.cli.openbb import connect_link  # the CLI's `data-connector openbb` link
 
     link = openbb_link("http://localhost:7800/")
     assert link == (

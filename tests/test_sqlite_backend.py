@@ -115,13 +115,13 @@ def test_sqlite_timeout_stops_inside_sqlite(db: Path) -> None:
     handle = control(timeout_s=0.3)
     started = time.monotonic()
     with (
-        pytest.raises(sqlite3.OperationalError) as caught,
+        pytest.raises(sqlite3.OperationalError),
         backend.session(connection, handle, read_only=True, stream=False) as cursor,
     ):
         cursor.execute(SLOW_SQL)
     assert handle.timed_out
     assert time.monotonic() - started < 0.3 + 1.0
-    assert isinstance(backend.translate_error(caught.value, handle), QueryTimeoutError)
+    assert isinstance(handle.stopped_error(), QueryTimeoutError)
 
 
 def test_sqlite_cancel_interrupts_a_running_statement(db: Path) -> None:
@@ -134,7 +134,8 @@ def test_sqlite_cancel_interrupts_a_running_statement(db: Path) -> None:
         backend.session(connection, handle, read_only=True, stream=False) as cursor,
     ):
         cursor.execute(SLOW_SQL)
-    assert isinstance(backend.translate_error(caught.value, handle), QueryCancelledError)
+    assert handle.cancelled and "interrupted" in str(caught.value)
+    assert isinstance(handle.stopped_error(), QueryCancelledError)
 
 
 def test_sqlite_options_refuse_missing_folder_and_non_database(tmp_path: Path) -> None:

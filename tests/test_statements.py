@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import pytest
 
+from connector.backends import get_backend, kinds
 from connector.errors import BadParamError, ReadOnlyError, SqlError
-from connector.statements import parameter_names, prepare
+from connector.statements import GuardRules, parameter_names, prepare
+
+# Each dialect's own read-only rules, as its backend declares them.
+RULES = {get_backend(kind).dialect: get_backend(kind).guard_rules for kind in kinds()}
 
 
 def bind(sql: str, params: dict[str, object] | None = None, style: str = "named", **kw: object):  # type: ignore[no-untyped-def]
+    dialect = str(kw.get("dialect", "sqlite"))
     return prepare(
         sql,
         params or {},
-        dialect=kw.get("dialect", "sqlite"),
+        dialect=dialect,
         paramstyle=style,
         read_only=kw.get("read_only", True),
+        rules=RULES.get(dialect, GuardRules()),
     )  # type: ignore[arg-type]
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from connector.runtime import Runtime
 from connector.service import Connector
 from connector.values import dumps
+from connector.workspace import Workspace
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -26,6 +27,11 @@ async def get_connector(request: Request) -> Connector:
     return connector
 
 
+async def get_workspace(request: Request) -> Workspace:
+    workspace: Workspace = request.app.state.runtime.workspace
+    return workspace
+
+
 async def client_of(request: Request) -> str:
     """Who sent the request, for history: the page's origin, else the peer address."""
     origin = request.headers.get("origin")
@@ -36,6 +42,7 @@ async def client_of(request: Request) -> str:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 ConnectorDep = Annotated[Connector, Depends(get_connector)]
+WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 ClientDep = Annotated[str, Depends(client_of)]
 
 

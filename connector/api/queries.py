@@ -13,30 +13,14 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
 from connector.api.deps import ClientDep, ConnectorDep, JSONBytes
-from connector.export import MEDIA_TYPES, ExportFormat, encode, record_keys
-from connector.models import NAME_PATTERN, QueryRequest, QueryResult
+from connector.export import MEDIA_TYPES, ExportFormat, encode
+from connector.models import NAME_PATTERN, QueryRequest
 from connector.service import ManagedStream
+from connector.wire import result_body
 
 router = APIRouter(tags=["queries"])
 
 ConnectionName = Path(pattern=NAME_PATTERN, description="The connection's name.")
-
-
-def result_body(result: QueryResult, shape: Literal["rows", "records"]) -> dict[str, object]:
-    columns = [dataclasses.asdict(column) for column in result.columns]
-    if shape == "records":
-        keys = record_keys(result.columns)
-        rows: list[object] = [dict(zip(keys, row, strict=True)) for row in result.rows]
-    else:
-        rows = list(result.rows)
-    return {
-        "query_id": result.query_id,
-        "columns": columns,
-        "rows": rows,
-        "row_count": len(result.rows),
-        "truncated": result.truncated,
-        "elapsed_ms": result.elapsed_ms,
-    }
 
 
 @router.post("/connections/{name}/query", response_class=JSONBytes)

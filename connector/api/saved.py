@@ -8,9 +8,9 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from connector.api.deps import ClientDep, ConnectorDep, JSONBytes
-from connector.api.queries import result_body
 from connector.models import NAME_PATTERN, SavedQuery
 from connector.saved import SavedQueries
+from connector.wire import result_body
 
 router = APIRouter(prefix="/saved-queries", tags=["saved queries"])
 

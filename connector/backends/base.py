@@ -1,9 +1,13 @@
 """What every database backend provides, and the defaults most of them share.
 
-A backend owns one database kind: validating its options, building an SQLAlchemy engine
-(``URL.create``, never a pasted string), making each query's session read-only and
-time-limited, cancelling a running statement, typing result columns, browsing the schema
-and explaining driver errors as ``connector.errors``. It knows no HTTP.
+A backend owns one database kind and describes itself: its options (a pydantic model whose
+fields carry titles, help texts and defaults), its secret, its capabilities and its
+``ErrorTable`` (see ``funnel``). ``describe()`` turns that into the ``KindInfo`` that
+``GET /kinds``, the CLI and the desktop app's form are built from. Beyond that it validates
+options, builds an SQLAlchemy engine (``URL.create``, never a pasted string), makes each
+query's session read-only and time-limited, cancels a running statement, types result
+columns, browses the schema and adds its own read-only rules to the statement guard.
+It knows no HTTP.
 
 ``session()`` is the heart: given a DBAPI connection checked out from the engine's pool
 and the query's control handle, it prepares the session, installs the cancel hook,
@@ -21,63 +25,135 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from connector.errors import (
-    ConnectorError,
-    DatabaseUnavailableError,
-    QueryCancelledError,
-    QueryTimeoutError,
-    SqlError,
+from connector.backends.funnel import ErrorTable, first_sentence, translate
+from connector.errors import ConnectorError
+from connector.models import (
+    Capabilities,
+    KindInfo,
+    OptionInfo,
+    OptionType,
+    ProbeResult,
+    SchemaInfo,
 )
-from connector.models import ConnectionSpec, ProbeResult, SchemaInfo
+from connector.models import ConnectionSpec as ConnectionSpec
 from connector.running import QueryControl
-from connector.statements import BoundStatement, ParamStyle
+from connector.statements import BoundStatement, GuardRules, ParamStyle
 from connector.values import infer_column_types
+
+__all__ = ["Backend", "DBAPIConnection", "DBAPICursor", "first_sentence", "options_info"]
 
 DBAPIConnection = Any
 DBAPICursor = Any
 
 SecretUse = Literal["none", "optional", "required"]
 
-# PEP 249 error class names, most specific first, and what each means for a user.
-_PEP249: tuple[tuple[str, type[ConnectorError]], ...] = (
-    ("ProgrammingError", SqlError),
-    ("IntegrityError", SqlError),
-    ("DataError", SqlError),
-    ("NotSupportedError", SqlError),
-    ("InternalError", DatabaseUnavailableError),
-    ("OperationalError", DatabaseUnavailableError),
-    ("InterfaceError", DatabaseUnavailableError),
-    ("DatabaseError", DatabaseUnavailableError),
-)
+_JSON_TYPES: dict[str, OptionType] = {
+    "string": "string",
+    "integer": "integer",
+    "number": "number",
+    "boolean": "boolean",
+    "object": "object",
+}
 
 
-def first_sentence(message: object, limit: int = 300) -> str:
-    """The first line of a driver message, trimmed, ending with a full stop."""
-    text = str(message).strip().splitlines()[0].strip() if str(message).strip() else ""
-    text = text[:limit] or "the database reported an error without a message"
-    return text if text.endswith((".", "?", "!")) else text + "."
+def _schema_type(prop: dict[str, Any], defs: dict[str, Any]) -> tuple[OptionType, list[Any] | None]:
+    """The option type and choices of one JSON-schema property (``X | None`` unwrapped)."""
+    variants = [v for v in prop.get("anyOf", [prop]) if v.get("type") != "null"]
+    item = variants[0] if variants else prop
+    if "$ref" in item:
+        item = defs.get(item["$ref"].rsplit("/", 1)[-1], {"type": "object"})
+    if "enum" in item:
+        choices = list(item["enum"])
+        kind: OptionType = "integer" if all(isinstance(c, int) for c in choices) else "string"
+        return kind, choices
+    if "const" in item:
+        return "string", [item["const"]]
+    return _JSON_TYPES.get(str(item.get("type", "string")), "string"), None
 
 
-def pep249_error(exc: BaseException) -> type[ConnectorError] | None:
-    """Our error class for a driver exception, by its PEP 249 base class."""
-    names = {klass.__name__ for klass in type(exc).__mro__}
-    for name, error in _PEP249:
-        if name in names:
-            return error
+def _bound(prop: dict[str, Any], key: str) -> float | None:
+    for item in prop.get("anyOf", [prop]):
+        if key in item:
+            return float(item[key])
     return None
+
+
+def options_info(model: type[BaseModel]) -> list[OptionInfo]:
+    """A kind's options, read from its pydantic model's fields and their JSON schema.
+
+    A field's ``title`` is its label, its ``description`` the help text; ``format`` and
+    ``advanced`` come from ``json_schema_extra``.
+    """
+    schema = model.model_json_schema(by_alias=True)
+    defs = schema.get("$defs", {})
+    required = set(schema.get("required", []))
+    options = []
+    for name, prop in schema.get("properties", {}).items():
+        kind, choices = _schema_type(prop, defs)
+        options.append(
+            OptionInfo(
+                name=name,
+                label=str(prop.get("title") or name),
+                type=kind,
+                required=name in required,
+                default=prop.get("default"),
+                choices=choices,
+                help=str(prop.get("description") or ""),
+                format=prop.get("format") if prop.get("format") in ("path", "folder") else None,
+                advanced=bool(prop.get("advanced", False)),
+                minimum=_bound(prop, "minimum"),
+                maximum=_bound(prop, "maximum"),
+            )
+        )
+    return options
 
 
 class Backend(ABC):
     """One database kind."""
 
     kind: ClassVar[str]
+    # The name in messages ("MySQL refused the login"); ``title`` is the name in lists.
     label: ClassVar[str]
+    title: ClassVar[str | None] = None
     dialect: ClassVar[str]
     paramstyle: ClassVar[ParamStyle]
     options_model: ClassVar[type[BaseModel]]
     secret_use: ClassVar[SecretUse] = "none"
-    # True when ``session(read_only=True)`` makes the database itself refuse writes.
-    enforces_read_only: ClassVar[bool] = False
+    secret_label: ClassVar[str] = "Password"
+    secret_help: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities]
+    errors: ClassVar[ErrorTable]
+    # This kind's own read-only rules, added to the statement guard's common ones.
+    guard_rules: ClassVar[GuardRules] = GuardRules()
+
+    @property
+    def enforces_read_only(self) -> bool:
+        """True when ``session(read_only=True)`` makes the database itself refuse writes."""
+        return self.capabilities.session_read_only
+
+    @classmethod
+    def describe(cls) -> KindInfo:
+        """This kind as ``GET /kinds`` shows it."""
+        options = options_info(cls.options_model)
+        if cls.secret_use != "none":
+            options.append(
+                OptionInfo(
+                    name="secret",
+                    label=cls.secret_label,
+                    type="string",
+                    required=cls.secret_use == "required",
+                    secret=True,
+                    help=cls.secret_help,
+                )
+            )
+        return KindInfo(
+            kind=cls.kind,
+            label=cls.title or cls.label,
+            available=True,
+            install=None,
+            options=options,
+            capabilities=cls.capabilities,
+        )
 
     def validate_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Options checked and normalised; raises ``ValueError`` with a readable reason."""
@@ -139,24 +215,6 @@ class Backend(ABC):
     def describe_schema(self, connection: DBAPIConnection) -> list[SchemaInfo]:
         """Schemas, tables, views and columns, in a fixed number of queries."""
 
-    def translate_error(
-        self, exc: BaseException, control: QueryControl | None = None
-    ) -> ConnectorError:
-        """Our error for ``exc``; backends refine this with what their driver says."""
-        if isinstance(exc, ConnectorError):
-            return exc
-        if control is not None and control.timed_out:
-            return QueryTimeoutError(
-                f"The query ran past its {control.timeout_s:g} s timeout and was stopped."
-            )
-        if control is not None and control.cancelled:
-            return QueryCancelledError("The query was cancelled.")
-        orig = getattr(exc, "orig", None)
-        if isinstance(orig, BaseException):
-            return self.translate_error(orig, control)
-        error = pep249_error(exc)
-        if error is None:
-            return DatabaseUnavailableError(
-                f"The {self.label} driver failed: {first_sentence(exc)}"
-            )
-        return error(first_sentence(exc))
+    def translate_error(self, exc: BaseException) -> ConnectorError:
+        """Our error for ``exc``, through this kind's error table (pure)."""
+        return translate(exc, self.errors)

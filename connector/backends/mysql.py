@@ -25,51 +25,49 @@ Must not import FastAPI.
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import orjson
 import pymysql
 import pymysql.converters
 import pymysql.cursors
-import sqlglot
 from pydantic import BaseModel, ConfigDict, Field
 from pymysql.constants import FIELD_TYPE
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
-from sqlglot import expressions as sqlglot_exp
-from sqlglot.errors import SqlglotError
 
-from connector.backends.base import DBAPIConnection, DBAPICursor, first_sentence
+from connector.backends.base import DBAPIConnection, DBAPICursor
+from connector.backends.funnel import ErrorRule, ErrorTable
 from connector.backends.network import (
     POOL_OVERFLOW,
     POOL_RECYCLE_S,
     POOL_SIZE,
     NetworkBackend,
     NetworkOptions,
-    connect_failure,
+    connect_rule,
 )
 from connector.errors import (
-    ConnectorError,
     DatabaseUnavailableError,
     QueryCancelledError,
     QueryTimeoutError,
     ReadOnlyError,
     SqlError,
 )
-from connector.models import ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
+from connector.models import Capabilities, ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
 from connector.running import QueryControl
+from connector.statements import BoundStatement, TableRef
 from connector.values import infer_column_types
 
 KILL_TIMEOUT_S = 5
 # Server error codes.
-_TIMEOUT_CODES = frozenset({1969, 3024})  # MariaDB max_statement_time, MySQL MAX_EXECUTION_TIME
+_TIMEOUT_CODES: frozenset[int | str] = frozenset(
+    {1969, 3024}
+)  # MariaDB max_statement_time, MySQL MAX_EXECUTION_TIME
 _INTERRUPTED = 1317
 _READ_ONLY_CODES = frozenset({1792, 1290, 1836})  # read-only transaction / --read-only server
 # Server-side codes that mean the database, not the SQL, failed.
@@ -77,6 +75,9 @@ _UNAVAILABLE_CODES = frozenset(
     {1040, 1042, 1043, 1044, 1045, 1047, 1049, 1053, 1077, 1081, 1129, 1130, 1152, 1153,
      1154, 1155, 1156, 1157, 1158, 1159, 1160, 1161, 1203, 1226, 1251, 1927}
 )  # fmt: skip
+# Codes the server itself sends about a statement (client-side codes are 2000-2999).
+_SERVER_CODES = frozenset(range(1000, 2000)) | frozenset(range(3000, 20000))
+_CLIENT_CODES = frozenset(range(2000, 3000))
 _SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 
 _TYPE_NAMES: dict[int, str] = {
@@ -146,8 +147,16 @@ class MysqlSsl(BaseModel):
 
 
 class MysqlOptions(NetworkOptions):
-    port: int = Field(default=3306, ge=1, le=65535)
-    ssl: MysqlSsl | None = None
+    port: int = Field(
+        default=3306, ge=1, le=65535, title="Port", description="The server's TCP port."
+    )
+    ssl: MysqlSsl | None = Field(
+        default=None,
+        title="TLS",
+        description='TLS settings as JSON: {} encrypts without verifying; {"ca": "ca.pem"} '
+        'verifies the server; also "cert", "key", "verify_cert", "verify_identity".',
+        json_schema_extra={"advanced": True},
+    )
 
 
 def ssl_context(options: MysqlSsl) -> ssl.SSLContext:
@@ -197,26 +206,6 @@ def _more_results(cursor: DBAPICursor) -> bool:
 
 
 MARIADB_JSON_CACHE_S = 60.0
-_PLACEHOLDER = re.compile(r"%\(\w+\)s|%s")
-
-
-@functools.lru_cache(maxsize=512)
-def _tables_read(sql: str) -> tuple[tuple[str | None, str], ...]:
-    """(schema or None, table) of every table ``sql`` names; empty when it does not parse.
-
-    ``sql`` is in PyMySQL's style: placeholders read as NULL, ``%%`` as ``%``."""
-    try:
-        trees = sqlglot.parse(_PLACEHOLDER.sub("NULL", sql).replace("%%", "%"), read="mysql")
-    except SqlglotError:
-        return ()
-    found = {
-        (table.db or None, table.name)
-        for tree in trees
-        if tree is not None
-        for table in tree.find_all(sqlglot_exp.Table)
-        if table.name
-    }
-    return tuple(sorted(found, key=lambda item: (item[0] or "", item[1])))
 
 
 class MariadbJsonColumns:
@@ -268,12 +257,14 @@ class MariadbJsonCursor:
         self._cursor = cursor
         self._columns = columns
         self._json: frozenset[int] = frozenset()
+        # The tables the next statement names, from the statement guard's parse.
+        self.tables: Sequence[TableRef] = ()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
 
     def execute(self, sql: str, params: Any = None) -> Any:
-        tables = _tables_read(sql)
+        tables = self.tables
         # Looked up before the statement runs: an unbuffered result blocks the connection.
         known = self._columns.lookup(self._cursor.connection, tables) if tables else set()
         result = self._cursor.execute(sql, params)
@@ -322,21 +313,71 @@ def is_mariadb(connection: DBAPIConnection) -> bool:
     return "mariadb" in str(connection.get_server_info()).lower()
 
 
-def _error_code(exc: BaseException) -> tuple[int | None, str]:
+def _error_code(exc: BaseException) -> int | None:
     args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
-    if len(args) >= 2 and isinstance(args[0], int):
-        return args[0], str(args[1])
-    return None, str(exc)
+    return args[0] if len(args) >= 2 and isinstance(args[0], int) else None
+
+
+def _error_message(exc: BaseException) -> str:
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+    return str(args[1]) if len(args) >= 2 and isinstance(args[0], int) else str(exc)
+
+
+ERRORS = ErrorTable(
+    label="MySQL",
+    code_of=_error_code,
+    message_of=_error_message,
+    rules=(
+        ErrorRule(
+            QueryTimeoutError,
+            "The query ran past its timeout and MySQL stopped it.",
+            codes=_TIMEOUT_CODES,
+        ),
+        ErrorRule(
+            QueryCancelledError,
+            "The query was stopped in the database.",
+            codes=frozenset({_INTERRUPTED}),
+        ),
+        ErrorRule(
+            ReadOnlyError,
+            codes=_READ_ONLY_CODES,
+            prefix="This connection is read-only and MySQL refused the write: ",
+        ),
+        connect_rule("MySQL", codes=_CLIENT_CODES | _UNAVAILABLE_CODES),
+        ErrorRule(
+            DatabaseUnavailableError,
+            codes=_CLIENT_CODES | _UNAVAILABLE_CODES,
+            prefix="MySQL failed: ",
+        ),
+        ErrorRule(
+            DatabaseUnavailableError,
+            classes=("OSError", "InterfaceError"),
+            prefix="The connection to MySQL was lost: ",
+        ),
+        ErrorRule(SqlError, classes=("MySQLError",), codes=_SERVER_CODES),
+        connect_rule("MySQL"),
+        ErrorRule(SqlError, classes=("Warning",)),
+        ErrorRule(DatabaseUnavailableError, classes=("MySQLError",), prefix="MySQL failed: "),
+    ),
+)
 
 
 class MysqlBackend(NetworkBackend):
     kind = "mysql"
     label = "MySQL"
+    title = "MySQL / MariaDB"
     dialect = "mysql"
     paramstyle = "pyformat"
     options_model = MysqlOptions
     secret_use = "optional"
-    enforces_read_only = True
+    capabilities = Capabilities(
+        session_read_only=True,
+        cancel=True,
+        server_timeout=True,
+        schema_browsing=True,
+        streaming_export=True,
+    )
+    errors = ERRORS
 
     def __init__(self) -> None:
         self.json_columns = MariadbJsonColumns()
@@ -424,6 +465,11 @@ class MysqlBackend(NetworkBackend):
                     connection, cursor, commit=succeeded and not read_only, mariadb=mariadb
                 )
 
+    def execute(self, cursor: DBAPICursor, statement: BoundStatement) -> None:
+        if isinstance(cursor, MariadbJsonCursor):
+            cursor.tables = statement.tables
+        super().execute(cursor, statement)
+
     @staticmethod
     def _finish(
         connection: DBAPIConnection, cursor: DBAPICursor, *, commit: bool, mariadb: bool
@@ -490,42 +536,3 @@ class MysqlBackend(NetworkBackend):
         return [
             SchemaInfo(name=name, tables=list(tables.values())) for name, tables in schemas.items()
         ]
-
-    def translate_error(
-        self, exc: BaseException, control: QueryControl | None = None
-    ) -> ConnectorError:
-        if isinstance(exc, ConnectorError):
-            return exc
-        orig = getattr(exc, "orig", None)
-        if isinstance(orig, BaseException):
-            return self.translate_error(orig, control)
-        code, message = _error_code(exc)
-        if code in _TIMEOUT_CODES:
-            if control is not None:
-                control.expire(run_hook=False)
-                return super().translate_error(exc, control)
-            return QueryTimeoutError("The query ran past its timeout and MySQL stopped it.")
-        if control is not None and control.stopped:
-            return super().translate_error(exc, control)
-        if code == _INTERRUPTED:
-            return QueryCancelledError("The query was stopped in the database.")
-        if code in _READ_ONLY_CODES:
-            return ReadOnlyError(
-                f"This connection is read-only and MySQL refused the write: {first_sentence(message)}"
-            )
-        if code is not None and (2000 <= code < 3000 or code in _UNAVAILABLE_CODES):
-            failure = connect_failure(self.label, message)
-            if failure is not None:
-                return failure
-            return DatabaseUnavailableError(f"MySQL failed: {first_sentence(message)}")
-        if code is not None and isinstance(exc, pymysql.err.MySQLError):
-            return SqlError(first_sentence(message))
-        if isinstance(exc, OSError | pymysql.err.InterfaceError):
-            return DatabaseUnavailableError(
-                f"The connection to MySQL was lost: {first_sentence(message)}"
-            )
-        with suppress(Exception):
-            failure = connect_failure(self.label, message)
-            if failure is not None:
-                return failure
-        return super().translate_error(exc, control)

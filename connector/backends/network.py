@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine
 
-from connector.backends.base import Backend, first_sentence
+from connector.backends.base import Backend
+from connector.backends.funnel import ErrorRule, first_sentence
 from connector.errors import DatabaseUnavailableError
 from connector.models import ProbeResult
 
@@ -32,11 +33,31 @@ class NetworkOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    host: str = Field(min_length=1, max_length=255)
-    port: int = Field(ge=1, le=65535)
-    user: str = Field(min_length=1, max_length=128)
-    database: str | None = Field(default=None, min_length=1, max_length=128)
-    connect_timeout_s: int = Field(default=CONNECT_TIMEOUT_S, ge=1, le=300)
+    host: str = Field(
+        min_length=1,
+        max_length=255,
+        title="Host",
+        description="The server's host name or IP address, without a scheme or port.",
+    )
+    port: int = Field(ge=1, le=65535, title="Port", description="The server's TCP port.")
+    user: str = Field(
+        min_length=1, max_length=128, title="User", description="The user name to sign in as."
+    )
+    database: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        title="Database",
+        description="The database to open; none for the server's default.",
+    )
+    connect_timeout_s: int = Field(
+        default=CONNECT_TIMEOUT_S,
+        ge=1,
+        le=300,
+        title="Connect timeout (s)",
+        description="Seconds to wait for the server to answer a new connection.",
+        json_schema_extra={"advanced": True},
+    )
 
     @field_validator("host")
     @classmethod
@@ -63,6 +84,16 @@ class NetworkOptions(BaseModel):
         if value is not None and any(quote in value for quote in _QUOTES):
             raise ValueError("a database name may not contain quotes, backticks or NUL")
         return value
+
+
+def connect_rule(label: str, **criteria: Any) -> ErrorRule:
+    """The rule that names which part of a failed connect was wrong, when the message says."""
+
+    def sentence(message: str) -> str | None:
+        failure = connect_failure(label, message)
+        return None if failure is None else failure.detail
+
+    return ErrorRule(DatabaseUnavailableError, sentence, **criteria)
 
 
 def connect_failure(

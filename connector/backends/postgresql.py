@@ -43,24 +43,24 @@ from pydantic import Field
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
-from connector.backends.base import DBAPIConnection, DBAPICursor, first_sentence
+from connector.backends.base import DBAPIConnection, DBAPICursor
+from connector.backends.funnel import ErrorRule, ErrorTable
 from connector.backends.network import (
     POOL_OVERFLOW,
     POOL_RECYCLE_S,
     POOL_SIZE,
     NetworkBackend,
     NetworkOptions,
-    connect_failure,
+    connect_rule,
 )
 from connector.errors import (
-    ConnectorError,
     DatabaseUnavailableError,
     QueryCancelledError,
     QueryTimeoutError,
     ReadOnlyError,
     SqlError,
 )
-from connector.models import ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
+from connector.models import Capabilities, ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
 from connector.running import QueryControl
 from connector.values import infer_column_types
 
@@ -198,11 +198,71 @@ def prepare_connection(connection: psycopg.Connection[Any]) -> None:
 
 
 class PostgresqlOptions(NetworkOptions):
-    port: int = Field(default=5432, ge=1, le=65535)
-    sslmode: SslMode | None = None
-    sslrootcert: str | None = None
-    sslcert: str | None = None
-    sslkey: str | None = None
+    port: int = Field(
+        default=5432, ge=1, le=65535, title="Port", description="The server's TCP port."
+    )
+    sslmode: SslMode | None = Field(
+        default=None,
+        title="SSL mode",
+        description="libpq's sslmode; none means libpq's default (prefer).",
+    )
+    sslrootcert: str | None = Field(
+        default=None,
+        title="CA certificate",
+        description="The CA file that verify-ca and verify-full check the server against.",
+        json_schema_extra={"format": "path", "advanced": True},
+    )
+    sslcert: str | None = Field(
+        default=None,
+        title="Client certificate",
+        description="A client certificate file, for servers that ask for one.",
+        json_schema_extra={"format": "path", "advanced": True},
+    )
+    sslkey: str | None = Field(
+        default=None,
+        title="Client key",
+        description="The client certificate's key file.",
+        json_schema_extra={"format": "path", "advanced": True},
+    )
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    state = getattr(exc, "sqlstate", None) if isinstance(exc, psycopg.Error) else None
+    return state if isinstance(state, str) else None
+
+
+ERRORS = ErrorTable(
+    label="PostgreSQL",
+    code_of=_sqlstate,
+    rules=(
+        ErrorRule(
+            QueryTimeoutError,
+            "The query ran past its timeout and PostgreSQL stopped it.",
+            classes=("QueryCanceled",),
+            phrases=("statement timeout",),
+        ),
+        ErrorRule(
+            QueryCancelledError,
+            "The query was cancelled in the database.",
+            classes=("QueryCanceled",),
+        ),
+        ErrorRule(
+            ReadOnlyError,
+            classes=("ReadOnlySqlTransaction",),
+            prefix="This connection is read-only and PostgreSQL refused the write: ",
+        ),
+        connect_rule("PostgreSQL", prefixes=_UNAVAILABLE_CLASSES),
+        ErrorRule(
+            DatabaseUnavailableError, prefixes=_UNAVAILABLE_CLASSES, prefix="PostgreSQL failed: "
+        ),
+        # Any other SQLSTATE: the server read the statement and refused it.
+        ErrorRule(SqlError, classes=("Error",), coded=True),
+        connect_rule("PostgreSQL", classes=("Error", "OSError")),
+        ErrorRule(
+            DatabaseUnavailableError, classes=("Error", "OSError"), prefix="PostgreSQL failed: "
+        ),
+    ),
+)
 
 
 def connect_args(options: PostgresqlOptions, *, read_only: bool) -> dict[str, Any]:
@@ -229,7 +289,14 @@ class PostgresqlBackend(NetworkBackend):
     paramstyle = "pyformat"
     options_model = PostgresqlOptions
     secret_use = "optional"
-    enforces_read_only = True
+    capabilities = Capabilities(
+        session_read_only=True,
+        cancel=True,
+        server_timeout=True,
+        schema_browsing=True,
+        streaming_export=True,
+    )
+    errors = ERRORS
 
     def create_engine(
         self, spec: ConnectionSpec, secret: str | None, *, pooled: bool = True
@@ -353,38 +420,3 @@ class PostgresqlBackend(NetworkBackend):
         return [
             SchemaInfo(name=name, tables=list(tables.values())) for name, tables in schemas.items()
         ]
-
-    def translate_error(
-        self, exc: BaseException, control: QueryControl | None = None
-    ) -> ConnectorError:
-        if isinstance(exc, ConnectorError):
-            return exc
-        orig = getattr(exc, "orig", None)
-        if isinstance(orig, BaseException):
-            return self.translate_error(orig, control)
-        message = str(exc)
-        sqlstate = getattr(exc, "sqlstate", None) if isinstance(exc, psycopg.Error) else None
-        if isinstance(exc, psycopg.errors.QueryCanceled):
-            if "statement timeout" in message and control is not None:
-                control.expire(run_hook=False)
-            if control is not None and control.stopped:
-                return super().translate_error(exc, control)
-            if "statement timeout" in message:
-                return QueryTimeoutError(
-                    "The query ran past its timeout and PostgreSQL stopped it."
-                )
-            return QueryCancelledError("The query was cancelled in the database.")
-        if control is not None and control.stopped:
-            return super().translate_error(exc, control)
-        if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
-            return ReadOnlyError(
-                f"This connection is read-only and PostgreSQL refused the write: {first_sentence(message)}"
-            )
-        if sqlstate is not None and not sqlstate.startswith(_UNAVAILABLE_CLASSES):
-            return SqlError(first_sentence(message))
-        if isinstance(exc, psycopg.Error | OSError):
-            failure = connect_failure(self.label, message)
-            if failure is not None:
-                return failure
-            return DatabaseUnavailableError(f"PostgreSQL failed: {first_sentence(message)}")
-        return super().translate_error(exc, control)

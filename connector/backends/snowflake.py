@@ -11,8 +11,9 @@ itself stops it at the deadline without an extra round trip. Cancel runs
 ``SYSTEM$CANCEL_ALL_QUERIES(<session id>)`` while the statement is still being sent (a
 pooled session runs one query at a time). Values are bound server-side (``qmark``).
 
-Snowflake cannot make a session read-only, so ``enforces_read_only`` is False: the
-statement guard refuses writes, and the docs recommend a role that can only read.
+Snowflake cannot make a session read-only, so its capabilities say ``session_read_only``
+is False: the statement guard refuses writes (with this module's rules for ``SYSTEM$``
+functions), and the docs recommend a role that can only read.
 
 Column types come from the cursor description's type codes; VARIANT, OBJECT and ARRAY,
 which the connector hands over as JSON text, are parsed.
@@ -28,24 +29,27 @@ import re
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import URL, Engine, create_engine
 from sqlalchemy.pool import NullPool, QueuePool
+from sqlglot.tokenizer_core import Token, TokenType
 
-from connector.backends.base import Backend, DBAPIConnection, DBAPICursor, first_sentence
+from connector.backends.base import Backend, DBAPIConnection, DBAPICursor
+from connector.backends.funnel import ErrorRule, ErrorTable, first_sentence
 from connector.backends.snowflake_auth import check_account, load_private_key
 from connector.errors import (
-    ConnectorError,
     DatabaseUnavailableError,
     InvalidRequestError,
     QueryCancelledError,
     QueryTimeoutError,
+    ReadOnlyError,
     SqlError,
 )
 from connector.models import (
+    Capabilities,
     ColumnInfo,
     ConnectionSpec,
     ProbeResult,
@@ -53,6 +57,7 @@ from connector.models import (
     TableInfo,
 )
 from connector.running import QueryControl
+from connector.statements import GuardRules
 
 Authenticator = Literal["snowflake", "snowflake_jwt", "externalbrowser"]
 
@@ -94,20 +99,65 @@ def _identifier(value: str | None) -> str | None:
 
 
 class SnowflakeOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    account: str
-    user: str  # the login name; externalbrowser sign-in needs it too
-    warehouse: str | None = None
-    database: str | None = None
+    account: str = Field(
+        title="Account",
+        description="The account identifier: 'orgname-accountname' or a locator such as "
+        "'xy12345.eu-west-1' (the part before .snowflakecomputing.com).",
+    )
+    user: str = Field(
+        title="User", description="The login name; externalbrowser sign-in needs it too."
+    )
+    warehouse: str | None = Field(
+        default=None, title="Warehouse", description="The warehouse queries run on."
+    )
+    database: str | None = Field(
+        default=None, title="Database", description="The session's current database."
+    )
     # "schema" shadows a BaseModel attribute, hence the alias.
-    schema_: str | None = Field(default=None, alias="schema")
-    role: str | None = None
-    authenticator: Authenticator = "snowflake"
-    host: str | None = None
-    port: int | None = Field(default=None, ge=1, le=65535)
-    protocol: Literal["https", "http"] | None = None
-    login_timeout_s: int = Field(default=LOGIN_TIMEOUT_S, ge=1, le=600)
+    schema_: str | None = Field(
+        default=None, alias="schema", title="Schema", description="The session's current schema."
+    )
+    role: str | None = Field(
+        default=None,
+        title="Role",
+        description="The role to use; a role that can only read is recommended.",
+    )
+    authenticator: Authenticator = Field(
+        default="snowflake",
+        title="Sign-in",
+        description="snowflake (password), snowflake_jwt (key pair) or externalbrowser (SSO).",
+    )
+    host: str | None = Field(
+        default=None,
+        title="Host",
+        description="Only for private endpoints and tests: the host to reach instead of the "
+        "account's own.",
+        json_schema_extra={"advanced": True},
+    )
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        title="Port",
+        description="Only with host: its port.",
+        json_schema_extra={"advanced": True},
+    )
+    protocol: Literal["https", "http"] | None = Field(
+        default=None,
+        title="Protocol",
+        description="Only with host: https (the default) or http.",
+        json_schema_extra={"advanced": True},
+    )
+    login_timeout_s: int = Field(
+        default=LOGIN_TIMEOUT_S,
+        ge=1,
+        le=600,
+        title="Sign-in timeout (s)",
+        description="Seconds to wait for Snowflake to sign in.",
+        json_schema_extra={"advanced": True},
+    )
 
     @field_validator("account")
     @classmethod
@@ -146,6 +196,145 @@ def _message(exc: BaseException) -> str:
     text = getattr(exc, "msg", None) or str(exc)
     text = re.sub(r"^\d{6} \([0-9A-Z]{5}\): ", "", str(text).strip())
     return " ".join(text.split())
+
+
+# SYSTEM$ functions that only read; the others (SYSTEM$ABORT_SESSION, SYSTEM$CANCEL_QUERY,
+# SYSTEM$TASK_DEPENDENTS_ENABLE, ...) change state from inside a SELECT.
+READ_SYSTEM_FUNCTIONS = frozenset(
+    {
+        "SYSTEM$TYPEOF", "SYSTEM$CLUSTERING_INFORMATION", "SYSTEM$CLUSTERING_DEPTH",
+        "SYSTEM$EXPLAIN_PLAN_JSON", "SYSTEM$EXPLAIN_JSON_TO_TEXT", "SYSTEM$GET_TAG",
+        "SYSTEM$STREAM_HAS_DATA", "SYSTEM$LAST_CHANGE_COMMIT_TIME", "SYSTEM$WAIT",
+        "SYSTEM$BEHAVIOR_CHANGE_BUNDLE_STATUS", "SYSTEM$ALLOWLIST",
+        "SYSTEM$GET_TASK_GRAPH_CONFIG", "SYSTEM$ESTIMATE_SEARCH_OPTIMIZATION_COSTS",
+        "SYSTEM$GET_PREDECESSOR_RETURN_VALUE",
+    }
+)  # fmt: skip
+
+
+def check_system_calls(tokens: Sequence[Token], _trees: Sequence[Any]) -> None:
+    """Refuse a SYSTEM$ function that is not known to only read."""
+    for token in tokens:
+        word = token.text.upper()
+        if (
+            token.token_type == TokenType.VAR
+            and word.startswith("SYSTEM$")
+            and word not in READ_SYSTEM_FUNCTIONS
+        ):
+            raise ReadOnlyError(f"This connection is read-only and refuses {word}().")
+
+
+# The connector's PEP 249 errors carry a Snowflake error number; these explain the ones
+# users meet while signing in or setting up a session. Each is known by its number, or
+# by its message where the number was not confirmed against a real account.
+_SIGN_IN_ERRORS: tuple[tuple[frozenset[int | str], tuple[str, ...], str], ...] = (
+    (
+        frozenset({390100}),
+        ("incorrect username or password",),
+        "Snowflake refused the user name or password; check the user option and the password.",
+    ),
+    (
+        frozenset({390106, 390120, 390123}),
+        ("password has expired", "password expired", "password change"),
+        "The Snowflake password of this user has expired; set a new one in Snowsight "
+        "(or ask your administrator) and update this connection's secret.",
+    ),
+    (
+        frozenset({390422, 390420}),
+        ("is not allowed to access snowflake", "network policy"),
+        "Snowflake's network policy does not allow this machine's IP address; ask your "
+        "Snowflake administrator to add it to the policy.",
+    ),
+    (
+        frozenset({390189, 390186}),
+        ("specified in the connect string",),
+        "Snowflake refused the role: it does not exist or is not granted to this user; "
+        "set the role option to one of the user's roles (SHOW GRANTS TO USER).",
+    ),
+    (
+        frozenset({390144, 394304}),
+        ("jwt token is invalid",),
+        "Snowflake refused the key-pair sign-in; check that the user's RSA_PUBLIC_KEY "
+        "matches this private key and that the user name is right.",
+    ),
+    (
+        frozenset({606}),
+        ("no active warehouse selected",),
+        "This Snowflake session has no usable warehouse; set the warehouse option to a "
+        "warehouse your role may use (SHOW WAREHOUSES), or grant USAGE on it to the role.",
+    ),
+    (
+        frozenset({250001, 250003, 251005, 251011, 251012}),
+        ("could not connect to snowflake backend", "failed to connect to db"),
+        "Could not reach Snowflake; check the account identifier ('orgname-accountname' "
+        "or a locator such as 'xy12345.eu-west-1') and this machine's network.",
+    ),
+)
+
+
+def _errno(exc: BaseException) -> int | None:
+    errno = getattr(exc, "errno", None)
+    return errno if isinstance(errno, int) else None
+
+
+def _by_number_or_message(
+    error: type[Any], sentence: Any, codes: frozenset[int | str], phrases: tuple[str, ...]
+) -> tuple[ErrorRule, ErrorRule]:
+    return ErrorRule(error, sentence, codes=codes), ErrorRule(error, sentence, phrases=phrases)
+
+
+def _session_setup_sentence(message: str) -> str:
+    return (
+        f"Snowflake: {first_sentence(message)} Check the warehouse, database, schema "
+        "and role options."
+    )
+
+
+ERRORS = ErrorTable(
+    label="Snowflake",
+    code_of=_errno,
+    message_of=lambda exc: _message(exc),
+    prefix="Snowflake: ",
+    rules=(
+        *_by_number_or_message(
+            QueryTimeoutError,
+            "The query ran past its timeout and Snowflake stopped it.",
+            frozenset({630}),
+            ("reached its statement or warehouse timeout",),
+        ),
+        *_by_number_or_message(
+            QueryCancelledError,
+            "The query was cancelled.",
+            frozenset({604}),
+            ("sql execution canceled",),
+        ),
+        *(
+            rule
+            for codes, phrases, sentence in _SIGN_IN_ERRORS
+            for rule in _by_number_or_message(DatabaseUnavailableError, sentence, codes, phrases)
+        ),
+        *_by_number_or_message(
+            SqlError,
+            "This Snowflake session has no current database; set the connection's "
+            "database option, or name tables in full (DATABASE.SCHEMA.TABLE).",
+            frozenset({90105}),
+            ("does not have a current database",),
+        ),
+        *_by_number_or_message(
+            DatabaseUnavailableError,
+            _session_setup_sentence,
+            frozenset({390201, 390202}),
+            ("the requested",),
+        ),
+        ErrorRule(SqlError, classes=("_Warning",), prefix="Snowflake: "),
+        # The connector's own set-up errors (configuration files, optional packages).
+        ErrorRule(
+            DatabaseUnavailableError,
+            classes=("MissingDependencyError", "ConfigSourceError", "ConfigManagerError"),
+            prefix="The Snowflake connector could not start: ",
+        ),
+    ),
+)
 
 
 class SnowflakeCursor:
@@ -227,53 +416,20 @@ class SnowflakeBackend(Backend):
     paramstyle = "qmark"
     options_model = SnowflakeOptions
     secret_use = "optional"
-    enforces_read_only = False
-
-    # The connector's PEP 249 errors carry a Snowflake error number; these explain the
-    # ones users meet while signing in or setting up a session.
-    sign_in_errors: ClassVar[tuple[tuple[tuple[int, ...], tuple[str, ...], str], ...]] = (
-        (
-            (390100,),
-            ("incorrect username or password",),
-            "Snowflake refused the user name or password; check the user option and the password.",
-        ),
-        (
-            (390106, 390120, 390123),
-            ("password has expired", "password expired", "password change"),
-            "The Snowflake password of this user has expired; set a new one in Snowsight "
-            "(or ask your administrator) and update this connection's secret.",
-        ),
-        (
-            (390422, 390420),
-            ("is not allowed to access snowflake", "network policy"),
-            "Snowflake's network policy does not allow this machine's IP address; ask your "
-            "Snowflake administrator to add it to the policy.",
-        ),
-        (
-            (390189, 390186),
-            ("specified in the connect string",),
-            "Snowflake refused the role: it does not exist or is not granted to this user; "
-            "set the role option to one of the user's roles (SHOW GRANTS TO USER).",
-        ),
-        (
-            (390144, 394304),
-            ("jwt token is invalid",),
-            "Snowflake refused the key-pair sign-in; check that the user's RSA_PUBLIC_KEY "
-            "matches this private key and that the user name is right.",
-        ),
-        (
-            (606,),
-            ("no active warehouse selected",),
-            "This Snowflake session has no usable warehouse; set the warehouse option to a "
-            "warehouse your role may use (SHOW WAREHOUSES), or grant USAGE on it to the role.",
-        ),
-        (
-            (250001, 250003, 251005, 251011, 251012),
-            ("could not connect to snowflake backend", "failed to connect to db"),
-            "Could not reach Snowflake; check the account identifier ('orgname-accountname' "
-            "or a locator such as 'xy12345.eu-west-1') and this machine's network.",
-        ),
+    secret_label = "Password or private key"
+    secret_help = (
+        "The password for snowflake sign-in; for snowflake_jwt the PEM private key, or "
+        '{"private_key": "<PEM>", "passphrase": "..."} for an encrypted one.'
     )
+    capabilities = Capabilities(
+        session_read_only=False,
+        cancel=True,
+        server_timeout=True,
+        schema_browsing=True,
+        streaming_export=True,
+    )
+    errors = ERRORS
+    guard_rules = GuardRules(check=check_system_calls)
 
     def __init__(self) -> None:
         # The warehouse each engine signs in with, for the connection test's check.
@@ -474,49 +630,3 @@ class SnowflakeBackend(Backend):
                     nullable=str(nullable).upper() == "YES",
                 )
             )
-
-    def translate_error(
-        self, exc: BaseException, control: QueryControl | None = None
-    ) -> ConnectorError:
-        if isinstance(exc, ConnectorError):
-            return exc
-        orig = getattr(exc, "orig", None)
-        if isinstance(orig, BaseException):
-            return self.translate_error(orig, control)
-        errno = getattr(exc, "errno", None)
-        message = _message(exc)
-        lowered = message.lower()
-        if errno == 630 or "reached its statement or warehouse timeout" in lowered:
-            if control is not None:
-                control.expire(run_hook=False)
-                seconds = f"{control.timeout_s:g} s "
-            else:
-                seconds = ""
-            return QueryTimeoutError(
-                f"The query ran past its {seconds}timeout and Snowflake stopped it."
-            )
-        if errno == 604 or "sql execution canceled" in lowered:
-            if control is not None and control.timed_out:
-                return QueryTimeoutError(
-                    f"The query ran past its {control.timeout_s:g} s timeout and was stopped."
-                )
-            return QueryCancelledError("The query was cancelled.")
-        for codes, phrases, sentence in self.sign_in_errors:
-            if errno in codes or any(phrase in lowered for phrase in phrases):
-                return DatabaseUnavailableError(sentence)
-        if errno == 90105 or "does not have a current database" in lowered:
-            return SqlError(
-                "This Snowflake session has no current database; set the connection's "
-                "database option, or name tables in full (DATABASE.SCHEMA.TABLE)."
-            )
-        if errno in (390201, 390202) or lowered.startswith("the requested"):
-            return DatabaseUnavailableError(
-                f"Snowflake: {first_sentence(message)} Check the warehouse, database, schema "
-                "and role options."
-            )
-        error = super().translate_error(exc, control)
-        if error.code in ("timeout", "cancelled"):
-            return error
-        if type(error) is DatabaseUnavailableError and not message:
-            return error
-        return type(error)(f"Snowflake: {first_sentence(message)}")

@@ -18,29 +18,41 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool, QueuePool
+from sqlglot import expressions as exp
+from sqlglot.tokenizer_core import Token
 
-from connector.backends.base import Backend, DBAPIConnection, DBAPICursor, first_sentence
+from connector.backends.base import Backend, DBAPIConnection, DBAPICursor
+from connector.backends.funnel import ErrorRule, ErrorTable
 from connector.errors import (
     BadParamError,
-    ConnectorError,
     DatabaseUnavailableError,
+    QueryCancelledError,
     ReadOnlyError,
     SqlError,
 )
-from connector.models import ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
+from connector.models import Capabilities, ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
 from connector.running import QueryControl
-from connector.statements import READ_PRAGMAS
+from connector.statements import GuardRules
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+# Pragmas that take an argument yet only read.
+READ_PRAGMAS = frozenset(
+    {
+        "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
+        "foreign_key_list", "foreign_key_check", "integrity_check", "quick_check",
+        "function_list", "pragma_list", "collation_list", "module_list", "compile_options",
+        "database_list",
+    }
+)  # fmt: skip
 PROGRESS_STEPS = 1000
 
 _DENIED_ACTIONS = frozenset(
@@ -57,13 +69,60 @@ _DENIED_ACTIONS = frozenset(
     )
 )  # fmt: skip
 _SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_temp_master", "sqlite_schema"})
-_UNAVAILABLE_MESSAGES = (
-    "unable to open database",
-    "file is not a database",
-    "disk i/o error",
-    "database is locked",
-    "malformed",
+ERRORS = ErrorTable(
+    label="SQLite",
+    rules=(
+        ErrorRule(
+            BadParamError,
+            "A parameter is an integer too large for SQLite (64-bit).",
+            classes=("OverflowError",),
+        ),
+        ErrorRule(
+            ReadOnlyError,
+            "This connection is read-only and SQLite refused the write.",
+            phrases=("readonly database", "not authorized", "authorization denied"),
+        ),
+        ErrorRule(
+            ReadOnlyError,
+            "This connection is read-only and refuses ATTACH and VACUUM INTO.",
+            phrases=("too many attached databases",),
+        ),
+        # interrupt() from outside a stop the runner knows of (another thread's cancel).
+        ErrorRule(QueryCancelledError, "The query was interrupted.", phrases=("interrupted",)),
+        ErrorRule(
+            DatabaseUnavailableError,
+            classes=("Error",),
+            phrases=(
+                "unable to open database",
+                "file is not a database",
+                "disk i/o error",
+                "database is locked",
+                "database disk image is malformed",
+            ),
+            prefix="SQLite could not use the file: ",
+        ),
+        # Anything else sqlite3 raises about a statement is the SQL's problem.
+        ErrorRule(SqlError, classes=("Error", "Warning")),
+    ),
 )
+
+
+def _pragma_name(tree: exp.Pragma) -> str | None:
+    """The name of a pragma that is given an argument (a write unless it only reads)."""
+    target = tree.this
+    if not isinstance(target, exp.EQ | exp.Property):
+        return None
+    name = target.this
+    name = name.expression if isinstance(name, exp.Dot) else name
+    return str(name.name if isinstance(name, exp.Expression) else name).lower()
+
+
+def _check_pragmas(_tokens: Sequence[Token], trees: Sequence[exp.Expression]) -> None:
+    for tree in trees:
+        if isinstance(tree, exp.Pragma):
+            name = _pragma_name(tree)
+            if name is not None and name not in READ_PRAGMAS:
+                raise ReadOnlyError("This connection is read-only and refuses PRAGMA writes.")
 
 
 def _read_only_authorizer(
@@ -148,7 +207,11 @@ def register_converters() -> None:
 class SqliteOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: str
+    path: str = Field(
+        title="Database file",
+        description="The SQLite database file; it must exist.",
+        json_schema_extra={"format": "path"},
+    )
 
     @field_validator("path")
     @classmethod
@@ -195,7 +258,15 @@ class SqliteBackend(Backend):
     paramstyle = "named"
     options_model = SqliteOptions
     secret_use = "none"
-    enforces_read_only = True
+    capabilities = Capabilities(
+        session_read_only=True,
+        cancel=True,
+        server_timeout=True,
+        schema_browsing=True,
+        streaming_export=True,
+    )
+    errors = ERRORS
+    guard_rules = GuardRules(check=_check_pragmas, read_roots=(exp.Pragma,))
 
     def create_engine(
         self, spec: ConnectionSpec, secret: str | None, *, pooled: bool = True
@@ -230,7 +301,7 @@ class SqliteBackend(Backend):
             if control.stopped:
                 return 1
             if time.monotonic() >= control.deadline:
-                control.expire(run_hook=False)
+                control.expire(run_hook=False)  # the session's own timeout: mark, stop here
                 return 1
             return 0
 
@@ -272,30 +343,3 @@ class SqliteBackend(Backend):
                 )
             )
         return [SchemaInfo(name="main", tables=list(tables.values()))]
-
-    def translate_error(
-        self, exc: BaseException, control: QueryControl | None = None
-    ) -> ConnectorError:
-        error = super().translate_error(exc, control)
-        if error.code in ("timeout", "cancelled") or isinstance(exc, ConnectorError):
-            return error
-        message = str(getattr(exc, "orig", None) or exc)
-        lowered = message.lower()
-        if isinstance(exc, OverflowError):
-            return BadParamError("A parameter is an integer too large for SQLite (64-bit).")
-        if any(
-            text in lowered
-            for text in ("readonly database", "not authorized", "authorization denied")
-        ):
-            return ReadOnlyError("This connection is read-only and SQLite refused the write.")
-        if "too many attached databases" in lowered:
-            return ReadOnlyError("This connection is read-only and refuses ATTACH and VACUUM INTO.")
-        if "interrupted" in lowered:
-            return error
-        if any(text in lowered for text in _UNAVAILABLE_MESSAGES):
-            return DatabaseUnavailableError(
-                f"SQLite could not use the file: {first_sentence(message)}"
-            )
-        if isinstance(exc, sqlite3.Error | sqlite3.Warning):
-            return SqlError(first_sentence(message))
-        return error

@@ -1,0 +1,24 @@
+"""``GET /kinds``: every database kind with its options and capabilities.
+
+The desktop app's connection form and any other client build their forms from this; it is
+``connector.backends.describe_kinds()`` as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import anyio.to_thread
+from fastapi import APIRouter
+
+from connector.api.deps import JSONBytes
+from connector.backends import describe_kinds
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/kinds", response_class=JSONBytes)
+async def kinds() -> JSONBytes:
+    # Describing a kind imports its driver the first time: off the event loop.
+    described = await anyio.to_thread.run_sync(describe_kinds)
+    return JSONBytes([dataclasses.asdict(kind) for kind in described])

@@ -1,0 +1,172 @@
+"""What every CLI command shares: the context (settings, then the runtime), exit codes,
+one-line errors, plain printing and ``key=value`` parsing.
+
+Every failure prints one plain line to stderr (database text is never read as markup) and
+exits with a code that tells its kind:
+
+    0 ok, 1 unexpected error, 2 bad usage, 3 the request was refused (bad SQL, read-only,
+    bad parameter or options, name taken), 4 not found, 5 database unavailable,
+    6 timed out or cancelled, 7 port taken.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from connector.config import Settings, settings_error
+from connector.errors import (
+    BadRequestError,
+    ConflictError,
+    ConnectorError,
+    DatabaseUnavailableError,
+    InvalidRequestError,
+    NotFoundError,
+    QueryCancelledError,
+    QueryTimeoutError,
+)
+from connector.models import Column
+from connector.runtime import Runtime, open_runtime
+from connector.values import csv_value
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_REFUSED = 3
+EXIT_NOT_FOUND = 4
+EXIT_UNAVAILABLE = 5
+EXIT_STOPPED = 6
+EXIT_PORT_TAKEN = 7
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def exit_code(error: ConnectorError) -> int:
+    if isinstance(error, NotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(error, DatabaseUnavailableError):
+        return EXIT_UNAVAILABLE
+    if isinstance(error, QueryTimeoutError | QueryCancelledError):
+        return EXIT_STOPPED
+    if isinstance(error, BadRequestError | InvalidRequestError | ConflictError):
+        return EXIT_REFUSED
+    return EXIT_ERROR
+
+
+def say(message: str) -> None:
+    """One plain line to stdout: nothing in it is read as markup."""
+    out.print(Text(message))
+
+
+def note(message: str) -> None:
+    """One plain line to stderr (counts, hints), so stdout stays data."""
+    err.print(Text(message))
+
+
+def warn(message: str) -> None:
+    err.print(Text.assemble(("warning: ", "bold yellow"), message))
+
+
+def fail(message: str, code: int) -> NoReturn:
+    err.print(Text.assemble(("error: ", "bold red"), message))
+    sys.exit(code)
+
+
+class Context:
+    """What every subcommand shares: the settings, and the runtime once opened."""
+
+    def __init__(self, overrides: dict[str, Any] | None = None) -> None:
+        self.overrides: dict[str, Any] = dict(overrides or {})
+        self._runtime: Runtime | None = None
+
+    def settings(self, **more: Any) -> Settings:
+        try:
+            return Settings(**{**self.overrides, **more})
+        except ValidationError as exc:
+            fail(settings_error(exc), EXIT_USAGE)
+
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            with reported():
+                self._runtime = open_runtime(self.settings())
+        return self._runtime
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def _set_data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Context).overrides["data_dir"] = value
+
+
+def data_dir_option(command: F) -> F:
+    """``--data-dir``, accepted after a command as well as before it."""
+    decorator = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        expose_value=False,
+        callback=_set_data_dir,
+        is_eager=True,
+        help="Where connections, history and the API key live.",
+    )
+    return decorator(command)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """Turn our errors into one line and an exit code."""
+    try:
+        yield
+    except ConnectorError as error:
+        fail(error.detail, exit_code(error))
+
+
+def parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
+    """``key=value`` words as a dict of text; a malformed one is a usage error."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"{what} {pair!r} must look like key=value", EXIT_USAGE)
+        values[key.strip()] = value
+    return values
+
+
+def typed_value(value: str) -> Any:
+    """A query parameter typed from its text: whole numbers and true/false, else text."""
+    if value.lstrip("-").isdigit() and len(value.lstrip("-")) < 19:
+        return int(value)
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def rows_table(columns: list[Column], rows: list[tuple[Any, ...]]) -> Table:
+    """Rows as a table: every cell plain text, numbers right-aligned."""
+    numeric = {"integer", "decimal", "float"}
+    table = Table(show_lines=False)
+    for column in columns:
+        table.add_column(Text(column.name), justify="right" if column.type in numeric else "left")
+    for row in rows:
+        table.add_row(*(Text("NULL" if v is None else str(csv_value(v))) for v in row))
+    return table
+
+
+def count_phrase(count: int, thing: str = "row") -> str:
+    return f"{count:,} {thing}" + ("" if count == 1 else "s")

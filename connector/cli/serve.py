@@ -1,0 +1,150 @@
+"""``serve`` (the HTTP server) and ``recommend-port``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+from rich.text import Text
+
+from connector import __version__
+from connector.cli.common import (
+    EXIT_PORT_TAKEN,
+    EXIT_USAGE,
+    Context,
+    data_dir_option,
+    err,
+    fail,
+    out,
+    pass_context,
+    reported,
+    say,
+    warn,
+)
+from connector.config import DEFAULT_PORT
+from connector.memory import tune_allocator
+from connector.ports import is_port_free, recommend_port
+from connector.runtime import Runtime, open_runtime
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1).")
+@click.option(
+    "--port", default=None, help=f"Port number, or 'auto' for a free one (default {DEFAULT_PORT})."
+)
+@click.option("--no-auth", is_flag=True, help="Turn the API key off (prints a warning).")
+@click.option("--no-sample", is_flag=True, help="Do not make or register the sample database.")
+@click.option("--tls", is_flag=True, help="Serve HTTPS with a locally made certificate.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    help="How much the server logs.",
+)
+@data_dir_option
+@pass_context
+def serve(
+    context: Context,
+    host: str | None,
+    port: str | None,
+    no_auth: bool,
+    no_sample: bool,
+    log_level: str | None,
+    tls: bool = False,
+) -> None:
+    """Start the HTTP server."""
+    import uvicorn
+
+    from connector.app import create_app
+
+    more: dict[str, Any] = {}
+    if host:
+        more["host"] = host
+    if no_auth:
+        more["auth"] = False
+    if no_sample:
+        more["sample"] = False
+    if log_level:
+        more["log_level"] = log_level
+    if port is not None and port != "auto":
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            fail(f"--port must be a number from 1 to 65535 or 'auto', not {port!r}", EXIT_USAGE)
+        more["port"] = int(port)
+    settings = context.settings(**more)
+    bind_port = settings.port
+    if port == "auto":
+        bind_port = recommend_port(settings.port, settings.host)
+    elif not is_port_free(bind_port, settings.host):
+        suggestion = recommend_port(bind_port + 1, settings.host)
+        fail(
+            f"port {bind_port} is taken; port {suggestion} is free: "
+            f"data-connector serve --port {suggestion}",
+            EXIT_PORT_TAKEN,
+        )
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    tune_allocator()
+    with reported():
+        runtime = open_runtime(settings, sample_in_background=True)
+    ssl: dict[str, Any] = {}
+    if tls:
+        from connector.tls import ensure_tls, trust_instructions
+
+        files = ensure_tls(settings.data_dir)
+        ssl = {"ssl_certfile": str(files.cert), "ssl_keyfile": str(files.key)}
+        say(trust_instructions(files.ca_cert))
+    _print_banner(runtime, settings.host, bind_port, "https" if tls else "http")
+    app = create_app(runtime)
+    uvicorn.run(
+        app,
+        **ssl,
+        host=settings.host,
+        port=bind_port,
+        log_level=settings.log_level,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+def _print_banner(runtime: Runtime, host: str, port: int, scheme: str = "http") -> None:
+    shown = f"[{host}]" if ":" in host else host
+    url = f"{scheme}://{'localhost' if host in ('127.0.0.1', '::1') else shown}:{port}"
+    for line in runtime.notes:
+        say(line)
+    if runtime.sample_pending:
+        say("Making the sample database; it appears as the connection 'sample' in a moment.")
+    out.print(
+        Text.assemble(
+            f"Data Connector {__version__} at ",
+            (url, "bold"),
+            f"  (data folder: {runtime.settings.data_dir})",
+        )
+    )
+    if runtime.api_key is None:
+        warn("the API key is OFF: anyone who can reach this port can query your databases.")
+    elif runtime.new_key:
+        out.print(
+            Text.assemble(
+                "Your API key (shown once; 'data-connector key show' prints it again): ",
+                (runtime.api_key, "bold"),
+            )
+        )
+        say("Send it as the header  X-API-KEY: <key>  (or Authorization: Bearer <key>).")
+    else:
+        say(
+            "Authenticate with the header X-API-KEY: <key>; 'data-connector key show' prints the key."
+        )
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        warn(f"listening on {host}, not only this machine.")
+    say("Press Ctrl-C to stop.")
+    err.file.flush()
+
+
+@click.command("recommend-port")
+@click.option("--start", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def recommend_port_command(start: int, host: str) -> None:
+    """Print a port that is free right now."""
+    click.echo(recommend_port(start, host))
