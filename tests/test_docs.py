@@ -4,8 +4,10 @@ README's own test command."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
+from connector.backends import describe_kinds
 from connector.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,3 +37,17 @@ def test_docs_ci_runs_the_readme_test_command() -> None:
         found.stdout.strip()
         == 'python3 -m venv .venv && .venv/bin/pip install -e ".[dev]" && .venv/bin/python -m pytest'
     )
+
+
+def test_docs_kinds_table_is_made_from_the_backends() -> None:
+    found = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "kinds_table.py"), "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 0, found.stdout + found.stderr
+    for info in describe_kinds():
+        for option in info.options:
+            assert f"| `{info.kind}` | `{option.name}` |" in README

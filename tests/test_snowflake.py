@@ -481,21 +481,17 @@ def test_snowflake_query_past_its_timeout_is_a_504(
 def test_snowflake_statement_timeout_error_is_a_504() -> None:
     from connector.backends import get_backend
 
-    control = QueryControl("q_1", "sf", "SELECT 1", 3)
     error = get_backend("snowflake").translate_error(
         _driver_error(
             630,
             "57014",
             "Statement reached its statement or warehouse timeout of 3 second(s) and was canceled.",
             "ProgrammingError",
-        ),
-        control,
+        )
     )
-    assert (error.status, error.code) == (504, "timeout") and control.timed_out
-    cancelled = QueryControl("q_2", "sf", "SELECT 1", 3)
-    cancelled.cancel()
+    assert (error.status, error.code) == (504, "timeout")
     error = get_backend("snowflake").translate_error(
-        _driver_error(604, "57014", "SQL execution canceled", "ProgrammingError"), cancelled
+        _driver_error(604, "57014", "SQL execution canceled", "ProgrammingError")
     )
     assert error.code == "cancelled"
 
@@ -563,8 +559,18 @@ def test_snowflake_cancel_sends_system_cancel_query(
     ],
 )
 def test_snowflake_guard_refuses_writes(sql: str) -> None:
+    from connector.backends import get_backend
+
+    backend = get_backend("snowflake")
     with pytest.raises(ReadOnlyError):
-        prepare(sql, {}, dialect="snowflake", paramstyle="qmark", read_only=True)
+        prepare(
+            sql,
+            {},
+            dialect=backend.dialect,
+            paramstyle=backend.paramstyle,
+            read_only=True,
+            rules=backend.guard_rules,
+        )
 
 
 def test_snowflake_read_only_connection_refuses_writes_over_http(sf: TestClient) -> None:

@@ -26,8 +26,8 @@ class Entry:
 
 _KINDS: dict[str, Entry] = {
     "sqlite": Entry("connector.backends.sqlite", "SqliteBackend"),
-    "mysql": Entry("connector.backends.mysql", "MysqlBackend", "mysql"),
-    "postgresql": Entry("connector.backends.postgresql", "PostgresqlBackend", "postgresql"),
+    "mysql": Entry("connector.backends.mysql", "MysqlBackend"),
+    "postgresql": Entry("connector.backends.postgresql", "PostgresqlBackend"),
     "snowflake": Entry("connector.backends.snowflake", "SnowflakeBackend", "snowflake"),
 }
 _LOADED: dict[str, Backend] = {}
@@ -39,7 +39,9 @@ def kinds() -> list[str]:
 
 def install_hint(kind: str) -> str:
     entry = _KINDS[kind]
-    return f"pip install 'data-connector[{entry.extra or kind}]'"
+    if entry.extra is None:
+        return "pip install --force-reinstall data-connector"
+    return f"pip install 'data-connector[{entry.extra}]'"
 
 
 def get_backend(kind: str) -> Backend:

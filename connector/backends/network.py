@@ -157,6 +157,8 @@ def connect_failure(
 class NetworkBackend(Backend):
     """A backend for a database server: a failed connection test names the server."""
 
+    secret_help = "The user's password (kept in the system keychain); none for a login without one."
+
     def probe(self, engine: Engine) -> ProbeResult:
         try:
             return super().probe(engine)
