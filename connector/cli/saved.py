@@ -26,7 +26,9 @@ from connector.cli.common import (
     rows_table,
     say,
 )
-from connector.models import ParamType, SavedQuery, WidgetType
+from connector.errors import BadParamError
+from connector.models import ParamType, SavedParam, SavedQuery, WidgetType
+from connector.saved import coerce_param
 from connector.values import dumps
 from connector.wire import result_body
 
@@ -34,24 +36,14 @@ PARAM_TYPES: tuple[str, ...] = get_args(ParamType)
 WIDGET_TYPES: tuple[str, ...] = get_args(WidgetType)
 
 
-def _default(kind: str, text: str) -> Any:
+def _default(name: str, kind: str, text: str) -> Any:
     """A default typed as its parameter: ``true`` for a boolean is ``True``, not text."""
-    if kind == "boolean":
-        word = text.strip().lower()
-        if word in ("true", "false"):
-            return word == "true"
-        fail(f"the default of a boolean parameter must be true or false, not {text!r}", EXIT_USAGE)
-    if kind == "number":
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                return float(text)
-            except ValueError:
-                fail(
-                    f"the default of a number parameter must be a number, not {text!r}", EXIT_USAGE
-                )
-    return text
+    if kind not in ("boolean", "number"):
+        return text
+    try:
+        return coerce_param(SavedParam(name=name, type=kind), text)
+    except (BadParamError, ValueError) as exc:
+        fail(f"the default of {name!r}: {getattr(exc, 'detail', exc)}", EXIT_USAGE)
 
 
 def _param_spec(text: str) -> dict[str, Any]:
@@ -69,7 +61,7 @@ def _param_spec(text: str) -> dict[str, Any]:
         )
     spec: dict[str, Any] = {"name": name.strip(), "type": kind, "multiple": multiple}
     if has_default:
-        spec["default"] = default if multiple else _default(kind, default)
+        spec["default"] = default if multiple else _default(name.strip(), kind, default)
     return spec
 
 
