@@ -23,6 +23,8 @@ CLI_WORDS = frozenset(
         "recommend-port",
         "query",
         "export",
+        "schema",
+        "history",
         "connections",
         "saved",
         "key",

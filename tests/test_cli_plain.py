@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner, Result
 
@@ -148,3 +149,28 @@ def test_cli_query_limit_above_the_maximum_is_said(run, monkeypatch: pytest.Monk
     assert "above the maximum of 5" in result.stderr
     assert "stopped at 5 rows" in result.stderr
     assert len(result.stdout.splitlines()) == 6  # the header and five rows
+
+
+def test_cli_schema_lists_tables_and_columns(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("schema", "sample", "-f", "json")
+    assert result.exit_code == 0, result.output
+    tables = {t["name"]: t for s in orjson.loads(result.stdout)["schemas"] for t in s["tables"]}
+    assert {"tickers", "daily_prices"} <= tables.keys()
+    assert "symbol" in {c["name"] for c in tables["tickers"]["columns"]}
+    assert run("schema", "nope").exit_code == 4
+
+
+def test_cli_history_shows_past_queries_without_values(run) -> None:  # type: ignore[no-untyped-def]
+    assert (
+        run(
+            "query", "-c", "sample", "SELECT * FROM tickers WHERE symbol = :s", "-p", "s=ZZTOP"
+        ).exit_code
+        == 0
+    )
+    assert run("query", "-c", "sample", "SELEC nope").exit_code == 3
+    result = run("history", "-f", "json")
+    assert result.exit_code == 0, result.output
+    entries = orjson.loads(result.stdout)
+    assert [e["outcome"] for e in entries[:2]] == ["sql_error", "ok"]
+    assert entries[1]["client"] == "cli" and "ZZTOP" not in result.stdout
+    assert "sql_error" in run("history").stdout

@@ -1,5 +1,5 @@
 """The headless command line: ``data-connector serve | recommend-port | query | export |
-connections | saved | openbb | key``, one module per command group.
+schema | history | connections | saved | openbb | key``, one module per command group.
 
 Commands other than ``serve`` work in-process on the same data folder as the server, so
 they need no running server. ``common`` holds what they share (the context, one-line
@@ -16,6 +16,7 @@ import click
 from connector import __version__
 from connector.cli.common import Context
 from connector.cli.connections import connections
+from connector.cli.inspect import history, schema
 from connector.cli.keys import key
 from connector.cli.openbb import openbb
 from connector.cli.queries import export, query
@@ -40,5 +41,7 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
     ctx.call_on_close(context.close)
 
 
-for command in (serve, recommend_port_command, query, export, connections, saved, openbb, key):
+for command in (
+    serve, recommend_port_command, query, export, schema, history, connections, saved, openbb, key
+):  # fmt: skip
     main.add_command(command)
