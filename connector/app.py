@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connector import __version__
-from connector.api import connections, health, kinds, queries, saved
+from connector.api import connections, health, home, kinds, queries, saved
 from connector.api import openbb as openbb_api
 from connector.errors import (
     BadRequestError,
@@ -125,7 +125,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.state.started = time.monotonic()
     install_error_handlers(app)
-    for module in (health, kinds, connections, queries, saved):
+    for module in (home, health, kinds, connections, queries, saved):
         app.include_router(module.router)
     app.include_router(openbb_api.router)
 

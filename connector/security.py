@@ -32,7 +32,8 @@ from connector.values import dumps
 log = logging.getLogger(__name__)
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-OPEN_PATHS = frozenset({"/health"})
+# Open without a key: liveness, and the page that says what this server is (no data).
+OPEN_PATHS = frozenset({"/health", "/"})
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, X-API-KEY"
 CORS_MAX_AGE = "600"

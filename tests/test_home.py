@@ -1,0 +1,34 @@
+"""``GET /``: a person or a validator learns what this server is, without a key and
+without seeing any data."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from connector import __version__
+
+
+def test_home_answers_json_without_the_key(client: TestClient) -> None:
+    response = client.get("/", headers={"X-API-KEY": ""})
+    assert response.status_code == 200
+    about = response.json()
+    assert about["name"] == "Data Connector" and about["version"] == __version__
+    assert about["auth"].startswith("on") and about["openbb"]["widgets"] == "/widgets.json"
+    assert "sample" not in response.text  # no connection names, no data
+
+
+def test_home_answers_a_browser_with_a_page(client: TestClient) -> None:
+    response = client.get("/", headers={"X-API-KEY": "", "Accept": "text/html,*/*"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Data Connector" in response.text and "X-API-KEY" in response.text
+    assert "data-connector openbb" in response.text
+
+
+def test_home_still_checks_the_host(client: TestClient) -> None:
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 421
+
+
+def test_home_is_the_only_other_open_path(client: TestClient) -> None:
+    for path in ("/kinds", "/connections", "/widgets.json", "/apps.json"):
+        assert client.get(path, headers={"X-API-KEY": ""}).status_code == 401
