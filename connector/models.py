@@ -212,7 +212,9 @@ class HistoryEntry:
 
 
 ParamType = Literal["text", "number", "date", "boolean", "ticker"]
-WidgetType = Literal["table", "chart", "metric", "markdown", "table_ssrm"]
+# ``ssrm_table`` is the server-side row model as Workspace's frontend names it;
+# ``table_ssrm`` (the widgets.json reference's spelling) is read as the same.
+WidgetType = Literal["table", "chart", "metric", "markdown", "ssrm_table"]
 
 
 class SavedParam(BaseModel):
@@ -237,6 +239,11 @@ class WidgetSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: WidgetType = "table"
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _frontend_spelling(cls, value: Any) -> Any:
+        return "ssrm_table" if value == "table_ssrm" else value
 
 
 class SavedQuery(BaseModel):

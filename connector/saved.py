@@ -5,7 +5,8 @@ a query string or an OpenBB widget) and are converted to the declared type here,
 bound by the driver, never pasted into the SQL. A multi-select parameter arrives
 comma-joined (as OpenBB sends it) and binds as a list; a date default such as
 ``$currentDate-1w`` is resolved on the day the query runs. Paged runs (OpenBB's
-``table_ssrm``) wrap the saved SQL in a subquery so the database sorts, counts and pages.
+``ssrm_table``) wrap the saved SQL in a subquery so the database filters, sorts, counts
+and pages (``connector.ssrm`` writes that SQL).
 
 Must not import FastAPI or any driver.
 """
@@ -18,11 +19,9 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
-from sqlglot import exp
 
 from connector.backends import get_backend
 from connector.errors import BadParamError
@@ -34,6 +33,7 @@ from connector.models import (
     SavedRunRequest,
 )
 from connector.service import Connector
+from connector.ssrm import Page, paged_sql
 from connector.statements import parameter_names
 
 log = logging.getLogger(__name__)
@@ -246,42 +246,27 @@ class SavedQueries:
         values: Mapping[str, Any],
         page: Page,
         *,
+        columns: Sequence[str] | None = None,
         client: str | None = None,
     ) -> tuple[QueryResult, int]:
-        """One page of the result, sorted and paged by the database, and the total row count."""
+        """One page of the result, filtered, sorted and paged by the database, and the count
+        of rows that pass the filters. ``columns`` are the result's column names if known;
+        else a query that returns no rows finds them."""
         dialect = get_backend(self.connector.get_connection(query.connection).kind).dialect
         inner = query.sql.strip().rstrip(";").rstrip()
-        order = ", ".join(
-            f"{exp.to_identifier(column, quoted=True).sql(dialect=dialect)} "
-            f"{'DESC' if direction == 'desc' else 'ASC'}"
-            for column, direction in page.sort
-        )
-        size = max(page.end - page.start, 1)
-        paged = (
-            f"SELECT * FROM (\n{inner}\n) dc_page"
-            + (f" ORDER BY {order}" if order else "")
-            + f" LIMIT {size:d} OFFSET {page.start:d}"
-        )
         params = self.bind(query, values)
+        if columns is None:
+            empty = SavedRunRequest(
+                sql=f"SELECT * FROM (\n{inner}\n) dc_cols LIMIT 0", params=params, limit=1
+            )
+            columns = [c.name for c in self.connector.run(query.connection, empty, client).columns]
+        paged, counted, bound = paged_sql(inner, page, columns, dialect, params)
         result = self.connector.run(
-            query.connection, SavedRunRequest(sql=paged, params=params, limit=size), client
-        )
-        names = {column.name for column in result.columns}
-        for column, _ in page.sort:
-            if column not in names:  # SQLite reads an unknown "name" as a string and sorts by it
-                raise BadParamError("The sort names a column the result does not have.")
-        counted = self.connector.run(
             query.connection,
-            SavedRunRequest(sql=f"SELECT COUNT(*) FROM (\n{inner}\n) dc_count", params=params),
+            SavedRunRequest(sql=paged, params={**params, **bound}, limit=page.size),
             client,
         )
-        return result, int(counted.rows[0][0])
-
-
-@dataclass(frozen=True)
-class Page:
-    """Rows ``start`` up to ``end`` (exclusive), sorted by (column, asc|desc) pairs."""
-
-    start: int
-    end: int
-    sort: Sequence[tuple[str, Literal["asc", "desc"]]] = ()
+        total = self.connector.run(
+            query.connection, SavedRunRequest(sql=counted, params={**params, **bound}), client
+        )
+        return result, int(total.rows[0][0])

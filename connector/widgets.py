@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 CATEGORY = "Data Connector"
 WIDGET_TYPES = frozenset(
-    {"table", "chart", "table_ssrm", "markdown", "metric", "omni", "note", "live_grid",
+    {"table", "chart", "ssrm_table", "markdown", "metric", "omni", "note", "live_grid",
      "newsfeed", "advanced-chart", "multi_file_viewer", "chart-highcharts", "youtube"}
 )  # fmt: skip
 PARAM_TYPES = frozenset({"text", "number", "boolean", "date", "endpoint", "ticker", "tabs", "form"})
@@ -121,7 +121,7 @@ def saved_widget(query: SavedQuery, columns: Sequence[Column] | None) -> dict[st
         "gridData": {"w": 20, "h": 5 if kind == "metric" else 9},
         "source": [CATEGORY],
     }
-    if kind in ("table", "chart", "table_ssrm"):
+    if kind in ("table", "chart", "ssrm_table"):
         table: dict[str, Any] = {"showAll": True}
         if columns:
             table["columnsDefs"] = column_defs(columns)
@@ -184,7 +184,7 @@ def problems(entry: Any) -> list[str]:
     if refetch is not None and refetch is not False and not isinstance(refetch, int | float):
         found.append("refetchInterval must be a number or false")
     found.extend(_param_problems(entry.get("params", [])))
-    if entry.get("type") in ("table", "table_ssrm"):
+    if entry.get("type") in ("table", "ssrm_table"):
         found.extend(_table_problems(entry.get("data", {})))
     return found
 

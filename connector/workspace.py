@@ -16,8 +16,9 @@ import orjson
 
 from connector.errors import BadParamError, ConnectorError, NotFoundError
 from connector.models import Column, QueryRequest, SavedQuery
-from connector.saved import Page, SavedQueries
+from connector.saved import SavedQueries
 from connector.service import Connector
+from connector.ssrm import DEFAULT_PAGE_ROWS, Page
 from connector.widgets import build_apps, build_widgets
 from connector.wire import markdown_body, metric_body, omni_table, omni_text, records, ssrm_body
 
@@ -72,8 +73,15 @@ class Workspace:
         except NotFoundError:
             raise NotFoundError(f"No widget named {name!r}.") from None
         kind = query.widget.type
-        if kind == "table_ssrm":
-            result, total = self.saved.run_page(query, values, page or Page(0, 100), client=client)
+        if kind == "ssrm_table":
+            known = self._known_columns(query)
+            result, total = self.saved.run_page(
+                query,
+                values,
+                page or Page(0, DEFAULT_PAGE_ROWS),
+                columns=None if known is None else [column.name for column in known],
+                client=client,
+            )
             return ssrm_body(result, total)
         result = self.saved.run_query(query, values, client=client)
         if kind == "metric":
@@ -84,7 +92,7 @@ class Workspace:
 
     def is_paged(self, name: str) -> bool:
         try:
-            return self.saved.get(name).widget.type == "table_ssrm"
+            return self.saved.get(name).widget.type == "ssrm_table"
         except NotFoundError:
             raise NotFoundError(f"No widget named {name!r}.") from None
 

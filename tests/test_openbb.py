@@ -24,11 +24,13 @@ from connector.statements import prepare
 from connector.widgets import column_defs
 
 # The widgets.json reference (docs.openbb.co, "Widgets.json Reference"), written out here
-# on its own so the tests do not trust the code's copy of the same rules.
+# on its own so the tests do not trust the code's copy of the same rules. Where it and
+# Workspace's frontend disagree the frontend decides (it parses the file): the server-side
+# row model is "ssrm_table" there, "table_ssrm" in the reference.
 REFERENCE_WIDGET_TYPES = {
     "table",
     "chart",
-    "table_ssrm",
+    "ssrm_table",
     "markdown",
     "metric",
     "omni",

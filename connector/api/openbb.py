@@ -16,14 +16,17 @@ from fastapi import APIRouter, Body, Path, Request
 from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, WorkspaceDep
 from connector.errors import InvalidRequestError
 from connector.models import NAME_PATTERN
-from connector.saved import Page
+from connector.ssrm import read_page
 
 router = APIRouter(tags=["openbb"])
 
 WidgetName = Path(pattern=NAME_PATTERN, description="The saved query's name.")
 ConnectionName = Path(pattern=NAME_PATTERN, description="The connection's name.")
-PAGING_KEYS = frozenset({"startRow", "endRow", "sortModel"})
-DEFAULT_PAGE_ROWS = 100
+# The keys of an AG Grid request; the others are the widget's parameters.
+GRID_KEYS = frozenset(
+    {"startRow", "endRow", "sortModel", "filterModel", "groupKeys", "rowGroupCols",
+     "valueCols", "pivotCols", "pivotMode"}
+)  # fmt: skip
 
 
 @router.get("/widgets.json", response_class=JSONBytes)
@@ -36,11 +39,11 @@ def apps_json(workspace: WorkspaceDep) -> JSONBytes:
     return JSONBytes(workspace.apps())
 
 
-def _values(request: Request) -> dict[str, Any]:
-    """Query-string values; a repeated key gives a list (a multi-select sent that way)."""
+def _values(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Parameter values; a repeated key gives a list (a multi-select sent that way)."""
     values: dict[str, Any] = {}
-    for key, value in request.query_params.multi_items():
-        if key in PAGING_KEYS:
+    for key, value in pairs:
+        if key in GRID_KEYS:
             continue
         if key in values:
             current = values[key]
@@ -50,23 +53,17 @@ def _values(request: Request) -> dict[str, Any]:
     return values
 
 
-def _page(request: Request, max_rows: int) -> Page:
+def _grid_from_query(request: Request) -> dict[str, Any]:
+    """An AG Grid request sent as a query string: models as JSON text."""
     query = request.query_params
-    try:
-        start = int(query.get("startRow", "0"))
-        end = int(query.get("endRow", str(start + DEFAULT_PAGE_ROWS)))
-        sort_model = orjson.loads(query.get("sortModel") or "[]")
-        sort = [
-            (str(item["colId"]), "desc" if item.get("sort") == "desc" else "asc")
-            for item in sort_model
-        ]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise InvalidRequestError(
-            'startRow and endRow must be whole numbers and sortModel a JSON list of {"colId", "sort"}.'
-        ) from exc
-    if start < 0 or end <= start:
-        raise InvalidRequestError("endRow must be greater than startRow, and startRow at least 0.")
-    return Page(start=start, end=min(end, start + max_rows), sort=sort)  # type: ignore[arg-type]
+    grid: dict[str, Any] = {key: query[key] for key in ("startRow", "endRow") if key in query}
+    for key in ("sortModel", "filterModel"):
+        if query.get(key):
+            try:
+                grid[key] = orjson.loads(query[key])
+            except orjson.JSONDecodeError:
+                raise InvalidRequestError(f"{key} must be JSON.") from None
+    return grid
 
 
 @router.get("/widgets/{name}", response_class=JSONBytes)
@@ -78,8 +75,28 @@ def widget_data(
     name: str = WidgetName,
 ) -> JSONBytes:
     """A saved query's widget data, shaped for its widget type."""
-    page = _page(request, connector.settings.max_row_limit) if workspace.is_paged(name) else None
-    return JSONBytes(workspace.widget_data(name, _values(request), page, client))
+    page = None
+    if workspace.is_paged(name):
+        page = read_page(_grid_from_query(request), connector.settings.max_row_limit)
+    values = _values(request.query_params.multi_items())
+    return JSONBytes(workspace.widget_data(name, values, page, client))
+
+
+@router.post("/widgets/{name}", response_class=JSONBytes)
+def widget_rows(
+    workspace: WorkspaceDep,
+    connector: ConnectorDep,
+    client: ClientDep,
+    body: dict[str, Any] = Body(
+        ...,
+        description="An AG Grid server-side row model request (startRow, endRow, sortModel, "
+        "filterModel) and the widget's parameters.",
+    ),
+    name: str = WidgetName,
+) -> JSONBytes:
+    """An ``ssrm_table`` widget's page, as Workspace asks for it; other widgets' data."""
+    page = read_page(body, connector.settings.max_row_limit) if workspace.is_paged(name) else None
+    return JSONBytes(workspace.widget_data(name, _values(list(body.items())), page, client))
 
 
 @router.post("/omni/{name}", response_class=JSONBytes)
