@@ -1,6 +1,6 @@
 """OpenBB widgets on real MariaDB and PostgreSQL servers: a multi-select binds as several
-values in each driver's placeholder style, and table_ssrm paging and sorting run in the
-database with identifiers quoted for its dialect."""
+values in each driver's placeholder style, and ssrm_table paging, sorting and filters run
+in the database with identifiers quoted for its dialect."""
 
 from __future__ import annotations
 
@@ -53,6 +53,24 @@ def test_openbb_widgets_on_real_servers(client: TestClient, server_db: netdb.Net
     assert one == {"rowData": [{"id": 1, "symbol": "AAPL", "qty": 10}], "rowCount": 1}
     odd = client.get(url, params={"sortModel": json.dumps([{"colId": 'qty"; --', "sort": "asc"}])})
     assert odd.status_code == 400
+    # Workspace's POST, with filters the database applies in its own dialect.
+    filtered = client.post(
+        url,
+        json={
+            "startRow": 0,
+            "endRow": 10,
+            "syms": "AAPL,MSFT",
+            "filterModel": {
+                "symbol": {"filterType": "text", "type": "contains", "filter": "sf"},
+                "qty": {"filterType": "number", "type": "greaterThanOrEqual", "filter": 20},
+            },
+        },
+    )
+    assert filtered.json() == {"rowData": [{"id": 2, "symbol": "MSFT", "qty": 20}], "rowCount": 1}
+    as_set = client.post(
+        url, json={"filterModel": {"symbol": {"filterType": "set", "values": ["AAPL"]}}}
+    )
+    assert as_set.json() == {"rowData": [{"id": 1, "symbol": "AAPL", "qty": 10}], "rowCount": 1}
     widget = client.get("/widgets.json").json()[f"saved_{body['name']}"]
     columns = {c["field"]: c for c in widget["data"]["table"]["columnsDefs"]}
     assert columns["id"]["formatterFn"] == "int" and columns["symbol"]["cellDataType"] == "text"
