@@ -1,6 +1,7 @@
 """The API key: made at first start, kept in the data folder (0600), shown and rotated.
 
-Must not import FastAPI, the store or any backend.
+The desktop app reads the key through :func:`read_api_key` too, so the file's name and
+format live here only. Must not import FastAPI, the store or any backend.
 """
 
 from __future__ import annotations
@@ -17,17 +18,21 @@ def new_api_key() -> str:
     return "dc_" + secrets.token_urlsafe(32)
 
 
+def read_api_key(data_dir: Path) -> str | None:
+    """The API key kept in ``data_dir``, or None when there is none yet (never makes one)."""
+    try:
+        return (data_dir / API_KEY_FILE).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
 def load_api_key(data_dir: Path) -> tuple[str, bool]:
     """The API key kept in ``data_dir``, made on first use; True when just made."""
-    path = data_dir / API_KEY_FILE
-    try:
-        key = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        key = ""
+    key = read_api_key(data_dir)
     if key:
         return key, False
     key = new_api_key()
-    write_private_file(path, key.encode())
+    write_private_file(data_dir / API_KEY_FILE, key.encode())
     return key, True
 
 

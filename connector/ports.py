@@ -1,7 +1,8 @@
 """Ports: whether one is free on an address, and which free one to recommend.
 
 "Free" is checked by binding, never guessed; the answer can still be stale a moment
-later, which is why ``serve`` reports a taken port instead of crashing.
+later, which is why ``serve`` reports a taken port instead of crashing: it exits with
+:data:`EXIT_PORT_TAKEN`, which the desktop app reads instead of the English message.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import socket
 
 SCAN_SPAN = 100
+# ``serve``'s exit code when its port is taken (one of the CLI's exit codes).
+EXIT_PORT_TAKEN = 7
 
 
 def is_port_free(port: int, host: str = "127.0.0.1") -> bool:

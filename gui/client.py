@@ -7,7 +7,7 @@ No Qt here, and nothing from the server's internals: the contract is HTTP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -31,6 +31,65 @@ class Health:
     status: str
     version: str
     uptime_s: float
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a database kind, as ``GET /kinds`` describes it."""
+
+    name: str
+    label: str
+    type: str  # string, integer, number, boolean or object
+    required: bool = False
+    default: Any = None
+    choices: list[Any] | None = None
+    secret: bool = False  # the connection's secret: the body's "secret", not an option
+    help: str = ""
+    format: str | None = None  # "path" (a file), "folder", or None
+    advanced: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Option:
+        return cls(
+            name=str(data["name"]),
+            label=str(data.get("label") or data["name"]),
+            type=str(data.get("type") or "string"),
+            required=bool(data.get("required", False)),
+            default=data.get("default"),
+            choices=list(data["choices"]) if data.get("choices") is not None else None,
+            secret=bool(data.get("secret", False)),
+            help=str(data.get("help") or ""),
+            format=data.get("format"),
+            advanced=bool(data.get("advanced", False)),
+            minimum=data.get("minimum"),
+            maximum=data.get("maximum"),
+        )
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A database kind, as ``GET /kinds`` describes it; ``install`` says how to get its
+    driver when it is not ``available``."""
+
+    kind: str
+    label: str
+    available: bool = True
+    install: str | None = None
+    options: list[Option] = field(default_factory=list)
+    capabilities: dict[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Kind:
+        return cls(
+            kind=str(data["kind"]),
+            label=str(data.get("label") or data["kind"]),
+            available=bool(data.get("available", True)),
+            install=data.get("install"),
+            options=[Option.from_json(option) for option in data.get("options") or []],
+            capabilities=dict(data.get("capabilities") or {}),
+        )
 
 
 class ApiClient:
@@ -78,6 +137,10 @@ class ApiClient:
     def health(self) -> Health:
         data = self._request("GET", "/health", timeout=HEALTH_TIMEOUT_S)
         return Health(str(data["status"]), str(data["version"]), float(data["uptime_s"]))
+
+    def kinds(self) -> list[Kind]:
+        data: list[dict[str, Any]] = self._request("GET", "/kinds")
+        return [Kind.from_json(kind) for kind in data]
 
     def list_connections(self) -> list[dict[str, Any]]:
         data: list[dict[str, Any]] = self._request("GET", "/connections")

@@ -1,5 +1,10 @@
-"""The connection form: add or edit one SQLite, MySQL, PostgreSQL or Snowflake connection,
-test it, and save it through the server's API. Errors appear under the field they concern.
+"""The connection form: add or edit one connection of any kind the server offers, test it,
+and save it through the server's API. Errors appear under the field they concern.
+
+The form is built from the server's ``GET /kinds`` (which the controller fetches): one page
+per kind, one field per option, with the option's label, default, choices, bounds and
+help. A kind whose driver is missing is listed, disabled, with its install hint. Nothing
+about a particular kind is written here.
 
 The form builds the JSON body of the contract and hands it to the controller; it never
 talks to the server itself. Must not import the server's internals.
@@ -7,167 +12,296 @@ talks to the server itself. Must not import the server's internals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import re
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
-    QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QSizePolicy,
-    QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from gui.client import ApiError
+from gui.client import ApiError, Kind, Option
 from gui.controller import Controller
-from gui.validation import InputError, check_sqlite_path
+from gui.validation import InputError, check_file, check_folder, check_number
 
-KINDS = {
-    "sqlite": "SQLite",
-    "mysql": "MySQL / MariaDB",
-    "postgresql": "PostgreSQL",
-    "snowflake": "Snowflake",
-}
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    key: str
-    label: str
-    default: str = ""
-    choices: tuple[str, ...] = ()
-    file: bool = False
-    secret: bool = False
-    number: bool = False
-    optional: bool = False
+# Labels wider than this wrap onto a second line instead of squeezing the fields.
+LABEL_MAX_WIDTH = 150
+ERROR_STYLE = "color: #c0392b;"
+NOT_SET = "(default)"  # the first choice of an optional option without a default
+SECRET_FILE_LIMIT = 1 << 20  # a key file larger than this is not a key
 
 
-FIELDS: dict[str, tuple[FieldSpec, ...]] = {
-    "sqlite": (FieldSpec("path", "Database file", file=True),),
-    "mysql": (
-        FieldSpec("host", "Host", "127.0.0.1"),
-        FieldSpec("port", "Port", "3306", number=True),
-        FieldSpec("user", "User"),
-        FieldSpec("database", "Database", optional=True),
-        FieldSpec("secret", "Password", secret=True, optional=True),
-    ),
-    "postgresql": (
-        FieldSpec("host", "Host", "127.0.0.1"),
-        FieldSpec("port", "Port", "5432", number=True),
-        FieldSpec("user", "User"),
-        FieldSpec("database", "Database", optional=True),
-        FieldSpec(
-            "sslmode",
-            "SSL mode",
-            "prefer",
-            choices=("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
-        ),
-        FieldSpec("secret", "Password", secret=True, optional=True),
-    ),
-    "snowflake": (
-        FieldSpec("account", "Account"),
-        FieldSpec("user", "User"),
-        FieldSpec("warehouse", "Warehouse", optional=True),
-        FieldSpec("database", "Database", optional=True),
-        FieldSpec("schema", "Schema", optional=True),
-        FieldSpec("role", "Role", optional=True),
-        FieldSpec(
-            "authenticator",
-            "Sign-in",
-            "snowflake",
-            choices=("snowflake", "snowflake_jwt", "externalbrowser"),
-        ),
-        FieldSpec(
-            "secret", "Password, or private key file for snowflake_jwt", secret=True, optional=True
-        ),
-    ),
-}
-# Which field a database refusal most likely concerns.
-LOCATION_FIELD = {"sqlite": "path", "mysql": "host", "postgresql": "host", "snowflake": "account"}
+def _error_label(name: str) -> QLabel:
+    label = QLabel()
+    label.setObjectName(f"error_{name}")
+    label.setStyleSheet(ERROR_STYLE)
+    label.setWordWrap(True)
+    label.hide()
+    return label
 
 
-class FieldRow(QWidget):
-    """One input with its error line underneath."""
+def _terms(option: Option) -> list[str]:
+    """The words a server message may use to name ``option``: its name and its label
+    (without a parenthesised unit), and each alternative of an "A or B" label."""
+    label = re.sub(r"\s*\(.*?\)", "", option.label).strip().lower()
+    terms = {option.name.replace("_", " ").lower(), label, *label.split(" or ")}
+    return [term for term in terms if term]
 
-    def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.spec = spec
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        line = QHBoxLayout()
+
+class FieldRow:
+    """One option: its label, its input (with Browse… where it takes a file) and its error
+    line, placed in a grid by :meth:`place`."""
+
+    def __init__(self, option: Option) -> None:
+        self.option = option
+        self.label = QLabel(option.label)
+        self.label.setObjectName(f"label_{option.name}")
+        self.label.setWordWrap(True)
         self.combo: QComboBox | None = None
+        self.check: QCheckBox | None = None
         self.edit: QLineEdit | None = None
-        if spec.choices:
+        self.browse: QPushButton | None = None
+        self.line = QWidget()
+        line = QHBoxLayout(self.line)
+        line.setContentsMargins(0, 0, 0, 0)
+        self.input: QWidget
+        if option.choices is not None:
             self.combo = QComboBox()
-            self.combo.addItems(list(spec.choices))
-            self.combo.setCurrentText(spec.default)
-            line.addWidget(self.combo)
+            if option.default is None:
+                self.combo.addItem(NOT_SET if not option.required else "", None)
+            for choice in option.choices:
+                self.combo.addItem(str(choice), choice)
+            self.input = self.combo
+        elif option.type == "boolean":
+            self.check = QCheckBox()
+            self.input = self.check
         else:
-            self.edit = QLineEdit(spec.default)
-            self.edit.setObjectName(f"field_{spec.key}")
-            if spec.secret:
+            self.edit = QLineEdit()
+            self.input = self.edit
+            if option.secret:
                 self.edit.setEchoMode(QLineEdit.EchoMode.Password)
-            line.addWidget(self.edit)
-            if spec.file or spec.key == "secret":
-                browse = QPushButton("Browse…")
-                browse.setObjectName(f"browse_{spec.key}")
-                browse.clicked.connect(self._browse)
-                line.addWidget(browse)
-                if spec.key == "secret":
-                    browse.setToolTip("Load a PEM private key file (Snowflake key-pair sign-in).")
-                    browse.setVisible(False)
-                self.browse = browse
-        layout.addLayout(line)
-        self.error = QLabel()
-        self.error.setObjectName(f"error_{spec.key}")
-        self.error.setStyleSheet("color: #c0392b;")
-        self.error.setWordWrap(True)
-        self.error.hide()
-        layout.addWidget(self.error)
+                self._add_browse("Load from file…", "Read the secret from a file (a PEM key).")
+            elif option.format == "path":
+                self._add_browse("Browse…", f"Choose the file: {option.label}.")
+            elif option.format == "folder":
+                self._add_browse("Browse…", f"Choose the folder: {option.label}.")
+            if option.type == "object":
+                self.edit.setPlaceholderText("JSON, like {}")
+            elif option.required:
+                self.edit.setPlaceholderText("required")
+        self.input.setObjectName(f"field_{option.name}")
+        line.insertWidget(0, self.input, 1)
+        self.label.setBuddy(self.input)
+        if option.help:
+            for widget in (self.label, self.input):
+                widget.setToolTip(option.help)
+        self.error = _error_label(option.name)
+        self.set_value(option.default)
 
-    def value(self) -> str:
-        if self.combo is not None:
-            return self.combo.currentText()
-        assert self.edit is not None
-        return self.edit.text() if self.spec.secret else self.edit.text().strip()
+    def _add_browse(self, text: str, tip: str) -> None:
+        self.browse = QPushButton(text)
+        self.browse.setObjectName(f"browse_{self.option.name}")
+        self.browse.setToolTip(tip)
+        self.browse.clicked.connect(self._browse)
+        layout = self.line.layout()
+        assert layout is not None
+        layout.addWidget(self.browse)
 
-    def set_value(self, value: str) -> None:
+    def place(self, grid: QGridLayout) -> None:
+        """Add the label, the input and the error line as two new rows of ``grid``."""
+        row = grid.rowCount()
+        grid.addWidget(self.label, row, 0)
+        grid.addWidget(self.line, row, 1)
+        grid.addWidget(self.error, row + 1, 1)
+
+    def text(self) -> str:
+        if self.edit is None:
+            return ""
+        return self.edit.text() if self.option.secret else self.edit.text().strip()
+
+    def value(self) -> Any:
+        """The typed value, None when left empty; :class:`InputError` when unusable."""
         if self.combo is not None:
-            self.combo.setCurrentText(value)
+            return self.combo.currentData()
+        if self.check is not None:
+            return self.check.isChecked()
+        text = self.text()
+        if not text:
+            return None
+        option = self.option
+        if option.type in ("integer", "number"):
+            return check_number(
+                text,
+                whole=option.type == "integer",
+                minimum=option.minimum,
+                maximum=option.maximum,
+            )
+        if option.type == "object":
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                raise InputError(f"{option.label} takes a JSON object, like {{}}.")
+            return parsed
+        if option.format == "path":
+            return check_file(text)
+        if option.format == "folder":
+            return check_folder(text)
+        return text
+
+    def set_value(self, value: Any) -> None:
+        if self.combo is not None:
+            index = next(
+                (i for i in range(self.combo.count()) if self.combo.itemData(i) == value), -1
+            )
+            if index < 0 and value is not None:  # a saved value this server does not list
+                self.combo.addItem(str(value), value)
+                index = self.combo.count() - 1
+            self.combo.setCurrentIndex(max(index, 0))
+        elif self.check is not None:
+            self.check.setChecked(bool(value))
         elif self.edit is not None:
-            self.edit.setText(value)
+            if value is None:
+                self.edit.setText("")
+            elif isinstance(value, dict | list):
+                self.edit.setText(json.dumps(value))
+            else:
+                self.edit.setText(str(value))
+            self.edit.setCursorPosition(0)  # a long path shows its start
+
+    def is_left_empty(self, value: Any) -> bool:
+        """True when ``value`` means "not given": nothing typed, or a check box left as it
+        was (an unchecked box without a default sends nothing)."""
+        if self.check is not None:
+            return not self.option.required and value == bool(self.option.default)
+        return value is None
 
     def show_error(self, message: str) -> None:
         self.error.setText(message)
         self.error.setVisible(bool(message))
         if message:
-            self.window().adjustSize()  # make room for the wrapped sentence
+            self.error.window().adjustSize()  # make room for the wrapped sentence
 
     def _browse(self) -> None:
-        if self.spec.key == "secret":
-            chosen, _ = QFileDialog.getOpenFileName(self, "Private key (PEM)")
+        assert self.edit is not None
+        option = self.option
+        if option.secret:
+            chosen, _ = QFileDialog.getOpenFileName(self.line, f"{option.label}: load from a file")
             if chosen:
                 try:
-                    assert self.edit is not None
+                    if Path(chosen).stat().st_size > SECRET_FILE_LIMIT:
+                        self.show_error(f"{chosen} is too large to be a key or password.")
+                        return
                     self.edit.setText(Path(chosen).read_text(encoding="utf-8"))
-                except OSError as exc:
-                    self.show_error(f"Cannot read {chosen}: {exc.strerror}.")
+                    self.show_error("")
+                except (OSError, UnicodeDecodeError) as exc:
+                    reason = exc.strerror if isinstance(exc, OSError) else "not a text file"
+                    self.show_error(f"Cannot read {chosen}: {reason}.")
             return
-        chosen, _ = QFileDialog.getOpenFileName(
-            self, "SQLite database", "", "SQLite databases (*.db *.sqlite *.sqlite3);;All files (*)"
-        )
+        if option.format == "folder":
+            chosen = QFileDialog.getExistingDirectory(self.line, option.label, self.text())
+        else:
+            chosen, _ = QFileDialog.getOpenFileName(self.line, option.label, self.text())
         if chosen:
             self.set_value(chosen)
+
+
+class KindPage(QWidget):
+    """One kind's fields: the everyday ones, then the advanced ones folded away."""
+
+    def __init__(self, kind: Kind, label_width: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.kind = kind
+        self.rows: dict[str, FieldRow] = {}
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.advanced_button: QToolButton | None = None
+        self.advanced_box: QWidget | None = None
+        if not kind.available:
+            hint = QLabel(
+                f"{kind.label} cannot be used here: its driver is not installed."
+                + (f" Install it with: {kind.install}" if kind.install else "")
+            )
+            hint.setObjectName("install_hint")
+            hint.setWordWrap(True)
+            hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            layout.addWidget(hint)
+            return
+        basic = _grid(label_width)
+        layout.addLayout(basic)
+        advanced = [option for option in kind.options if option.advanced]
+        for option in kind.options:
+            if not option.advanced:
+                self._add(option, basic)
+        if advanced:
+            self.advanced_button = QToolButton()
+            self.advanced_button.setObjectName(f"advanced_{kind.kind}")
+            self.advanced_button.setText("Advanced")
+            self.advanced_button.setCheckable(True)
+            self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+            self.advanced_button.setAutoRaise(True)
+            self.advanced_button.toggled.connect(self.show_advanced)
+            layout.addWidget(self.advanced_button)
+            self.advanced_box = QWidget()
+            grid = _grid(label_width)
+            grid.setContentsMargins(0, 0, 0, 0)
+            self.advanced_box.setLayout(grid)
+            for option in advanced:
+                self._add(option, grid)
+            self.advanced_box.hide()
+            layout.addWidget(self.advanced_box)
+
+    def _add(self, option: Option, grid: QGridLayout) -> None:
+        row = FieldRow(option)
+        self.rows[option.name] = row
+        row.place(grid)
+
+    def show_advanced(self, shown: bool = True) -> None:
+        if self.advanced_button is None or self.advanced_box is None:
+            return
+        if self.advanced_button.isChecked() != shown:
+            self.advanced_button.setChecked(shown)  # comes back here through toggled
+            return
+        self.advanced_button.setArrowType(
+            Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
+        )
+        self.advanced_box.setVisible(shown)
+        self.window().adjustSize()
+
+    def reveal(self, row: FieldRow) -> None:
+        """Make sure ``row`` can be seen (unfold Advanced when it is there)."""
+        if row.option.advanced:
+            self.show_advanced(True)
+
+
+def _grid(label_width: int) -> QGridLayout:
+    grid = QGridLayout()
+    grid.setColumnMinimumWidth(0, label_width)
+    grid.setColumnStretch(1, 1)
+    grid.setVerticalSpacing(4)
+    return grid
+
+
+def _label_width(kinds: list[Kind], widget: QWidget) -> int:
+    metrics = widget.fontMetrics()
+    labels = ["Name", "Kind", *(o.label for k in kinds for o in k.options)]
+    return min(max(metrics.horizontalAdvance(text) for text in labels) + 8, LABEL_MAX_WIDTH)
 
 
 class ConnectionForm(QDialog):
@@ -181,48 +315,43 @@ class ConnectionForm(QDialog):
     ) -> None:
         super().__init__(parent)
         self.controller = controller
+        self.existing = existing
         self.original_name: str | None = existing["name"] if existing else None
         self.setWindowTitle("Edit connection" if existing else "Add a connection")
-        self.setMinimumWidth(460)
+        self.setMinimumWidth(480)
         layout = QVBoxLayout(self)
-        top = QFormLayout()
+        self.top = QGridLayout()
+        self.top.setColumnStretch(1, 1)
+        self.top.setVerticalSpacing(4)
         self.name = QLineEdit(existing["name"] if existing else "")
         self.name.setObjectName("field_name")
         self.name.setReadOnly(existing is not None)
-        self.name_error = QLabel()
-        self.name_error.setObjectName("error_name")
-        self.name_error.setStyleSheet("color: #c0392b;")
-        self.name_error.hide()
-        name_box = QVBoxLayout()
-        name_box.setSpacing(2)
-        name_box.addWidget(self.name)
-        name_box.addWidget(self.name_error)
-        top.addRow("Name", name_box)
+        self.name.setPlaceholderText("like prices")
+        self.name_error = _error_label("name")
         self.kind = QComboBox()
         self.kind.setObjectName("kind")
-        for key, label in KINDS.items():
-            self.kind.addItem(label, key)
-        top.addRow("Kind", self.kind)
-        layout.addLayout(top)
+        self.top_labels: list[QLabel] = []
+        for row, (text, widget) in enumerate((("Name", self.name), ("Kind", self.kind))):
+            label = QLabel(text)
+            label.setBuddy(widget)
+            self.top_labels.append(label)
+            self.top.addWidget(label, 2 * row, 0)
+            self.top.addWidget(widget, 2 * row, 1)
+        self.top.addWidget(self.name_error, 1, 1)
+        layout.addLayout(self.top)
 
-        self.pages = QStackedWidget()
+        # One page per kind, only the chosen one shown: hidden pages take no room (a
+        # QStackedWidget would keep the height of the tallest page, wrapped labels and all).
+        self.pages = QWidget()
+        self.pages_layout = QVBoxLayout(self.pages)
+        self.pages_layout.setContentsMargins(0, 0, 0, 0)
+        self.kind_pages: dict[str, KindPage] = {}
         self.rows: dict[str, dict[str, FieldRow]] = {}
-        for kind, specs in FIELDS.items():
-            page = QWidget()
-            form = QFormLayout(page)
-            form.setContentsMargins(0, 0, 0, 0)
-            self.rows[kind] = {}
-            for spec in specs:
-                row = FieldRow(spec)
-                self.rows[kind][spec.key] = row
-                form.addRow(spec.label, row)
-            self.pages.addWidget(page)
+        self.waiting = QLabel("Reading the database kinds from the server…")
+        self.waiting.setObjectName("waiting")
+        layout.addWidget(self.waiting)
         layout.addWidget(self.pages)
-        auth = self.rows["snowflake"]["authenticator"].combo
-        assert auth is not None
-        auth.currentTextChanged.connect(
-            lambda text: self.rows["snowflake"]["secret"].browse.setVisible(text == "snowflake_jwt")
-        )
+        layout.addSpacing(6)
 
         self.read_only = QCheckBox("Read-only (recommended)")
         self.read_only.setChecked(True)
@@ -246,49 +375,112 @@ class ConnectionForm(QDialog):
         self.save_button.clicked.connect(self.save)
         cancel.clicked.connect(self.reject)
         self.kind.currentIndexChanged.connect(self._show_page)
-        self._show_page(0)
+        self._busy_now = False
 
-        if existing:
-            self._fill(existing)
+        if controller.kinds:
+            self._build(controller.kinds)
+        else:  # the server has not told us yet: build when it does
+            self._update_buttons()
+            controller.kinds_changed.connect(self._build)
+            controller.refresh_kinds(self._kinds_failed)
+
+    # building -----------------------------------------------------------------------------
+
+    def _build(self, kinds: list[Kind]) -> None:
+        if self.kind_pages or not kinds:
+            return
+        kinds = list(kinds)
+        if self.existing and not any(k.kind == self.existing["kind"] for k in kinds):
+            kinds.append(
+                Kind(kind=self.existing["kind"], label=self.existing["kind"], available=False)
+            )
+        width = _label_width(kinds, self)
+        for label in self.top_labels:
+            label.setFixedWidth(width)
+        model = self.kind.model()
+        self.kind.blockSignals(True)
+        for kind in kinds:
+            page = KindPage(kind, width)
+            for row in page.rows.values():
+                row.label.setFixedWidth(width)
+            self.kind_pages[kind.kind] = page
+            self.rows[kind.kind] = page.rows
+            page.hide()
+            self.pages_layout.addWidget(page)
+            self.kind.addItem(
+                kind.label if kind.available else f"{kind.label} (not installed)", kind.kind
+            )
+            if not kind.available:
+                index = self.kind.count() - 1
+                if kind.install:
+                    self.kind.setItemData(index, kind.install, Qt.ItemDataRole.ToolTipRole)
+                if isinstance(model, QStandardItemModel):
+                    item = model.item(index)
+                    if item is not None:
+                        item.setEnabled(False)
+        self.kind.blockSignals(False)
+        self.waiting.hide()
+        first = next((i for i, k in enumerate(kinds) if k.available), 0)
+        self.kind.setCurrentIndex(first)
+        self._show_page(first)
+        if self.existing:
+            self._fill(self.existing)
+
+    def _kinds_failed(self, error: ApiError) -> None:
+        self.waiting.setText(f"The database kinds could not be read: {error.detail}")
+        self.waiting.setStyleSheet(ERROR_STYLE)
 
     def _show_page(self, index: int) -> None:
-        """Show one kind's fields; the hidden pages take no room."""
-        for number in range(self.pages.count()):
-            policy = QSizePolicy.Policy.Preferred if number == index else QSizePolicy.Policy.Ignored
-            page = self.pages.widget(number)
-            if page is not None:
-                page.setSizePolicy(policy, policy)
-        self.pages.setCurrentIndex(index)
+        """Show one kind's fields and hide the others."""
+        shown = self.kind.itemData(index)
+        for kind, page in self.kind_pages.items():
+            page.setVisible(kind == shown)
+        self._update_buttons()
         self.adjustSize()
+
+    def select_kind(self, kind: str) -> None:
+        self.kind.setCurrentIndex(self.kind.findData(kind))
 
     @property
     def current_kind(self) -> str:
         return str(self.kind.currentData())
 
+    @property
+    def current_page(self) -> KindPage | None:
+        return self.kind_pages.get(self.current_kind)
+
     def row(self, key: str) -> FieldRow:
         return self.rows[self.current_kind][key]
 
     def _fill(self, existing: dict[str, Any]) -> None:
-        self.kind.setCurrentIndex(list(KINDS).index(existing["kind"]))
+        self.select_kind(existing["kind"])
         self.kind.setEnabled(False)
+        page = self.kind_pages[existing["kind"]]
         for key, value in existing.get("options", {}).items():
-            if key in self.rows[existing["kind"]]:
-                self.rows[existing["kind"]][key].set_value(str(value))
-        if "secret" in self.rows[existing["kind"]]:
-            secret = self.rows[existing["kind"]]["secret"]
-            assert secret.edit is not None
-            secret.edit.setPlaceholderText("unchanged")
+            row = page.rows.get(key)
+            if row is not None and not row.option.secret:
+                row.set_value(value)
+                if row.option.advanced and value != row.option.default:
+                    page.show_advanced(True)
+        for row in page.rows.values():
+            if row.option.secret and row.edit is not None:
+                row.edit.setPlaceholderText("unchanged")
         self.read_only.setChecked(bool(existing.get("read_only", True)))
+
+    # the body -----------------------------------------------------------------------------
 
     def clear_errors(self) -> None:
         self.name_error.hide()
-        for row in self.rows[self.current_kind].values():
+        for row in self.rows.get(self.current_kind, {}).values():
             row.show_error("")
         self.result_label.setText("")
 
     def body(self) -> dict[str, Any] | None:
         """The contract's connection body, or None after showing what is wrong."""
         self.clear_errors()
+        page = self.current_page
+        if page is None or not page.kind.available:
+            return None
         ok = True
         name = self.name.text().strip()
         if not name:
@@ -297,31 +489,25 @@ class ConnectionForm(QDialog):
             ok = False
         options: dict[str, Any] = {}
         secret: str | None = None
-        for key, row in self.rows[self.current_kind].items():
-            value = row.value()
-            if key == "secret":
-                secret = value or None
+        for key, row in page.rows.items():
+            try:
+                value = row.value()
+            except InputError as exc:
+                row.show_error(str(exc))
+                page.reveal(row)
+                ok = False
                 continue
-            if not value:
-                if not row.spec.optional:
-                    row.show_error(f"{row.spec.label} is needed.")
+            if row.is_left_empty(value):
+                editing_secret = row.option.secret and self.existing is not None
+                if row.option.required and not editing_secret:
+                    row.show_error(f"{row.option.label} is needed.")
+                    page.reveal(row)
                     ok = False
                 continue
-            if row.spec.file:
-                try:
-                    value = check_sqlite_path(value)
-                except InputError as exc:
-                    row.show_error(str(exc))
-                    ok = False
-                    continue
-            if row.spec.number:
-                if not value.isdigit() or not 0 < int(value) < 65536:
-                    row.show_error(f"{value!r} is not a port number (1 to 65535).")
-                    ok = False
-                    continue
-                options[key] = int(value)
-                continue
-            options[key] = value
+            if row.option.secret:
+                secret = str(value)
+            else:
+                options[key] = value
         if not ok:
             return None
         return {
@@ -332,6 +518,8 @@ class ConnectionForm(QDialog):
             **({"secret": secret} if secret is not None else {}),
         }
 
+    # the server's answer ------------------------------------------------------------------
+
     def show_api_error(self, error: ApiError) -> None:
         """Put the server's sentence under the field it is about, else under the form."""
         self._busy(False)
@@ -339,20 +527,47 @@ class ConnectionForm(QDialog):
             self.name_error.setText(error.detail)
             self.name_error.show()
             return
-        fields = self.rows[self.current_kind]
-        for key, row in fields.items():
-            if f"options.{key}" in error.detail or f"'{key}'" in error.detail:
-                row.show_error(error.detail)
-                return
-        if error.code == "db_unavailable":
-            fields[LOCATION_FIELD[self.current_kind]].show_error(error.detail)
+        page = self.current_page
+        row = self._row_named_in(error) if page is not None else None
+        if page is not None and row is not None:
+            page.reveal(row)
+            row.show_error(error.detail)
             return
-        self.result_label.setStyleSheet("color: #c0392b;")
+        self.result_label.setStyleSheet(ERROR_STYLE)
         self.result_label.setText(error.detail)
 
+    def _row_named_in(self, error: ApiError) -> FieldRow | None:
+        """The field a server message is about: the option a refusal names ("mysql option
+        'port': ..."), else the field whose name or label an unavailable database's (or a
+        refusal's) sentence mentions first."""
+        rows = self.rows.get(self.current_kind, {})
+        named = re.search(r"\boptions?[ .]'?([A-Za-z_]\w*)", error.detail)
+        if named and named.group(1) in rows:
+            return rows[named.group(1)]
+        if error.code not in ("db_unavailable", "invalid_request"):
+            return None
+        text = error.detail.lower()
+        for row in rows.values():  # what was typed (a host like db.internal) is no word
+            typed = row.text().lower()
+            if typed and not row.option.secret:
+                text = re.sub(rf"(?<![\w.-]){re.escape(typed)}(?![\w.-])", " ", text)
+        found: list[tuple[int, int, FieldRow]] = []
+        for order, row in enumerate(rows.values()):
+            for term in _terms(row.option):
+                match = re.search(rf"\b{re.escape(term)}\b", text)
+                if match:
+                    found.append((match.start(), order, row))
+        return min(found, key=lambda hit: hit[:2])[2] if found else None
+
     def _busy(self, busy: bool) -> None:
-        self.test_button.setEnabled(not busy)
-        self.save_button.setEnabled(not busy)
+        self._busy_now = busy
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        page = self.current_page
+        usable = page is not None and page.kind.available and not self._busy_now
+        self.test_button.setEnabled(usable)
+        self.save_button.setEnabled(usable)
 
     def test(self) -> None:
         body = self.body()

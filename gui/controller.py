@@ -2,7 +2,12 @@
 that the views subscribe to. Views never call the server themselves.
 
 Every HTTP call runs on the thread pool (:mod:`gui.tasks`); results come back here on the
-UI thread and go out as signals. Must not import widgets or the server's internals.
+UI thread and go out as signals. Each time the server comes up, the database kinds it
+offers (``GET /kinds``) are fetched and kept in :attr:`Controller.kinds`; the connection
+form is built from them. A server that exits with ``serve``'s documented port-taken code is
+reported with a free port found here; its output is only shown, never parsed. Must not
+import widgets or the server's internals (only the pure ``connector.ports`` and
+``connector.keys``).
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from connector.ports import is_port_free, recommend_port
-from gui.client import ApiClient, ApiError, Health
+from connector.keys import read_api_key as read_key_file
+from connector.ports import EXIT_PORT_TAKEN, is_port_free, recommend_port
+from gui.client import ApiClient, ApiError, Health, Kind
 from gui.links import openbb_link, server_url
 from gui.server import ServerProcess
 from gui.tasks import run_in_pool
@@ -33,17 +39,16 @@ STOPPED, STARTING, RUNNING, UNREACHABLE, DIED = (
     "unreachable",
     "died",
 )
-_TAKEN = re.compile(r"port (\d+) is taken; port (\d+) is free")
 # The server prints a new key once; the window shows it only when asked (Show / Copy).
 _KEY = re.compile(r"\bdc_[A-Za-z0-9_-]{16,}")
 HIDDEN_KEY = "dc_•••••• (hidden: use Show or Copy next to API key)"
 
 
 def read_api_key(data_dir: Path) -> str | None:
-    """The key the server keeps in its data folder (made at its first start)."""
+    """The key the server keeps in its data folder (made at its first start), or None."""
     try:
-        return (data_dir / "api_key").read_text(encoding="utf-8").strip() or None
-    except OSError:
+        return read_key_file(data_dir)
+    except OSError:  # unreadable: the window says no key rather than crash
         return None
 
 
@@ -61,6 +66,7 @@ class Controller(QObject):
     port_problem = Signal(str, int)  # message, a free port to offer
     connections_changed = Signal(object)  # list of dicts: object, not a Qt list conversion
     queries_changed = Signal(object)
+    kinds_changed = Signal(object)  # list of gui.client.Kind
     server_ready = Signal(str, str)  # url, api key
 
     def __init__(self, data_dir: Path | None = None, parent: QObject | None = None) -> None:
@@ -81,7 +87,7 @@ class Controller(QObject):
         self._health_busy = False
         self._queries_busy = False
         self._start_waited_ms = 0
-        self._taken: tuple[int, int] | None = None
+        self.kinds: list[Kind] = []
 
     # the server -------------------------------------------------------------------------
 
@@ -106,7 +112,6 @@ class Controller(QObject):
             return False
         self.port = port
         self.client = None
-        self._taken = None
         self._start_waited_ms = 0
         self._set_state(STARTING, f"Starting on port {port}…")
         self.log_line.emit(f"Starting the server on port {port} (data folder: {self.data_dir}).")
@@ -143,9 +148,6 @@ class Controller(QObject):
 
     def _on_output(self, line: str) -> None:
         self.log_line.emit(_KEY.sub(HIDDEN_KEY, line))
-        taken = _TAKEN.search(line)
-        if taken:
-            self._taken = (int(taken.group(1)), int(taken.group(2)))
 
     def _on_finished(self, exit_code: int, asked: bool) -> None:
         self._health_timer.stop()
@@ -155,9 +157,10 @@ class Controller(QObject):
         if asked:
             self._set_state(STOPPED, "Stopped.")
             self.log_line.emit("The server stopped.")
-        elif self._taken is not None:
+        elif exit_code == EXIT_PORT_TAKEN and self.port is not None:
+            # taken between our check and the server's bind
             self._set_state(STOPPED, "The port was taken.")
-            self._offer_other_port(*self._taken)
+            self._offer_other_port(self.port, recommend_port(self.port + 1))
         else:
             message = f"The server stopped unexpectedly (exit code {exit_code}). Restart it?"
             self.log_line.emit(message)
@@ -182,6 +185,7 @@ class Controller(QObject):
             self.server_ready.emit(self.url, key or "")
             self._health_timer.start(RUNNING_POLL_MS)
             self._queries_timer.start()
+            self.refresh_kinds()
             self.refresh_connections()
 
     def _on_health_failed(self, error: Exception) -> None:
@@ -219,6 +223,28 @@ class Controller(QObject):
                 self.log_line.emit(f"error: {api_error.detail}")
 
         run_in_pool(lambda: work(client), done, on_failed)
+
+    def refresh_kinds(self, failed: Callable[[ApiError], None] | None = None) -> None:
+        """Fetch the database kinds the server offers (``GET /kinds``) into :attr:`kinds`."""
+
+        def fetched(kinds: list[Kind]) -> None:
+            self.kinds = kinds
+            self.kinds_changed.emit(kinds)
+
+        def not_fetched(error: ApiError) -> None:
+            self.log_line.emit(f"error: the database kinds could not be read: {error.detail}")
+            if failed is not None:
+                failed(error)
+
+        self._call(lambda c: c.kinds(), fetched, not_fetched)
+
+    def kind(self, name: str) -> Kind | None:
+        return next((kind for kind in self.kinds if kind.kind == name), None)
+
+    def kind_label(self, name: str) -> str:
+        """How a kind is named in lists ("MySQL / MariaDB"); its id until kinds arrive."""
+        kind = self.kind(name)
+        return kind.label if kind is not None else name
 
     def refresh_connections(self) -> None:
         self._call(lambda c: c.list_connections(), self.connections_changed.emit, None)

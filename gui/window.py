@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui import APP_TITLE
-from gui.connection_form import KINDS, ConnectionForm
+from gui.connection_form import ConnectionForm
 from gui.controller import DIED, RUNNING, STARTING, STOPPED, UNREACHABLE, Controller
 from gui.validation import InputError, parse_port
 
@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
         controller.port_problem.connect(self.on_port_problem)
         controller.server_ready.connect(self.on_ready)
         controller.connections_changed.connect(self.on_connections)
+        controller.kinds_changed.connect(lambda _: self.on_connections(self._connections))
         controller.queries_changed.connect(self.on_queries)
 
         self._restore()
@@ -348,7 +349,7 @@ class MainWindow(QMainWindow):
             )
             cells = [
                 connection["name"],
-                KINDS.get(connection["kind"], connection["kind"]),
+                self.controller.kind_label(connection["kind"]),
                 "read-only" if connection.get("read_only", True) else "read-write",
                 str(where),
             ]

@@ -79,6 +79,13 @@ def main() -> int:
                 save(window, "gui-port-taken.png")
             window.use_suggested_port()
             wait_for(lambda: controller.state == RUNNING)
+            # the server makes the sample database in the background: ask once a second
+            # until it is listed
+            for _ in range(30):
+                if window.connections_table.rowCount() >= 1:
+                    break
+                settle(1.0)
+                controller.refresh_connections()
             prices = root / "prices.db"
             with sqlite3.connect(prices) as db:
                 db.execute("create table prices (symbol text, close real)")
@@ -92,6 +99,7 @@ def main() -> int:
             wait_for(lambda: window.connections_table.rowCount() >= 2)
             save(window, "gui-running.png")
 
+            wait_for(lambda: bool(controller.kinds))  # the form is built from GET /kinds
             form = ConnectionForm(controller, None, window)
             form.name.setText("archive")
             form.row("path").set_value(str(root))

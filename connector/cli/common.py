@@ -6,7 +6,7 @@ exits with a code that tells its kind:
 
     0 ok, 1 unexpected error, 2 bad usage, 3 the request was refused (bad SQL, read-only,
     bad parameter or options, name taken), 4 not found, 5 database unavailable,
-    6 timed out or cancelled, 7 port taken.
+    6 timed out or cancelled, 7 port taken (``connector.ports.EXIT_PORT_TAKEN``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ EXIT_REFUSED = 3
 EXIT_NOT_FOUND = 4
 EXIT_UNAVAILABLE = 5
 EXIT_STOPPED = 6
-EXIT_PORT_TAKEN = 7
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -10,7 +10,6 @@ from rich.text import Text
 
 from connector import __version__
 from connector.cli.common import (
-    EXIT_PORT_TAKEN,
     EXIT_USAGE,
     Context,
     data_dir_option,
@@ -24,7 +23,7 @@ from connector.cli.common import (
 )
 from connector.config import DEFAULT_PORT
 from connector.memory import tune_allocator
-from connector.ports import is_port_free, recommend_port
+from connector.ports import EXIT_PORT_TAKEN, is_port_free, recommend_port
 from connector.runtime import Runtime, open_runtime
 
 
