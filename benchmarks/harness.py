@@ -12,15 +12,17 @@ import argparse
 import json
 import os
 import platform
+import re
+import ssl
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Literal, TypeVar
 
 import httpx
 import orjson
@@ -29,6 +31,7 @@ from connector.values import json_default
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
+T = TypeVar("T")
 
 
 @dataclass
@@ -50,40 +53,119 @@ class Server:
                 self.process.kill()
 
 
+# How long a server may take to answer /health after it is started: a cold start imports
+# FastAPI, SQLAlchemy and the drivers, which on a loaded two-core machine takes seconds,
+# never a minute. The bound is there so a server that never comes up fails the run.
+SERVER_START_S = 60.0
+
+
+def wait_until(
+    check: Callable[[], T],
+    *,
+    within_s: float,
+    what: str,
+    process: subprocess.Popen[Any] | None = None,
+    every_s: float = 0.05,
+) -> T:
+    """Call ``check`` until it returns something truthy and return that: a wait on the
+    condition itself, never a fixed sleep. Fails naming ``what`` when ``within_s`` passes
+    first, and at once when ``process`` exits meanwhile (it would never become ready)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what}: the process exited ({process.returncode}) first")
+        found = check()
+        if found:
+            return found
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{what}: not within {within_s:g} s")
+        time.sleep(every_s)
+
+
+def serve_command(data_dir: Path, *args: str, program: Sequence[str] | None = None) -> list[str]:
+    """``data-connector --data-dir DIR serve ARGS``: this checkout's CLI, or ``program``
+    (a built bundle) that takes the same arguments."""
+    prefix = list(program) if program else [sys.executable, "-m", "connector.cli"]
+    return [*prefix, "--data-dir", str(data_dir), "serve", *args]
+
+
+def server_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a child server runs in: secrets in a file, never the user's keychain."""
+    return {**os.environ, "CONNECTOR_SECRET_STORE": "file", **(env or {})}
+
+
+def read_log(log: IO[bytes] | None) -> str:
+    """What a child wrote to ``log`` so far, without moving the offset the child writes at."""
+    if log is None:
+        return ""
+    size = os.fstat(log.fileno()).st_size
+    return os.pread(log.fileno(), size, 0).decode(errors="replace")
+
+
+BANNER = re.compile(r"Data Connector \S+ at https?://localhost:(\d+)")
+
+
 def launch_server(
-    data_dir: Path, *args: str, env: dict[str, str] | None = None, log: IO[bytes] | None = None
+    data_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    log: IO[bytes] | None = None,
+    port: int | Literal["auto"] | None = None,
+    tls: bool = False,
+    program: Sequence[str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """``data-connector serve`` on a free port in a child process; returns it and its URL
-    once ``/health`` answers. Output goes to ``log`` (a file: a pipe nobody reads would fill
-    and block the server), or nowhere."""
+    """``data-connector serve`` in a child process; returns it and its URL once ``/health``
+    answers. Output goes to ``log`` (a file: a pipe nobody reads would fill and block the
+    server), or nowhere.
+
+    ``port``: a number, ``None`` for a free one picked here, or ``"auto"`` to let the server
+    pick and read its choice from the banner (needs ``log``). ``tls``: ``serve --tls``; the
+    URL is https://localhost and /health is checked trusting only the server's own CA."""
     from connector.ports import recommend_port
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = recommend_port(18000 + os.getpid() % 20000)
+    if port is None:
+        port = recommend_port(18000 + os.getpid() % 20000)
+    if port == "auto" and log is None:
+        raise ValueError("with port='auto' the port is read from the banner: pass a log")
+    flags = ["--port", str(port), *(["--tls"] if tls else []), *args]
     process = subprocess.Popen(
-        [sys.executable, "-m", "connector.cli", "--data-dir", str(data_dir), "serve",
-         "--port", str(port), *args],
+        serve_command(data_dir, *flags, program=program),
         stdout=log if log is not None else subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "CONNECTOR_SECRET_STORE": "file", **(env or {})},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = ""
-            if log is not None:
-                log.seek(0)
-                output = log.read().decode(errors="replace")
-            raise RuntimeError(f"server exited early:\n{output}")
+        env=server_env(env),
+    )
+
+    def answering() -> str:  # the URL once /health answers, "" until then
+        if port == "auto":
+            shown = BANNER.search(read_log(log))
+            if shown is None:
+                return ""
+            bound = int(shown.group(1))
+        else:
+            bound = int(port)
+        url = f"https://localhost:{bound}" if tls else f"http://127.0.0.1:{bound}"
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    process.wait()
-    raise RuntimeError("server did not answer /health within 60 s")
+            verify: ssl.SSLContext | bool = True
+            if tls:
+                # The CA is made at start; until it is written, there is nothing to trust.
+                verify = ssl.create_default_context(cafile=str(data_dir / "tls" / "ca.pem"))
+            if httpx.get(f"{url}/health", timeout=1, verify=verify).status_code == 200:
+                return url
+        except (OSError, httpx.HTTPError):  # not listening yet; ssl.SSLError is an OSError
+            pass
+        return ""
+
+    try:
+        url = wait_until(
+            answering, within_s=SERVER_START_S, what="the server answering /health", process=process
+        )
+    except (RuntimeError, TimeoutError) as exc:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        raise RuntimeError(f"{exc}; it printed:\n{read_log(log)}") from None
+    return process, url
 
 
 def start_server(data_dir: Path, env: dict[str, str] | None = None) -> Server:

@@ -1,22 +1,33 @@
-"""Shared fixtures: settings on a temporary data folder, a runtime, an in-process client,
-a real server in a child process, and the sample database built once per session."""
+"""Shared fixtures and helpers: settings on a temporary data folder, a runtime, an
+in-process client, a real server in a child process (``start_server``/``stop_server``, the
+one way tests start one), the sample database built once per session, the contract's
+error check (``assert_error``) and waiting on a condition (``wait_until``)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
+import ssl
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from benchmarks.harness import launch_server
+from benchmarks.harness import (
+    SERVER_START_S,
+    launch_server,
+    serve_command,
+    server_env,
+)
+from benchmarks.harness import wait_until as wait_until  # the tests' one way to wait
 from connector.app import create_app
 from connector.config import Settings
 from connector.models import ConnectionInput
@@ -33,6 +44,21 @@ def require_service(available: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: real-server tests must not skip)")
     pytest.skip(reason)
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> str:
+    """The contract's error answer: ``status``, a body of exactly ``{"detail", "code"}`` with
+    this ``code``, and a ``detail`` that is one sentence (one line, no traceback, ending in
+    a full stop or question mark, no second sentence after it). Returns the detail."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"detail", "code"}, body
+    assert body["code"] == code, body
+    detail = body["detail"]
+    assert isinstance(detail, str) and detail.endswith((".", "?")), body
+    assert "\n" not in detail and "Traceback" not in detail, detail
+    assert not re.search(r"[.?!] +[A-Z]", detail), f"more than one sentence: {detail}"
+    return detail
 
 
 @pytest.fixture(scope="session")
@@ -73,35 +99,55 @@ class LiveServer:
     data_dir: Path
     process: subprocess.Popen[bytes]
     log: IO[bytes]
+    verify: ssl.SSLContext | bool = True  # for TLS: trusts only the server's own CA
 
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(
             base_url=self.url,
             headers={"X-API-KEY": self.api_key},
             timeout=30,
+            verify=self.verify,
             **kwargs,  # type: ignore[arg-type]
         )
 
 
-def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> LiveServer:
-    """``data-connector serve`` in a child process on a free port, once it answers."""
+def start_server(
+    data_dir: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    port: int | Literal["auto"] | None = None,
+    tls: bool = False,
+    program: list[str] | None = None,
+) -> LiveServer:
+    """``data-connector serve`` in a child process, once /health answers.
+
+    ``extra``: more ``serve`` arguments; ``port``: a number, a free one (None) or ``"auto"``
+    (the server picks; read from its banner); ``tls``: ``serve --tls``, checked over HTTPS
+    trusting only the local CA; ``program``: a built bundle run in place of this checkout's
+    CLI. Stop it with ``stop_server``, which returns what it printed."""
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop_server
     try:
-        process, url = launch_server(data_dir, *extra, env=env, log=log)
+        process, url = launch_server(
+            data_dir, *extra, env=env, log=log, port=port, tls=tls, program=program
+        )
     except BaseException:
         log.close()
         raise
     key = (data_dir / "api_key").read_text().strip()
-    return LiveServer(url=url, api_key=key, data_dir=data_dir, process=process, log=log)
+    verify: ssl.SSLContext | bool = True
+    if tls:
+        verify = ssl.create_default_context(cafile=str(data_dir / "tls" / "ca.pem"))
+    return LiveServer(url, key, data_dir, process, log, verify)
 
 
-def stop_server(server: LiveServer) -> str:
-    """Stop with SIGINT (as Ctrl-C does) and return what the server printed."""
-    import signal
-
+def stop_server(server: LiveServer, sig: signal.Signals = signal.SIGINT) -> str:
+    """Stop with ``sig`` (SIGINT, as Ctrl-C does, unless told) and return what the server
+    printed; its exit code is then in ``server.process.returncode``."""
     if server.process.poll() is None:
-        server.process.send_signal(signal.SIGINT)
+        server.process.send_signal(sig)
         try:
+            # A clean shutdown waits at most for uvicorn's 5 s graceful timeout; 15 s
+            # covers a slow machine, and past that the server is killed, not waited on.
             server.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.process.kill()
@@ -110,6 +156,21 @@ def stop_server(server: LiveServer) -> str:
     output = server.log.read().decode(errors="replace")
     server.log.close()
     return output
+
+
+def serve_refused(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``data-connector serve`` that is expected to refuse to start: run to its exit (a
+    server that starts anyway is killed when ``SERVER_START_S`` passes, failing the test)."""
+    return subprocess.run(
+        serve_command(data_dir, *extra),
+        capture_output=True,
+        text=True,
+        timeout=SERVER_START_S,
+        env=server_env(env),
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
