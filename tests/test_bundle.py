@@ -11,13 +11,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from benchmarks.harness import SERVER_START_S
 from connector.ports import recommend_port
+from tests.conftest import start_server, stop_server, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "packaging" / "data-connector.spec"
@@ -42,31 +43,13 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return executable
 
 
-def _wait_for_health(
-    url: str, process: subprocess.Popen[bytes], seconds: float = 60
-) -> dict[str, object]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the bundle exited early"
-        try:
-            answer = httpx.get(f"{url}/health", timeout=1)
-            if answer.status_code == 200:
-                data: dict[str, object] = answer.json()
-                return data
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer /health")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGTERM)
+def _health(url: str) -> dict[str, object]:
     try:
-        return process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-        raise
+        answer = httpx.get(f"{url}/health", timeout=1)
+    except httpx.HTTPError:
+        return {}
+    found: dict[str, object] = answer.json() if answer.status_code == 200 else {}
+    return found
 
 
 def test_bundle_prints_its_version(bundle: Path) -> None:
@@ -77,30 +60,24 @@ def test_bundle_prints_its_version(bundle: Path) -> None:
 
 
 def test_bundle_serves_headless(bundle: Path, tmp_path: Path) -> None:
-    port = recommend_port(7950)
-    log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [str(bundle), "--data-dir", str(tmp_path / "data"), "serve", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    # The bundle takes the CLI's arguments, so it starts like any server, in its place.
+    server = start_server(tmp_path / "data", program=[str(bundle)])
     try:
-        health = _wait_for_health(f"http://127.0.0.1:{port}", server)
-        assert health["status"] == "ok"
-        key = (tmp_path / "data" / "api_key").read_text().strip()
-        names: list[str] = []
-        for _ in range(300):  # the sample database is made once the server answers
-            listed = httpx.get(f"http://127.0.0.1:{port}/connections", headers={"X-API-KEY": key})
-            assert listed.status_code == 200
-            names = [c["name"] for c in listed.json()]
-            if names:
-                break
-            time.sleep(0.1)
+        assert _health(server.url)["status"] == "ok"
+        with server.client() as client:
+            # The sample database is made once the server answers (seconds; 120 s bounds a
+            # loaded machine).
+            names = wait_until(
+                lambda: [c["name"] for c in client.get("/connections").json()],
+                within_s=120,
+                what="the sample connection appearing",
+            )
         assert names == ["sample"]
     finally:
-        # uvicorn shuts down cleanly on SIGTERM, then exits by the same signal
-        assert _stop(server) in (0, -signal.SIGTERM)
-        log.close()
-    assert "Application shutdown complete" in (tmp_path / "serve.log").read_text()
+        # uvicorn shuts down cleanly on SIGTERM, then exits by the same signal.
+        output = stop_server(server, signal.SIGTERM)
+    assert server.process.returncode == -signal.SIGTERM, output
+    assert "Application shutdown complete" in output
 
 
 def test_bundle_window_starts_its_own_server(bundle: Path, tmp_path: Path) -> None:
@@ -115,8 +92,20 @@ def test_bundle_window_starts_its_own_server(bundle: Path, tmp_path: Path) -> No
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        assert _wait_for_health(f"http://127.0.0.1:{port}", app)["status"] == "ok"
+        health = wait_until(
+            lambda: _health(f"http://127.0.0.1:{port}"),
+            within_s=SERVER_START_S,
+            what="the window's server answering /health",
+            process=app,
+        )
+        assert health["status"] == "ok"
     finally:
-        _stop(app)
+        app.send_signal(signal.SIGTERM)
+        try:
+            app.wait(20)  # the window stops its server (6 s grace, then kill), then quits
+        except subprocess.TimeoutExpired:
+            app.kill()
+            app.wait()
+            raise
     with pytest.raises(httpx.ConnectError):  # quitting the app stopped its server
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
