@@ -20,11 +20,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from connector.backends import get_backend
+from connector.backends.network import CONNECT_TIMEOUT_S
 from connector.errors import QueryTimeoutError
 from connector.models import ConnectionSpec
 from connector.query import QueryJob, run_query
 from connector.running import QueryControl
 from connector.statements import BoundStatement
+from tests.conftest import assert_error, wait_until
 
 # Every character that breaks a hand-pasted URL, plus spaces.
 PASSWORD = "p@ss: w/rd%20 #x y"
@@ -70,23 +72,30 @@ class NetDb:
         return body
 
 
-def wait_gone(db: NetDb, marker: str, within_s: float = 2.0) -> float:
-    """Seconds until no statement with ``marker`` runs on the server; fails past ``within_s``."""
-    started = time.monotonic()
-    while True:
-        left = db.running(marker)
-        waited = time.monotonic() - started
-        if not left:
-            return waited
-        assert waited < within_s, f"still running on the server after {waited:.1f} s: {left}"
-        time.sleep(0.05)
+# The statements these checks stop sleep 30 s on the server. Gone within 15 s of being
+# stopped shows the connector stopped them (they did not run their 30 s out); 15 s, not
+# a fraction of a second, because a loaded two-core machine is slow to tear one down.
+GONE_WITHIN_S = 15.0
+# A statement shows in the server's process list as soon as it starts; 30 s bounds how
+# long a loaded machine takes to get it there.
+SHOWS_UP_WITHIN_S = 30.0
 
 
-def wait_running(db: NetDb, marker: str, within_s: float = 10.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not db.running(marker):
-        assert time.monotonic() < deadline, "the statement never showed up on the server"
-        time.sleep(0.05)
+def wait_gone(db: NetDb, marker: str) -> None:
+    """Until no statement with ``marker`` runs on the server; fails past ``GONE_WITHIN_S``."""
+    wait_until(
+        lambda: not db.running(marker),
+        within_s=GONE_WITHIN_S,
+        what=f"statements marked {marker} leaving the server",
+    )
+
+
+def wait_running(db: NetDb, marker: str) -> None:
+    wait_until(
+        lambda: db.running(marker),
+        within_s=SHOWS_UP_WITHIN_S,
+        what=f"a statement marked {marker} running on the server",
+    )
 
 
 def check_connect_and_test(client: TestClient, db: NetDb, name: str) -> None:
@@ -123,14 +132,15 @@ def check_connect_failures(
         started = time.monotonic()
         answer = client.post("/connections/test", json=body)
         took = time.monotonic() - started
-        assert answer.status_code == 502, (case, answer.text)
-        payload = answer.json()
-        assert payload["code"] == "db_unavailable"
-        assert expected[case] in payload["detail"].lower(), (case, payload)
-        assert str(body["secret"]) not in payload["detail"]
-        assert payload["detail"].count(". ") == 0, payload["detail"]  # one sentence
-        assert took < body["options"].get("connect_timeout_s", 10) + 5, (case, took)
-        details[case] = payload["detail"]
+        detail = assert_error(answer, 502, "db_unavailable")
+        assert expected[case] in detail.lower(), (case, detail)
+        assert str(body["secret"]) not in answer.text
+        # Guards against hanging (a retry loop, a connect timeout not applied), not speed:
+        # each case fails at once or within the connect timeout, and 30 s more is a loaded
+        # machine's allowance.
+        limit = body["options"].get("connect_timeout_s", CONNECT_TIMEOUT_S) + 30
+        assert took < limit, (case, took)
+        details[case] = detail
     return details
 
 
@@ -144,17 +154,15 @@ def check_bad_options(client: TestClient, db: NetDb) -> None:
         ({"database": 'bad"name'}, "quote"),
     ):
         answer = client.post("/connections/test", json=db.body(**changes))
-        assert answer.status_code == 422, (changes, answer.text)
-        assert answer.json()["code"] == "invalid_request"
-        assert text in answer.json()["detail"].lower(), (changes, answer.json())
+        detail = assert_error(answer, 422, "invalid_request")
+        assert text in detail.lower(), (changes, detail)
 
 
 def check_timeout(client: TestClient, db: NetDb, name: str, marker: str) -> None:
     answer = client.post(
         f"/connections/{name}/query", json={"sql": db.sleep_sql(30, marker), "timeout_s": 1}
     )
-    assert answer.status_code == 504, answer.text
-    assert answer.json()["code"] == "timeout"
+    assert_error(answer, 504, "timeout")
     wait_gone(db, marker)
 
 
@@ -183,8 +191,8 @@ def check_cancel(client: TestClient, db: NetDb, name: str, marker: str) -> None:
     assert client.delete(f"/queries/{running[0]['query_id']}").status_code == 204
     wait_gone(db, marker)
     worker.join(10)
-    assert results and results[0].status_code == 499, results
-    assert results[0].json()["code"] == "cancelled"
+    assert results, "the cancelled request never answered"
+    assert_error(results[0], 499, "cancelled")
 
 
 def check_removed_while_running(client: TestClient, db: NetDb, name: str, marker: str) -> None:
@@ -192,8 +200,9 @@ def check_removed_while_running(client: TestClient, db: NetDb, name: str, marker
     assert client.delete(f"/connections/{name}").status_code == 204
     wait_gone(db, marker)
     worker.join(10)
-    assert results and results[0].status_code == 499, results
-    assert client.get(f"/connections/{name}").status_code == 404
+    assert results, "the request on the removed connection never answered"
+    assert_error(results[0], 499, "cancelled")
+    assert_error(client.get(f"/connections/{name}"), 404, "not_found")
 
 
 def raw_job(
@@ -234,7 +243,7 @@ def check_export_disconnect(
             first = [next(lines) for _ in range(3)]
             assert all(line.startswith("{") for line in first)
             assert db.running(marker), "the export should still be running on the server"
-        wait_gone(db, marker, within_s=2.0)
+        wait_gone(db, marker)
         # The server is still fine and the connection usable.
         again = http.post(f"/connections/{name}/query", json={"sql": "SELECT 2 AS two"})
         assert again.json()["rows"] == [[2]]
