@@ -25,7 +25,7 @@ from connector.errors import ReadOnlyError, SqlError
 from connector.models import ConnectionSpec
 from connector.query import run_query
 from tests import netdb
-from tests.conftest import require_service, start_server, stop_server
+from tests.conftest import assert_error, require_service, start_server, stop_server, wait_until
 
 HOST, PORT = "127.0.0.1", 3306
 
@@ -105,38 +105,47 @@ def test_mysql_bad_options_are_refused(client: TestClient, db: netdb.NetDb) -> N
 
 def test_mysql_tls_options_are_checked(client: TestClient, db: netdb.NetDb) -> None:
     answer = client.post("/connections/test", json=db.body(ssl={"ca": 5, "bogus": True}))
-    assert answer.status_code == 422
-    # The local server has no certificate: asking for TLS is a clear 502, not a crash.
+    assert "ssl" in assert_error(answer, 422, "invalid_request")
+    # ssl={} asks for TLS. The server says whether it has a certificate; without one (the
+    # test server's case) asking for TLS is a clear 502 naming TLS, not a crash.
+    with db.extra["root"].cursor() as cur:
+        cur.execute("SHOW GLOBAL VARIABLES LIKE 'have_ssl'")
+        has_tls = cur.fetchone()[1] == "YES"
     answer = client.post("/connections/test", json=db.body(ssl={}))
-    assert answer.status_code in (200, 502), answer.text
-    if answer.status_code == 502:
-        assert answer.json()["code"] == "db_unavailable"
+    if has_tls:
+        assert answer.status_code == 200, answer.text
+    else:
+        assert "TLS" in assert_error(answer, 502, "db_unavailable")
 
 
 def test_mysql_read_only_is_enforced_by_the_server(
-    client: TestClient, db: netdb.NetDb, conn: str, tmp_path: Path
+    client: TestClient, db: netdb.NetDb, conn: str
 ) -> None:
     # The guard cannot see that touch() writes; MariaDB refuses it in the read-only transaction.
     answer = client.post(f"/connections/{conn}/query", json={"sql": "SELECT touch()"})
-    assert answer.status_code == 400, answer.text
-    assert answer.json()["code"] == "read_only"
-    outfile = f"/tmp/dc_outfile_{secrets.token_hex(4)}.txt"
+    assert_error(answer, 400, "read_only")
     for sql in (
         "INSERT INTO trades VALUES (3, 'TSLA', 5)",
         "UPDATE trades SET qty = 0",
         "/* looks harmless */ DELETE FROM trades",
         "CREATE TABLE sneaky (x INT)",
         "SELECT touch()",
-        f"SELECT * FROM trades INTO OUTFILE '{outfile}'",
     ):
         engine, job = netdb.raw_job(db, sql)
         try:
-            with pytest.raises((ReadOnlyError, SqlError)) as caught:
+            with pytest.raises(ReadOnlyError):
                 run_query(job, 10)
         finally:
             engine.dispose()
-        if "OUTFILE" not in sql:
-            assert isinstance(caught.value, ReadOnlyError), (sql, caught.value)
+    # INTO OUTFILE writes no table, so the read-only transaction does not cover it: the
+    # user lacks the FILE privilege (granted only on its database), and the server says so.
+    outfile = f"/tmp/dc_outfile_{secrets.token_hex(4)}.txt"
+    engine, job = netdb.raw_job(db, f"SELECT * FROM trades INTO OUTFILE '{outfile}'")
+    try:
+        with pytest.raises(SqlError, match="FILE privilege"):
+            run_query(job, 10)
+    finally:
+        engine.dispose()
     assert not os.path.exists(outfile)
     with db.extra["root"].cursor() as cur:
         cur.execute(f"SELECT COUNT(*), SUM(qty) FROM `{db.extra['database']}`.trades")
@@ -206,8 +215,7 @@ def test_mysql_export_client_disconnect_stops_the_query(db: netdb.NetDb, tmp_pat
 
 def test_mysql_two_result_sets_are_refused(client: TestClient, db: netdb.NetDb, conn: str) -> None:
     answer = client.post(f"/connections/{conn}/query", json={"sql": "SELECT 1; SELECT 2"})
-    assert answer.status_code == 400
-    assert answer.json()["code"] == "sql_error"
+    assert "one statement" in assert_error(answer, 400, "sql_error")
     # A procedure may send two result sets: that is refused too, and nothing is committed.
     with db.extra["root"].cursor() as cur:
         cur.execute(f"USE `{db.extra['database']}`")
@@ -219,8 +227,7 @@ def test_mysql_two_result_sets_are_refused(client: TestClient, db: netdb.NetDb, 
     name = "my_call_" + secrets.token_hex(3)
     assert client.post("/connections", json=db.body(name, read_only=False)).status_code == 201
     answer = client.post(f"/connections/{name}/query", json={"sql": "CALL two()"})
-    assert answer.status_code == 400, answer.text
-    assert "more than one result set" in answer.json()["detail"]
+    assert "more than one result set" in assert_error(answer, 400, "sql_error")
     with db.extra["root"].cursor() as cur:
         cur.execute(f"SELECT COUNT(*) FROM `{db.extra['database']}`.audit WHERE note = 'two'")
         assert cur.fetchone() == (0,)
@@ -367,11 +374,13 @@ class PrivateMariadb:
              f"--pid-file={self.base / 'mysqld.pid'}", "--skip-name-resolve"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while not netdb.port_open("127.0.0.1", self.port):
-            assert self.process.poll() is None, "the private MariaDB exited"
-            assert time.monotonic() < deadline, "the private MariaDB did not start"
-            time.sleep(0.1)
+        # A fresh MariaDB listens within seconds; 60 s bounds a loaded machine.
+        wait_until(
+            lambda: netdb.port_open("127.0.0.1", self.port),
+            within_s=60,
+            what="the private MariaDB listening",
+            process=self.process,
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -421,9 +430,11 @@ def test_mysql_survives_a_database_restart(
     private_mariadb.stop()
     started = time.monotonic()
     down = client.post("/connections/private/query", json=query)
-    assert down.status_code == 502, down.text
-    assert down.json()["code"] == "db_unavailable"
-    assert time.monotonic() - started < 5  # fails fast, well within the connect timeout
+    assert_error(down, 502, "db_unavailable")
+    # Guards against hanging on the dead server (retrying, or waiting out the 30 s query
+    # timeout), not speed: a closed local port refuses at once and the connect timeout is
+    # 3 s; the rest is a loaded machine's allowance.
+    assert time.monotonic() - started < 20
     # The connector keeps serving its other connections.
     sample = client.post("/connections/sample/query", json={"sql": "SELECT 1 AS ok"})
     assert sample.status_code == 200 and sample.json()["rows"] == [[1]]
@@ -450,5 +461,9 @@ def test_mysql_json_columns_are_parsed_in_queries_params_and_exports(
     assert [c["type"] for c in body["columns"]] == ["json", "string", "integer"]
     assert body["rows"] == [[{"k": [1, 2]}, '{"not": "json"}', 1], [None, "x", 2]]
     exported = client.post(f"/connections/{conn}/export", json={"sql": sql, "params": {"lo": 1}})
+    assert exported.status_code == 200, exported.text
     lines = [json.loads(line) for line in exported.text.splitlines()]
-    assert lines[0] == {"payload": {"k": [1, 2]}, "note": '{"not": "json"}', "id": 1}
+    assert lines == [
+        {"payload": {"k": [1, 2]}, "note": '{"not": "json"}', "id": 1},
+        {"payload": None, "note": "x", "id": 2},
+    ]
