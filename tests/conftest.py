@@ -46,19 +46,23 @@ def require_service(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def assert_one_sentence(detail: str) -> str:
+    """The contract's ``detail``: one human sentence (one line, no traceback, ending in a
+    full stop or question mark, no second sentence after it)."""
+    assert isinstance(detail, str) and detail.endswith((".", "?")), detail
+    assert "\n" not in detail and "Traceback" not in detail, detail
+    assert not re.search(r"[.?!] +[A-Z]", detail), f"more than one sentence: {detail}"
+    return detail
+
+
 def assert_error(response: httpx.Response, status: int, code: str) -> str:
     """The contract's error answer: ``status``, a body of exactly ``{"detail", "code"}`` with
-    this ``code``, and a ``detail`` that is one sentence (one line, no traceback, ending in
-    a full stop or question mark, no second sentence after it). Returns the detail."""
+    this ``code``, and a ``detail`` that is one sentence. Returns the detail."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"detail", "code"}, body
     assert body["code"] == code, body
-    detail = body["detail"]
-    assert isinstance(detail, str) and detail.endswith((".", "?")), body
-    assert "\n" not in detail and "Traceback" not in detail, detail
-    assert not re.search(r"[.?!] +[A-Z]", detail), f"more than one sentence: {detail}"
-    return detail
+    return assert_one_sentence(body["detail"])
 
 
 @pytest.fixture(scope="session")
