@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import base64
 import importlib.util
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,7 +26,8 @@ from connector.errors import ReadOnlyError
 from connector.ports import recommend_port
 from connector.running import QueryControl
 from connector.statements import prepare
-from tests.conftest import require_service
+from tests import netdb
+from tests.conftest import assert_error, assert_one_sentence, require_service, wait_until
 
 HAVE_FAKESNOW = all(
     importlib.util.find_spec(name) is not None
@@ -37,27 +35,6 @@ HAVE_FAKESNOW = all(
 )
 WAREHOUSE = "FAKESNOW_WAREHOUSE"  # the one warehouse fakesnow lists
 BIG_ROWS = 20_000
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"detail", "code"} and body["code"] == code, body
-    detail = str(body["detail"])
-    assert detail.endswith(".") and "Traceback" not in detail and "\n" not in detail
-    return detail
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"fakesnow exited early:\n{log.read_text()}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError("fakesnow's server did not listen within 60 s")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +49,13 @@ def fakesnow_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for_port(port, process, log)
+        # fakesnow listens within seconds; 60 s bounds a loaded machine.
+        wait_until(
+            lambda: netdb.port_open("127.0.0.1", port),
+            within_s=60,
+            what=f"fakesnow listening (its log: {log})",
+            process=process,
+        )
         _seed(port)
         yield port
     finally:
@@ -337,63 +320,63 @@ def _driver_error(errno: int, sqlstate: str, message: str, kind: str = "Database
 
 
 @pytest.mark.parametrize(
-    ("errno", "kind", "message", "status", "words"),
+    ("errno", "kind", "message", "words"),
     [
-        (390100, "DatabaseError", "Incorrect username or password was specified.", 502, "password"),
+        (390100, "DatabaseError", "Incorrect username or password was specified.", "password"),
         (
             390106,
             "DatabaseError",
             "Specified password has expired. Password must be changed using the Snowflake web console.",
-            502,
             "expired",
         ),
         (
             390432,
             "DatabaseError",
             "IP 203.0.113.7 is not allowed to access Snowflake. Contact your local security administrator.",
-            502,
             "network policy",
         ),
         (
             390189,
             "DatabaseError",
             "Role 'ANALYST' specified in the connect string is not granted to this user.",
-            502,
             "role option",
         ),
         (
             606,
             "ProgrammingError",
             "No active warehouse selected in the current session.  Select an active warehouse with the 'use warehouse' command.",
-            502,
             "warehouse option",
         ),
-        (
+        pytest.param(
             390201,
             "DatabaseError",
             "The requested warehouse does not exist or not authorized.",
-            502,
             "warehouse",
+            # A product bug, recorded here: the detail is two sentences ("Snowflake: The
+            # requested ... authorized. Check the warehouse, ... options."), the contract's
+            # detail is one. Strict: once the detail is one sentence this fails, to be removed.
+            marks=pytest.mark.xfail(
+                strict=True, raises=AssertionError, reason="detail is two sentences"
+            ),
         ),
         (
             250001,
             "OperationalError",
             "Could not connect to Snowflake backend after 2 attempt(s).Aborting",
-            502,
             "account identifier",
         ),
     ],
 )
 def test_snowflake_sign_in_errors_are_explained(
-    errno: int, kind: str, message: str, status: int, words: str
+    errno: int, kind: str, message: str, words: str
 ) -> None:
     # fakesnow accepts every sign-in, so these are the real connector's exception classes
-    # with the messages Snowflake sends.
+    # with the messages Snowflake sends. Each is the database refusing: 502 db_unavailable.
     from connector.backends import get_backend
 
-    error = get_backend("snowflake").translate_error(_driver_error(errno, "08001", message))
-    assert error.status == status and words in error.detail
-    assert error.detail.endswith(".") and "\n" not in error.detail
+    error = get_backend("snowflake").translate_error(_driver_error(errno, "08001", message, kind))
+    assert (error.status, error.code) == (502, "db_unavailable")
+    assert words in assert_one_sentence(error.detail)
 
 
 # 3. timeouts and cancel -------------------------------------------------------------------
@@ -444,18 +427,19 @@ def test_snowflake_cancel_over_http_is_a_499(
     # slowly enough to be caught); DELETE /queries/{id} then stops it: 499, in the history.
     sql = "SELECT COUNT(*) FROM BIG"
     release = threading.Event()
-    _hold_query(monkeypatch, sql, release)
+    _hold_query(monkeypatch, sql, release, hold_s=60)
     results: list[httpx.Response] = []
     worker = threading.Thread(target=lambda: results.append(run(sf, sql)))
     worker.start()
     try:
-        deadline = time.monotonic() + 5
-        running: list[dict[str, Any]] = []
-        while not running and time.monotonic() < deadline:
-            running = [q for q in sf.get("/queries").json() if q["connection"] == "sf"]
-            time.sleep(0.01)
-        assert running, "the query never showed in GET /queries"
-        assert sf.delete(f"/queries/{running[0]['query_id']}").status_code in (200, 202, 204)
+        # Listed as soon as the request reaches the connector; 30 s bounds a loaded
+        # machine, well inside the hold's cap (``hold_s``).
+        running: list[dict[str, Any]] = wait_until(
+            lambda: [q for q in sf.get("/queries").json() if q["connection"] == "sf"],
+            within_s=30,
+            what="the query showing in GET /queries",
+        )
+        assert sf.delete(f"/queries/{running[0]['query_id']}").status_code == 204
     finally:
         release.set()
         worker.join(10)
@@ -468,7 +452,8 @@ def test_snowflake_query_past_its_timeout_is_a_504(
     sf: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Held 2 s, past its 1 s deadline, in the client (fakesnow ignores the statement
-    # timeout): the watchdog stops it and the answer is 504.
+    # timeout): the watchdog stops it and the answer is 504. Nothing sets ``release``: the
+    # hold is the full 2 s, which is the point (a query slower than its timeout).
     sql = "SELECT MAX(N) FROM BIG"
     release = threading.Event()
     _hold_query(monkeypatch, sql, release, hold_s=2)
@@ -663,15 +648,24 @@ def test_snowflake_numbers_come_as_exact_decimals(fakesnow_port: int) -> None:
         engine.dispose()
 
 
-def test_snowflake_nulls_of_every_type(sf: TestClient) -> None:
+def test_snowflake_nulls_of_every_type(sf: TestClient, fakesnow_port: int) -> None:
     response = sf.post("/connections/sf/query?shape=records", json={"sql": NULLS_SQL})
     assert response.status_code == 200, response.text
     body = response.json()
     (row,) = body["rows"]
-    # fakesnow's server returns NULL timestamps as 1970-01-01 (a fakesnow bug); Snowflake
-    # returns NULL. Every other type must be a JSON null.
-    for name in ("NTZ", "TZ"):
-        assert row.pop(name) in (None, "1970-01-01T00:00:00", "1970-01-01T00:00:00+00:00")
+    # fakesnow's server sends NULL timestamps as 1970-01-01 (a fakesnow bug; Snowflake sends
+    # NULL), so the real driver hands over a datetime there. What is checked is that the
+    # connector passes on exactly what the driver gave: the same value read directly.
+    raw = _raw_connection(fakesnow_port, database="MARKET", schema="PUBLIC")
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT NULL::TIMESTAMP_NTZ AS NTZ, NULL::TIMESTAMP_TZ AS TZ")
+        direct = dict(zip(("NTZ", "TZ"), cursor.fetchone(), strict=True))
+    finally:
+        raw.close()
+    for name, value in direct.items():
+        assert row.pop(name) == (None if value is None else value.isoformat()), name
+    # Every other type is a JSON null.
     assert row == dict.fromkeys(row)
 
 
