@@ -18,10 +18,11 @@ from fastapi.testclient import TestClient
 from connector.app import create_app
 from connector.cli import main
 from connector.models import Column, SavedParam
-from connector.runtime import Runtime
+from connector.runtime import Runtime, open_runtime
 from connector.saved import coerce_param, resolve_date
 from connector.statements import prepare
 from connector.widgets import column_defs
+from tests.conftest import assert_error
 
 # The widgets.json reference (docs.openbb.co, "Widgets.json Reference"), written out here
 # on its own so the tests do not trust the code's copy of the same rules. Where it and
@@ -83,13 +84,6 @@ def reference_problems(widgets: Any) -> list[str]:
             if not prompt or prompt[0].get("language") != "sql":
                 found.append(f"{wid}: omni widget needs a prompt param with language sql")
     return found
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"detail", "code"} and body["code"] == code, body
-    return str(body["detail"])
 
 
 def symbols(client: TestClient, count: int = 3) -> list[str]:
@@ -292,11 +286,17 @@ def test_openbb_widget_ids_are_stable_across_restarts(
     saved_client: TestClient, runtime: Runtime
 ) -> None:
     first = saved_client.get("/widgets.json").json()
-    again = create_app(runtime, close_runtime=False)
-    with TestClient(
-        again, base_url="http://localhost", headers={"X-API-KEY": runtime.api_key or ""}
-    ) as fresh:
-        second = fresh.get("/widgets.json").json()
+    # A restart: a second runtime opened afresh on the same data folder, read from disk.
+    restarted = open_runtime(runtime.settings)
+    try:
+        with TestClient(
+            create_app(restarted, close_runtime=False),
+            base_url="http://localhost",
+            headers={"X-API-KEY": restarted.api_key or ""},
+        ) as fresh:
+            second = fresh.get("/widgets.json").json()
+    finally:
+        restarted.close()
     assert second == first
 
 
@@ -381,24 +381,13 @@ def test_openbb_broken_sql_answers_400_and_others_keep_working(
 
 
 def test_openbb_metric_and_markdown_widgets(client: TestClient) -> None:
-    add(
-        client,
-        name="kpi",
-        sql="SELECT count(*) AS tickers, 1.5 AS ratio FROM tickers",
-        widget={"type": "metric"},
-    )
-    add(
-        client,
-        name="labelled",
-        sql="SELECT 'Rows' AS label, 3 AS value, '+1' AS delta",
-        widget={"type": "metric"},
-    )
-    add(
-        client,
-        name="note",
-        sql="SELECT symbol, name FROM tickers ORDER BY symbol LIMIT 2",
-        widget={"type": "markdown"},
-    )
+    for name, sql, kind in (
+        ("kpi", "SELECT count(*) AS tickers, 1.5 AS ratio FROM tickers", "metric"),
+        ("labelled", "SELECT 'Rows' AS label, 3 AS value, '+1' AS delta", "metric"),
+        ("note", "SELECT symbol, name FROM tickers ORDER BY symbol LIMIT 2", "markdown"),
+    ):
+        saved = add(client, name=name, sql=sql, widget={"type": kind})
+        assert saved.status_code == 201, saved.text
     kpi = client.get("/widgets/kpi").json()
     assert [m["label"] for m in kpi] == ["tickers", "ratio"] and kpi[0]["value"] == 50
     assert client.get("/widgets/labelled").json() == [{"label": "Rows", "value": 3, "delta": "+1"}]
@@ -446,9 +435,12 @@ def test_openbb_ssrm_pages_and_sorts_in_the_database(client: TestClient) -> None
     assert any("SELECT COUNT(*) FROM (" in entry["sql"] for entry in history)
     evil = json.dumps([{"colId": 'close" DESC; DROP TABLE tickers; --', "sort": "asc"}])
     refused = client.get("/widgets/all_prices", params={"sortModel": evil})
-    assert refused.status_code == 400  # quoted as one odd column name, never run as SQL
+    # Not a column of the result: refused as a bad parameter before any SQL is built.
+    detail = assert_error(refused, 400, "bad_param")
+    assert "column" in detail and "DROP" not in detail
     assert symbols(client, 1)
-    assert client.get("/widgets/all_prices", params={"startRow": 5, "endRow": 2}).status_code == 422
+    backwards = client.get("/widgets/all_prices", params={"startRow": 5, "endRow": 2})
+    assert_error(backwards, 422, "invalid_request")
     assert reference_problems(client.get("/widgets.json").json()) == []
 
 
