@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests import netdb
+from tests.conftest import assert_error
 from tests.test_mysql import db as mysql_db  # noqa: F401 - a fixture, used by name
 from tests.test_postgresql import db as pg_db  # noqa: F401 - a fixture, used by name
 
@@ -52,7 +53,9 @@ def test_openbb_widgets_on_real_servers(client: TestClient, server_db: netdb.Net
     one = client.get(url, params={"syms": "aapl"}).json()
     assert one == {"rowData": [{"id": 1, "symbol": "AAPL", "qty": 10}], "rowCount": 1}
     odd = client.get(url, params={"sortModel": json.dumps([{"colId": 'qty"; --', "sort": "asc"}])})
-    assert odd.status_code == 400
+    # Quoted as one identifier: the database itself names the whole odd text as a column
+    # it does not have (SQLite, which would sort by it as a string, is checked in test_openbb).
+    assert 'qty"; --' in assert_error(odd, 400, "sql_error")
     # Workspace's POST, with filters the database applies in its own dialect.
     filtered = client.post(
         url,
