@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from connector.backends import describe_kinds, get_backend, kinds
 from connector.cli import main
 from connector.cli.connections import connections_add
+from tests.conftest import assert_error
 
 AVAILABLE = [info for info in describe_kinds() if info.available]
 
@@ -37,7 +38,7 @@ def test_kinds_endpoint_serves_every_backends_description(client: TestClient) ->
 
 
 def test_kinds_endpoint_needs_the_key(client: TestClient) -> None:
-    assert client.get("/kinds", headers={"X-API-KEY": ""}).status_code == 401
+    assert_error(client.get("/kinds", headers={"X-API-KEY": ""}), 401, "auth_required")
 
 
 def test_kinds_option_types_defaults_and_choices_follow_the_models() -> None:
