@@ -19,6 +19,7 @@ from connector.errors import (
     ReadOnlyError,
     SqlError,
 )
+from tests.conftest import assert_one_sentence
 
 
 @pytest.mark.parametrize(
@@ -46,7 +47,7 @@ def test_error_mapping_mysql_sentences(
     exc = pymysql.err.OperationalError(code, message)
     error = MysqlBackend().translate_error(exc)
     assert type(error) is expected, error
-    assert words in error.detail.lower()
+    assert words in assert_one_sentence(error.detail).lower()
 
 
 @pytest.mark.parametrize(
@@ -75,4 +76,4 @@ def test_error_mapping_postgresql_sentences(
 ) -> None:
     error = PostgresqlBackend().translate_error(exc)
     assert type(error) is expected, error
-    assert words in error.detail.lower()
+    assert words in assert_one_sentence(error.detail).lower()
