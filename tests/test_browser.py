@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 
 from connector.ports import recommend_port
-from tests.conftest import LiveServer, require_service, start_server, stop_server
+from tests.conftest import (
+    LiveServer,
+    assert_one_sentence,
+    require_service,
+    start_server,
+    stop_server,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -190,12 +196,15 @@ def test_browser_cross_site_text_plain_form_cannot_run_a_query(
     server = _start(tmp_path / "data", sample_db, *extra, origin="http://localhost:1")
     try:
         page = _open(browser, outside, server, "none")
-        with page.expect_navigation():
+        with page.expect_navigation() as navigation:
             page.evaluate("api => attack(api)", server.url)
         answer = json.loads(page.text_content("body") or "{}")
         # Without a key the form is stopped at the key check; even with auth off, a
         # text/plain body is refused before any SQL is read.
-        assert answer["code"] == ("auth_required" if auth else "unsupported_media_type")
+        status, code = (401, "auth_required") if auth else (415, "unsupported_media_type")
+        assert navigation.value.status == status
+        assert set(answer) == {"detail", "code"} and answer["code"] == code, answer
+        assert_one_sentence(answer["detail"])
         assert "pwned" not in (page.content())
         page.close()
         with server.client() as client:
