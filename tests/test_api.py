@@ -118,7 +118,7 @@ def test_api_other_origins_get_no_cors_headers(client: TestClient) -> None:
     assert not any(name.startswith("access-control-") for name in preflight.headers)
 
 
-def test_api_configured_origin_is_allowed(tmp_path: Path, sample_db: Path) -> None:
+def test_api_configured_origin_is_allowed(tmp_path: Path) -> None:
     from connector.app import create_app
     from connector.config import Settings
     from connector.runtime import open_runtime

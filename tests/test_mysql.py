@@ -193,7 +193,7 @@ def test_mysql_connection_removed_while_its_query_runs(
     netdb.check_removed_while_running(client, db, conn, "mk_rm_" + secrets.token_hex(3))
 
 
-def test_mysql_export_streams_every_row(client: TestClient, db: netdb.NetDb, conn: str) -> None:
+def test_mysql_export_streams_every_row(client: TestClient, conn: str) -> None:
     netdb.check_export_rows(client, conn, "SELECT seq AS n, 'x' AS s FROM seq_1_to_120000", 120000)
 
 

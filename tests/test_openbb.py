@@ -351,7 +351,7 @@ def test_openbb_a_bad_saved_query_is_logged_and_left_out(
 
 
 def test_openbb_broken_sql_answers_400_and_others_keep_working(
-    saved_client: TestClient, tmp_path: Path, runtime: Runtime
+    saved_client: TestClient, tmp_path: Path
 ) -> None:
     import sqlite3
 
