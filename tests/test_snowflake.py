@@ -282,7 +282,7 @@ def test_snowflake_missing_warehouse_is_refused_and_nothing_saved(
     response = create(client, "nowh", sf_options(fakesnow_port, warehouse="NO_SUCH_WH"))
     detail = assert_error(response, 502, "db_unavailable")
     assert "NO_SUCH_WH" in detail and "SHOW WAREHOUSES" in detail
-    assert client.get("/connections/nowh").status_code == 404
+    assert_error(client.get("/connections/nowh"), 404, "not_found")  # nothing saved
 
 
 def test_snowflake_no_current_database_is_explained(client: TestClient, fakesnow_port: int) -> None:
