@@ -9,11 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-
-def assert_error_body(response: Any, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["code"] == code
-
+from tests.conftest import assert_error
 
 SQL = "SELECT symbol, date, close, volume FROM daily_prices WHERE symbol IN (:t)"
 
@@ -160,15 +156,13 @@ def test_ssrm_unusable_filters_are_400_naming_them(
     ssrm: TestClient, body: dict[str, Any], words: str
 ) -> None:
     answer = ssrm.post("/widgets/prices", json={"startRow": 0, "endRow": 10, **body})
-    assert_error_body(answer, 400, "bad_param")
+    assert_error(answer, 400, "bad_param")
     assert words in answer.json()["detail"]
 
 
 def test_ssrm_bad_paging_is_422(ssrm: TestClient) -> None:
-    assert_error_body(
+    assert_error(
         ssrm.post("/widgets/prices", json={"startRow": 5, "endRow": 2}), 422, "invalid_request"
     )
-    assert_error_body(ssrm.post("/widgets/prices", json={"startRow": "x"}), 422, "invalid_request")
-    assert_error_body(
-        ssrm.post("/widgets/prices", json={"sortModel": "close"}), 422, "invalid_request"
-    )
+    assert_error(ssrm.post("/widgets/prices", json={"startRow": "x"}), 422, "invalid_request")
+    assert_error(ssrm.post("/widgets/prices", json={"sortModel": "close"}), 422, "invalid_request")
