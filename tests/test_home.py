@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from connector import __version__
+from tests.conftest import assert_error
 
 
 def test_home_answers_json_without_the_key(client: TestClient) -> None:
@@ -26,9 +27,9 @@ def test_home_answers_a_browser_with_a_page(client: TestClient) -> None:
 
 
 def test_home_still_checks_the_host(client: TestClient) -> None:
-    assert client.get("/", headers={"Host": "evil.example"}).status_code == 421
+    assert_error(client.get("/", headers={"Host": "evil.example"}), 421, "bad_host")
 
 
 def test_home_is_the_only_other_open_path(client: TestClient) -> None:
     for path in ("/kinds", "/connections", "/widgets.json", "/apps.json"):
-        assert client.get(path, headers={"X-API-KEY": ""}).status_code == 401
+        assert_error(client.get(path, headers={"X-API-KEY": ""}), 401, "auth_required")
