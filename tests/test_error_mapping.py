@@ -6,6 +6,7 @@ thought of fails here instead of passing as "unavailable" by accident."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import sqlite3
 from types import ModuleType
@@ -48,7 +49,8 @@ def _driver_modules(kind: str) -> list[ModuleType]:
     if kind == "duckdb":
         import duckdb
 
-        return [duckdb]
+        # Where duckdb defines its exceptions: duckdb.duckdb, or _duckdb from 1.4.
+        return [duckdb, importlib.import_module(duckdb.Error.__module__)]
     raise AssertionError(f"no driver modules listed for the kind {kind!r}; add them here")
 
 

@@ -29,6 +29,7 @@ _KINDS: dict[str, Entry] = {
     "mysql": Entry("connector.backends.mysql", "MysqlBackend"),
     "postgresql": Entry("connector.backends.postgresql", "PostgresqlBackend"),
     "snowflake": Entry("connector.backends.snowflake", "SnowflakeBackend", "snowflake"),
+    "duckdb": Entry("connector.backends.duckdb", "DuckdbBackend", "duckdb"),
 }
 _LOADED: dict[str, Backend] = {}
 
