@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,6 +37,7 @@ from connector.models import ConnectionSpec
 from connector.query import QueryJob, RowStream
 from connector.running import QueryControl
 from connector.statements import BoundStatement, prepare
+from tests.conftest import assert_error, assert_one_sentence, wait_until
 
 # Runs far longer than any test waits (10^12 multiply-adds); only a stop ends it.
 SLOW_SQL = "SELECT sum(a.range * b.range) AS s FROM range(1000000) AS a, range(1000000) AS b"
@@ -122,14 +122,6 @@ def duckdb_reads(path: Path, sql: str) -> Any:
     return json.loads(done.stdout)
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"detail", "code"} and body["code"] == code, body
-    assert body["detail"].endswith((".", "!", "?")) and "\n" not in body["detail"], body
-    return str(body["detail"])
-
-
 @pytest.fixture
 def conn(client: TestClient, lake: Lake) -> str:
     created = client.post("/connections", json=lake.body("lake"))
@@ -191,6 +183,9 @@ def test_duckdb_connect_test_and_query_with_params(
         json={"sql": "SELECT symbol, qty FROM trades WHERE id = :id", "params": {"id": 2}},
     )
     assert records.json()["rows"] == [{"symbol": "MSFT", "qty": 20}]
+    # DuckDB's own messages, cut to their first sentence ("... not found! Candidate ...").
+    assert "nope" in assert_error(run(client, conn, "SELECT nope FROM trades"), 400, "sql_error")
+    assert_error(run(client, conn, "SELECT * FROM no_such_table"), 400, "sql_error")
     # A colon in a string, a :: cast, a list slice and a prefix alias are not parameters.
     odd = run(client, conn, "SELECT 'a:b' AS s, '5'::INTEGER AS n, [1, 2, 3][2:3] AS l, x: 7")
     assert odd.json()["rows"] == [["a:b", 5, [2, 3], 7]], odd.text
@@ -374,10 +369,9 @@ def test_duckdb_session_refuses_writes_without_the_guard(lake: Lake) -> None:
             ):
                 cursor.execute(sql)
                 cursor.fetchmany(10)
-            assert isinstance(backend.translate_error(caught.value), ReadOnlyError), (
-                sql,
-                caught.value,
-            )
+            error = backend.translate_error(caught.value)
+            assert isinstance(error, ReadOnlyError), (sql, caught.value)
+            assert_one_sentence(error.detail)
         # More than one statement, as DuckDB's own parser counts them.
         control = QueryControl("q_raw", "raw", "", 30)
         with (
@@ -429,6 +423,7 @@ def test_duckdb_refuses_even_without_the_connectors_checks(lake: Lake, sql: str)
         connection.close()
     error = get_backend("duckdb").translate_error(caught.value)
     assert isinstance(error, ReadOnlyError), (statement, caught.value)
+    assert_one_sentence(error.detail)
     assert lake.snapshot() == before
     assert not (lake.outside / "fresh.duckdb").exists()
     assert duckdb_reads(lake.db, "SELECT count(*) FROM trades") == [[3]]
@@ -515,14 +510,13 @@ def test_duckdb_cancel_is_499_in_the_database(client: TestClient, conn: str) -> 
         target=lambda: results.append(run(client, conn, SLOW_SQL, timeout_s=120))
     )
     worker.start()
-    running: list[dict[str, Any]] = []
     # Up to 20 s for the query to be registered: a thread start and a pool checkout, but the
     # machine is shared and may be slow; the query itself cannot finish in that time.
-    deadline = time.monotonic() + 20
-    while not running and time.monotonic() < deadline:
-        running = [q for q in client.get("/queries").json() if q["connection"] == conn]
-        time.sleep(0.05)
-    assert running, "the query never showed up as running"
+    running = wait_until(
+        lambda: [q for q in client.get("/queries").json() if q["connection"] == conn],
+        within_s=20,
+        what="the query shows up as running",
+    )
     assert client.delete(f"/queries/{running[0]['query_id']}").status_code == 204
     # The answer only comes once DuckDB's execute() returned: the statement is stopped.
     # 60 s is far beyond an interrupt's reach; only a cancel that failed would use it up.

@@ -493,8 +493,23 @@ def _local_path(value: str) -> Path:
     return Path(value).expanduser()
 
 
+_NEXT_SENTENCE = re.compile(r"[.!?] +(?=[A-Z\"(])")
+
+
+def _message(exc: BaseException) -> str:
+    """DuckDB's first sentence: its messages go on with hints ("Did you mean ...?",
+    "Candidate bindings: ...") and end in "!", where the contract wants one sentence."""
+    lines = str(exc).strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    found = _NEXT_SENTENCE.search(first)
+    if found:
+        first = first[: found.start() + 1]
+    return first[:-1] + "." if first.endswith("!") else first
+
+
 ERRORS = ErrorTable(
     label="DuckDB",
+    message_of=_message,
     rules=(
         # interrupt() from outside a stop the runner knows of.
         ErrorRule(
