@@ -257,6 +257,9 @@ class SavedQuery(BaseModel):
     description: str = ""
     params: list[SavedParam] = Field(default_factory=list)
     widget: WidgetSpec = Field(default_factory=WidgetSpec)
+    # Rows a widget shows at most (up to the server's maximum); the server's row limit if
+    # unset. A widget whose result is cut says so in its last row.
+    limit: int | None = Field(default=None, ge=1)
 
     @field_validator("name")
     @classmethod

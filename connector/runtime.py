@@ -85,6 +85,7 @@ class Runtime:
         return thread
 
     def close(self) -> None:
+        self.workspace.close()
         self.connector.close()
         self.store.close()
 

@@ -35,6 +35,7 @@ from connector.models import (
 from connector.service import Connector
 from connector.ssrm import Page, paged_sql
 from connector.statements import parameter_names
+from connector.widget_options import check_widget
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,13 @@ TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 PROBE_ROWS = 50
 PROBE_TIMEOUT_S = 10.0
-_RELATIVE_DATE = re.compile(r"^\$currentDate(?:([+-])(\d{1,4})([dwMmy]))?$")
+_RELATIVE_DATE = re.compile(r"^\$currentDate(?:([+-])(\d{1,4})([hdwMmy]))?$")
 _ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
 
 
 def resolve_date(text: str, today: dt.date | None = None) -> dt.date | None:
-    """``$currentDate``, ``$currentDate-1w`` (units d, w, M or m for months, y) as a date."""
+    """``$currentDate``, ``$currentDate-1w`` (units h, d, w, M or m for months, y) as a date
+    (hours move the day only when they cross midnight of today's date)."""
     match = _RELATIVE_DATE.match(text.strip())
     if match is None:
         return None
@@ -56,6 +58,9 @@ def resolve_date(text: str, today: dt.date | None = None) -> dt.date | None:
     if sign is None:
         return day
     count = int(amount) * (1 if sign == "+" else -1)
+    if unit == "h":
+        moment = dt.datetime.combine(day, dt.datetime.now().time()) + dt.timedelta(hours=count)
+        return moment.date()
     if unit == "d":
         return day + dt.timedelta(days=count)
     if unit == "w":
@@ -158,13 +163,23 @@ class SavedQueries:
                 raise BadParamError(
                     f"The SQL uses :{name}, which is not declared in the query's params."
                 )
+        maximum = self.connector.settings.max_row_limit
+        if query.limit is not None and query.limit > maximum:
+            raise BadParamError(f"limit must be at most {maximum:,}, the server's maximum.")
+        check_widget(query.widget.model_dump())
         seen: set[str] = set()
+        params = []
         for param in query.params:
             if param.name in seen:
                 raise BadParamError(f"Parameter {param.name!r} is declared twice.")
             seen.add(param.name)
-            coerce_param(param, param.default)  # a bad default is refused now, not at run time
-        return query
+            # A bad default is refused now, not at run time; a good one is kept with its
+            # param's JSON type ("true" for a boolean is true), as Workspace needs it.
+            typed = coerce_param(param, param.default)
+            if param.type in ("boolean", "number") and not param.multiple:
+                param = param.model_copy(update={"default": typed})
+            params.append(param)
+        return query.model_copy(update={"params": params})
 
     def list(self) -> list[SavedQuery]:
         return self.list_valid()[0]
@@ -192,14 +207,16 @@ class SavedQueries:
         return SavedQuery.model_validate(self.store.get_saved(name))
 
     def add(self, query: SavedQuery) -> SavedQuery:
-        self.store.add_saved(self.validate(query).model_dump(mode="json"))
-        return query
+        checked = self.validate(query)
+        self.store.add_saved(checked.model_dump(mode="json"))
+        return checked
 
     def update(self, name: str, query: SavedQuery) -> SavedQuery:
         if query.name != name:
             raise BadParamError("A saved query cannot be renamed; remove it and add it again.")
-        self.store.update_saved(name, self.validate(query).model_dump(mode="json"))
-        return query
+        checked = self.validate(query)
+        self.store.update_saved(name, checked.model_dump(mode="json"))
+        return checked
 
     def remove(self, name: str) -> None:
         self.store.remove_saved(name)
@@ -230,7 +247,9 @@ class SavedQueries:
         limit: int | None = None,
         client: str | None = None,
     ) -> QueryResult:
-        request = SavedRunRequest(sql=query.sql, params=self.bind(query, values), limit=limit)
+        request = SavedRunRequest(
+            sql=query.sql, params=self.bind(query, values), limit=limit or query.limit
+        )
         return self.connector.run(query.connection, request, client)
 
     def columns(self, query: SavedQuery) -> builtins.list[Column]:

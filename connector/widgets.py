@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from connector.models import Column, ConnectionSpec, SavedParam, SavedQuery
+from connector.widget_options import CHART_TYPES, WidgetOptionError, WidgetOptions, check_widget
 from connector.wire import record_keys
 
 log = logging.getLogger(__name__)
@@ -32,12 +33,11 @@ CHART_DATA_TYPES = frozenset({"category", "series", "time", "excluded"})
 FORMATTER_FNS = frozenset(
     {"int", "none", "percent", "normalized", "normalizedPercent", "dateToYear"}
 )
-CHART_TYPES = frozenset(
-    {"line", "bar", "area", "scatter", "column", "stackedColumn", "groupedColumn",
-     "stackedBar", "groupedBar", "pie", "donut"}
+# What a saved query's widget options may put on its entry as they are.
+PASSTHROUGH = (
+    "name", "category", "subCategory", "refetchInterval", "staleTime", "runButton",
+    "dataUpdateDisplay", "exportable", "imgUrl",
 )  # fmt: skip
-# Keys a saved query's ``widget`` may set on its entry, beyond ``type``.
-PASSTHROUGH = ("gridData", "refetchInterval", "subCategory", "name", "category")
 
 # Column type -> (cellDataType, chartDataType, formatterFn or None)
 _COLUMN_DEFS: dict[str, tuple[str, str, str | None]] = {
@@ -107,9 +107,24 @@ def widget_param(param: SavedParam) -> dict[str, Any]:
     return entry
 
 
+def _merged_column_defs(
+    generated: list[dict[str, Any]], options: WidgetOptions
+) -> list[dict[str, Any]]:
+    """The generated definitions with the saved query's overrides merged in by ``field``;
+    an override for a field the result lacks is added as it is."""
+    overrides = {
+        item.field: item.model_dump(exclude_none=True) for item in options.columnsDefs or []
+    }
+    merged = [{**column, **overrides.pop(column["field"], {})} for column in generated]
+    return merged + list(overrides.values())
+
+
 def saved_widget(query: SavedQuery, columns: Sequence[Column] | None) -> dict[str, Any]:
     """The widgets.json entry of one saved query."""
+    options = check_widget(query.widget.model_dump())
     kind = query.widget.type
+    if options.columns:
+        columns = [Column(name=name, type=kind) for name, kind in options.columns.items()]
     entry: dict[str, Any] = {
         "name": query.name.replace("_", " "),
         "description": query.description or f"Saved query {query.name} on {query.connection}.",
@@ -121,17 +136,19 @@ def saved_widget(query: SavedQuery, columns: Sequence[Column] | None) -> dict[st
         "gridData": {"w": 20, "h": 5 if kind == "metric" else 9},
         "source": [CATEGORY],
     }
+    if options.gridData is not None:
+        entry["gridData"] = options.gridData.model_dump()
     if kind in ("table", "chart", "ssrm_table"):
         table: dict[str, Any] = {"showAll": True}
-        if columns:
-            table["columnsDefs"] = column_defs(columns)
+        defs = _merged_column_defs(column_defs(columns) if columns else [], options)
+        if defs:
+            table["columnsDefs"] = defs
         if kind == "chart":
             entry["defaultViz"] = "chart"
-            extra = query.widget.model_extra or {}
-            table["chartView"] = {"enabled": True, "chartType": extra.get("chartType", "line")}
+            table["chartView"] = {"enabled": True, "chartType": options.chartType or "line"}
         entry["data"] = {"table": table}
     for key in PASSTHROUGH:
-        value = (query.widget.model_extra or {}).get(key)
+        value = getattr(options, key)
         if value is not None:
             entry[key] = value
     return entry
@@ -181,8 +198,8 @@ def problems(entry: Any) -> list[str]:
     elif not (1 <= grid.get("w", 1) <= 40 and 1 <= grid.get("h", 1) <= 100):
         found.append("gridData.w must be 1-40 and gridData.h 1-100")
     refetch = entry.get("refetchInterval")
-    if refetch is not None and refetch is not False and not isinstance(refetch, int | float):
-        found.append("refetchInterval must be a number or false")
+    if refetch is not None and refetch is not False and not isinstance(refetch, int | str):
+        found.append("refetchInterval must be a number, false or a cron string")
     found.extend(_param_problems(entry.get("params", [])))
     if entry.get("type") in ("table", "ssrm_table"):
         found.extend(_table_problems(entry.get("data", {})))
@@ -246,6 +263,8 @@ def build_widgets(
     for query in saved:
         try:
             entry: Any = saved_widget(query, columns.get(query.name))
+        except WidgetOptionError as error:
+            entry = error.detail
         except (TypeError, ValueError, AttributeError) as exc:
             entry = f"could not be built ({type(exc).__name__})"
         candidates.append((saved_widget_id(query.name), f"saved query {query.name!r}", entry))

@@ -56,6 +56,27 @@ def result_body(result: QueryResult, shape: RowShape = "rows") -> dict[str, Any]
     }
 
 
+def cut_note(result: QueryResult, maximum: int) -> str:
+    """The sentence a widget shows when its result was cut at its row limit."""
+    return (
+        f"Showing the first {len(result.rows):,} rows; more exist. Raise the saved query's "
+        f"limit (at most {maximum:,}) or make it an ssrm_table widget, which pages in the "
+        "database."
+    )
+
+
+def records_with_note(result: QueryResult, maximum: int) -> list[dict[str, Any]]:
+    """The rows as records and, when the result was cut, a last row saying so in its first
+    column (the others empty), so the cut is seen in the grid rather than silent."""
+    rows = records(result)
+    if result.truncated and result.columns:
+        keys = record_keys(result.columns)
+        rows.append(
+            {key: (cut_note(result, maximum) if i == 0 else None) for i, key in enumerate(keys)}
+        )
+    return rows
+
+
 def metric_body(result: QueryResult) -> list[dict[str, Any]]:
     """A metric widget's items: rows with label/value(/delta), else the first row's cells."""
     rows = records(result)
@@ -86,14 +107,22 @@ def markdown_body(result: QueryResult) -> str:
     return "\n".join(lines)
 
 
+def markdown_with_note(result: QueryResult, maximum: int) -> str:
+    text = markdown_body(result)
+    return f"{text}\n\n*{cut_note(result, maximum)}*" if result.truncated else text
+
+
 def ssrm_body(result: QueryResult, total: int) -> dict[str, Any]:
     """A server-side row model page: its rows and the total row count."""
     return {"rowData": records(result), "rowCount": total}
 
 
-def omni_table(result: QueryResult) -> dict[str, Any]:
-    """The omni (SQL) widget's answer: the rows as a table."""
-    return {"content": records(result), "data_format": {"data_type": "object", "parse_as": "table"}}
+def omni_table(result: QueryResult, maximum: int) -> dict[str, Any]:
+    """The omni (SQL) widget's answer: the rows as a table, with a note row if cut."""
+    return {
+        "content": records_with_note(result, maximum),
+        "data_format": {"data_type": "object", "parse_as": "table"},
+    }
 
 
 def omni_text(text: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """OpenBB Workspace behind its endpoints: ``widgets.json`` and ``apps.json`` with each saved
-query's columns probed once and kept, and each widget's data shaped for its type.
+query's columns probed once and kept (side by side, within a time budget, failures kept
+for a minute; declared columns need no probe), and each widget's data shaped for its type.
 
 The routers in ``connector.api.openbb`` only read the request and write the answer; this
 module holds the cache and decides what runs. Must not import FastAPI.
@@ -9,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,9 +24,30 @@ from connector.saved import SavedQueries
 from connector.service import Connector
 from connector.ssrm import DEFAULT_PAGE_ROWS, Page
 from connector.widgets import build_apps, build_widgets
-from connector.wire import markdown_body, metric_body, omni_table, omni_text, records, ssrm_body
+from connector.wire import (
+    markdown_with_note,
+    metric_body,
+    omni_table,
+    omni_text,
+    records_with_note,
+    ssrm_body,
+)
 
 log = logging.getLogger(__name__)
+
+
+# widgets.json must answer well within the ~60 s Workspace gives a backend: probes run
+# side by side, and those not done within the budget are left for the next request.
+PROBE_WORKERS = 4
+PROBE_BUDGET_S = 15.0
+# A probe that failed is tried again after this long, not on every widgets.json.
+PROBE_RETRY_S = 60.0
+
+
+@dataclass
+class _Probe:
+    columns: list[Column] | None
+    at: float
 
 
 class Workspace:
@@ -31,30 +56,77 @@ class Workspace:
     def __init__(self, connector: Connector) -> None:
         self.connector = connector
         self.saved = SavedQueries(connector)
-        self._columns: dict[bytes, list[Column]] = {}
+        self._probes: dict[bytes, _Probe] = {}
+        self._running: dict[bytes, Future[None]] = {}
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
-    def _known_columns(self, query: SavedQuery) -> list[Column] | None:
-        """The result's columns, probed once per (connection, SQL, params) and kept."""
-        key = orjson.dumps(query.model_dump(mode="json", include={"connection", "sql", "params"}))
-        with self._lock:
-            if key in self._columns:
-                return self._columns[key]
+    @staticmethod
+    def _key(query: SavedQuery) -> bytes:
+        return orjson.dumps(query.model_dump(mode="json", include={"connection", "sql", "params"}))
+
+    def _probe(self, key: bytes, query: SavedQuery) -> None:
         try:
-            columns = self.saved.columns(query)
+            columns: list[Column] | None = self.saved.columns(query)
         except ConnectorError as error:
             log.warning("widget %s: no column definitions (%s)", query.name, error.detail)
+            columns = None
+        if columns is not None and any(column.type == "unknown" for column in columns):
+            columns = None  # no rows to type them from: try again later
+        with self._lock:
+            self._probes[key] = _Probe(columns, time.monotonic())
+            self._running.pop(key, None)
+
+    def _cached(self, key: bytes) -> _Probe | None:
+        probe = self._probes.get(key)
+        if probe is None:
             return None
-        if all(column.type != "unknown" for column in columns):  # else try again next time
-            with self._lock:
-                self._columns[key] = columns
-        return columns
+        if probe.columns is None and time.monotonic() - probe.at > PROBE_RETRY_S:
+            return None
+        return probe
+
+    def known_columns(self, queries: list[SavedQuery]) -> dict[str, list[Column] | None]:
+        """Each query's result columns: declared, cached, or probed now side by side within
+        ``PROBE_BUDGET_S`` (a probe that is not done by then fills the cache later)."""
+        found: dict[str, list[Column] | None] = {}
+        waiting: dict[str, tuple[bytes, Future[None]]] = {}
+        with self._lock:
+            for query in queries:
+                if (query.widget.model_extra or {}).get("columns"):
+                    found[query.name] = None  # declared on the query: widgets.py uses them
+                    continue
+                key = self._key(query)
+                cached = self._cached(key)
+                if cached is not None:
+                    found[query.name] = cached.columns
+                    continue
+                future = self._running.get(key)
+                if future is None:
+                    if self._pool is None:
+                        self._pool = ThreadPoolExecutor(PROBE_WORKERS, "widget-probe")
+                    future = self._pool.submit(self._probe, key, query)
+                    self._running[key] = future
+                waiting[query.name] = (key, future)
+        if waiting:
+            wait([future for _, future in waiting.values()], timeout=PROBE_BUDGET_S)
+        with self._lock:
+            for name, (key, _) in waiting.items():
+                probe = self._probes.get(key)
+                found[name] = None if probe is None else probe.columns
+        return found
+
+    def _known_columns(self, query: SavedQuery) -> list[Column] | None:
+        return self.known_columns([query])[query.name]
 
     def widgets(self) -> dict[str, dict[str, Any]]:
         """``widgets.json``."""
         queries, _ = self.saved.list_valid()
-        columns = {query.name: self._known_columns(query) for query in queries}
+        columns = self.known_columns(queries)
         return build_widgets(queries, columns, self.connector.list_connections())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def apps(self) -> list[dict[str, Any]]:
         """``apps.json``."""
@@ -84,11 +156,18 @@ class Workspace:
             )
             return ssrm_body(result, total)
         result = self.saved.run_query(query, values, client=client)
+        maximum = self.connector.settings.max_row_limit
+        if result.truncated:
+            log.warning(
+                "widget %s shows the first %d rows of a longer result (its limit)",
+                name,
+                len(result.rows),
+            )
         if kind == "metric":
             return metric_body(result)
         if kind == "markdown":
-            return markdown_body(result)
-        return records(result)
+            return markdown_with_note(result, maximum)
+        return records_with_note(result, maximum)
 
     def is_paged(self, name: str) -> bool:
         try:
@@ -107,7 +186,7 @@ class Workspace:
             result = self.connector.run(connection, QueryRequest(sql=sql), client)
         except ConnectorError as error:
             return omni_text(f"Error ({error.code}): {error.detail}")
-        return omni_table(result)
+        return omni_table(result, self.connector.settings.max_row_limit)
 
 
 def _prompt(body: Any) -> str:

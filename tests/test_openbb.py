@@ -332,7 +332,16 @@ def test_openbb_a_bad_saved_query_is_logged_and_left_out(
         sql="SELECT 1 AS one",
         widget={"type": "table", "gridData": {"w": "wide"}},
     )
-    assert response.status_code == 201
+    assert_error(response, 400, "bad_widget")  # refused when saved, naming the field
+    assert "widget.gridData.w" in response.json()["detail"]
+    runtime.store.add_saved(
+        {
+            "name": "odd",
+            "connection": "sample",
+            "sql": "SELECT 1 AS one",
+            "widget": {"type": "table", "gridData": {"w": "wide"}},
+        }
+    )  # written past the checks, by hand or by an older version
     runtime.store.add_saved(
         {
             "name": "legacy",
@@ -464,7 +473,8 @@ def test_openbb_omni_runs_sql_and_shows_errors_as_text(client: TestClient) -> No
     broken = client.post("/omni/sample", json={"prompt": "SELEC nonsense"}).json()
     assert broken["data_format"]["parse_as"] == "text" and "Error" in broken["content"]
     capped = client.post("/omni/sample", json={"prompt": "SELECT * FROM daily_prices"}).json()
-    assert len(capped["content"]) == 1000  # the configured row cap
+    assert len(capped["content"]) == 1001  # the configured row cap, and a note saying so
+    assert capped["content"][-1]["symbol"].startswith("Showing the first 1,000 rows")
     assert_error(client.post("/omni/nowhere", json={"prompt": "SELECT 1"}), 404, "not_found")
 
 
