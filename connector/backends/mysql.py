@@ -26,11 +26,12 @@ Must not import FastAPI.
 from __future__ import annotations
 
 import math
+import re
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 import pymysql
@@ -49,6 +50,7 @@ from connector.backends.network import (
     POOL_SIZE,
     NetworkBackend,
     NetworkOptions,
+    SessionGuard,
     connect_rule,
 )
 from connector.errors import (
@@ -62,6 +64,10 @@ from connector.models import Capabilities, ColumnInfo, ConnectionSpec, SchemaInf
 from connector.running import QueryControl
 from connector.statements import BoundStatement, TableRef
 from connector.values import infer_column_types
+
+if TYPE_CHECKING:
+    from sqlglot import expressions as exp
+    from sqlglot.tokenizer_core import Token
 
 KILL_TIMEOUT_S = 5
 # Server error codes.
@@ -132,6 +138,46 @@ CONVERSIONS.update(
         FIELD_TYPE.JSON: _load_json,
     }
 )
+
+
+# Statements a read-only connection may run: they only read (see ``SessionGuard``).
+READ_STATEMENTS = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN", "DESCRIBE",
+                             "DESC", "HELP"})  # fmt: skip
+_LOCK = "a named lock belongs to the session, not to the request"
+_FILE = "it reads a file on the database server"
+_PROGRAM = "it runs a program on the database server"
+DENIED_FUNCTIONS: tuple[tuple[str, str], ...] = (
+    ("GET_LOCK", _LOCK),
+    ("RELEASE_LOCK", _LOCK),
+    ("RELEASE_ALL_LOCKS", _LOCK),
+    ("LOAD_FILE", _FILE),
+    # lib_mysqludf_sys, where someone installed it.
+    ("SYS_EXEC", _PROGRAM),
+    ("SYS_EVAL", _PROGRAM),
+    ("SYS_BINEVAL", _PROGRAM),
+)
+# What MySQL and MariaDB run inside /*! ... */, /*!50700 ... */ and /*M! ... */.
+_EXECUTABLE_COMMENT = re.compile(r"^m?!", re.IGNORECASE)
+_EXECUTABLE_MARKER = re.compile(r"/\*m?!", re.IGNORECASE)
+
+
+def check_executable_comments(tokens: Sequence[Token], _trees: Sequence[exp.Expression]) -> None:
+    """Refuse executable comments: the server runs them, sqlglot drops them as comments.
+
+    A marker anywhere in a comment or a string literal counts too, so a server whose
+    ``sql_mode`` reads quotes or backslashes differently from sqlglot cannot hide one.
+    """
+    for token in tokens:
+        if any(_EXECUTABLE_COMMENT.match(text) for text in token.comments) or any(
+            _EXECUTABLE_MARKER.search(text) for text in (token.text, *token.comments)
+        ):
+            raise ReadOnlyError(
+                "This connection is read-only and refuses executable comments (/*! ... */ "
+                "and /*M! ... */), since the server runs what is in them."
+            )
+
+
+GUARD = SessionGuard(READ_STATEMENTS, DENIED_FUNCTIONS, extra=check_executable_comments)
 
 
 class MysqlSsl(BaseModel):
@@ -378,6 +424,7 @@ class MysqlBackend(NetworkBackend):
         streaming_export=True,
     )
     errors = ERRORS
+    guard_rules = GUARD.rules()
 
     def __init__(self) -> None:
         self.json_columns = MariadbJsonColumns()
