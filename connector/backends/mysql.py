@@ -3,12 +3,18 @@
 Each query runs in its own transaction. On read-only connections the session access mode
 is ``READ ONLY`` from the login on (``init_command``) and again for every query, plus
 ``START TRANSACTION READ ONLY``, so the server refuses writes and DDL (whose implicit commit
-would otherwise end a read-only transaction) whatever the statement guard let through. The
+would otherwise end a read-only transaction) whatever the statement guard let through.
+After every read-only request the session is reset (``COM_RESET_CONNECTION``, see
+``reset_session``), so no user variable, prepared statement, named lock, ``HANDLER``,
+temporary table, setting or other current database reaches the next request; the guard
+(``GUARD``) refuses what a reset would come too late for: ``KILL``, lock and server-file
+functions, executable comments and every statement that does not only read. The
 server enforces the timeout (MariaDB ``max_statement_time``, MySQL ``MAX_EXECUTION_TIME``,
-which MySQL applies to SELECT only); the cancel hook is ``KILL QUERY <thread id>`` sent on
-a separate short connection. Exports read through PyMySQL's unbuffered ``SSCursor``.
-PyMySQL never enables multi-statements, so ``SELECT 1; DROP ...`` is a syntax error on the
-server.
+which MySQL applies to SELECT only), and a statement that comes back past it anyway
+(MariaDB's ``BENCHMARK()`` does) is a timeout too; the cancel hook is ``KILL QUERY <thread
+id>`` sent on a separate short connection. Exports read through PyMySQL's unbuffered
+``SSCursor``. PyMySQL never enables multi-statements, so ``SELECT 1; DROP ...`` is a syntax
+error on the server.
 
 Values: DECIMAL is an exact ``Decimal``; TIME is a ``timedelta`` (``"-838:59:59"``);
 zero and partly zero dates (``0000-00-00``) are ``None``; BIT is an integer; JSON (MySQL's
@@ -17,8 +23,9 @@ and BLOBs are bytes (base64). MariaDB's JSON is an alias of LONGTEXT with a
 ``json_valid(col)`` check, and its wire protocol does not say "JSON" to PyMySQL; so on
 MariaDB the tables a statement reads are looked up in ``information_schema.CHECK_CONSTRAINTS``
 before it runs (cached for a minute), and result columns that come from such a column are
-typed ``json`` and parsed, as on MySQL. A read-only login should also lack the FILE privilege, since MySQL lets
-``SELECT ... INTO OUTFILE`` write a server file inside a read-only transaction.
+typed ``json`` and parsed, as on MySQL. A read-only login should still lack the FILE
+privilege: the guard refuses ``INTO OUTFILE`` and ``LOAD_FILE``, but a stored function
+written by someone else could still call ``LOAD_FILE`` inside a read-only transaction.
 
 Must not import FastAPI.
 """
@@ -351,6 +358,94 @@ class MariadbJsonCursor:
         return rows if not self._json else [self._parsed(row) for row in rows]
 
 
+class DeadlineCursor:
+    """The cursor a query runs on: it passes the guard's tables on to a MariaDB JSON cursor
+    and fails as a timeout when its statement comes back past the query's deadline.
+
+    MariaDB's ``BENCHMARK()`` stops at ``max_statement_time`` yet answers as if it had
+    finished (0, no error, no warning), before the watchdog's grace is up; a statement that
+    returns after the deadline is taken for one the server cut short.
+    """
+
+    def __init__(self, cursor: DBAPICursor, control: QueryControl, *, stream: bool) -> None:
+        self._cursor = cursor
+        self._control = control
+        self._stream = stream
+
+    @property
+    def tables(self) -> Sequence[TableRef]:
+        return getattr(self._cursor, "tables", ())
+
+    @tables.setter
+    def tables(self, tables: Sequence[TableRef]) -> None:
+        if isinstance(self._cursor, MariadbJsonCursor):
+            self._cursor.tables = tables
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        result = self._cursor.execute(sql, params)
+        if self._control.expired():
+            # An unbuffered result may still be arriving: stop it in the server (the runner
+            # then drops the connection). A buffered one is complete; nothing to stop.
+            self._control.expire(run_hook=self._stream)
+            raise self._control.stopped_error()
+        return result
+
+
+def _abandon(cursor: DBAPICursor) -> None:
+    """Forget an unbuffered result unread, also when the cursor is collected: the runner
+    drops the connection, so there is nothing to read it from (PyMySQL would try)."""
+    result = getattr(cursor, "_result", None)
+    if result is not None:
+        result.unbuffered_active = False
+    cursor.connection = None
+
+
+# COM_RESET_CONNECTION (MySQL 5.7.3+, MariaDB 10.2.4+); PyMySQL has no method for it.
+_COM_RESET_CONNECTION = 0x1F
+_UNKNOWN_COMMAND = 1047
+
+
+def reset_session(connection: DBAPIConnection, *, mariadb: bool) -> None:
+    """Give the pool back a session with nothing of the request left in it.
+
+    ``COM_RESET_CONNECTION`` rolls back, releases named locks (``GET_LOCK``), table locks
+    and ``HANDLER``s, drops temporary tables and prepared statements, clears user
+    variables and returns session variables (``max_statement_time``, ``sql_mode``, the
+    character set, autocommit, the access mode) to the server's defaults, without
+    signing in again. It keeps the current database, so the configured one is selected
+    again, and the login's own settings (character set, no autocommit, read-only access
+    mode) are put back. On a server without the command the connection is closed
+    instead, and the pool opens a fresh one.
+    """
+    try:
+        connection._execute_command(_COM_RESET_CONNECTION, b"")
+        connection._read_ok_packet()
+    except pymysql.err.MySQLError as exc:
+        if _error_code(exc) != _UNKNOWN_COMMAND:
+            raise
+        connection.close()
+        return
+    collation = getattr(connection, "collation", None)
+    names = f"SET NAMES {connection.charset}" + (f" COLLATE {collation}" if collation else "")
+    access = "tx_read_only" if mariadb else "transaction_read_only"
+    autocommit = int(bool(connection.autocommit_mode))
+    with connection.cursor() as cursor:
+        cursor.execute(f"{names}, autocommit = {autocommit}, SESSION {access} = 1")
+    database = _text(connection.db) if connection.db else None
+    if database is not None:
+        connection.select_db(database)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DATABASE()")
+        row = cursor.fetchone()
+    if row is not None and row[0] is not None:
+        # USE cannot be undone without a database to go back to: start afresh.
+        connection.close()
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -492,9 +587,9 @@ class MysqlBackend(NetworkBackend):
         thread_id = connection.thread_id()
         if kill is not None:
             control.set_cancel_hook(lambda: kill(thread_id))
-        cursor = connection.cursor(pymysql.cursors.SSCursor if stream else pymysql.cursors.Cursor)
-        if mariadb:
-            cursor = MariadbJsonCursor(cursor, self.json_columns)
+        raw = connection.cursor(pymysql.cursors.SSCursor if stream else pymysql.cursors.Cursor)
+        cursor = MariadbJsonCursor(raw, self.json_columns) if mariadb else raw
+        cursor = DeadlineCursor(cursor, control, stream=stream)
         succeeded = False
         try:
             yield cursor
@@ -507,28 +602,43 @@ class MysqlBackend(NetworkBackend):
             control.set_cancel_hook(None)
             # After a stop, draining an unbuffered result could read millions of rows; the
             # runner drops that connection from the pool instead.
-            if not (control.stopped and stream):
+            if control.stopped and stream:
+                _abandon(raw)
+            else:
                 self._finish(
-                    connection, cursor, commit=succeeded and not read_only, mariadb=mariadb
+                    connection,
+                    cursor,
+                    commit=succeeded and not read_only,
+                    mariadb=mariadb,
+                    reset=read_only,
                 )
 
     def execute(self, cursor: DBAPICursor, statement: BoundStatement) -> None:
-        if isinstance(cursor, MariadbJsonCursor):
+        if isinstance(cursor, DeadlineCursor):
             cursor.tables = statement.tables
         super().execute(cursor, statement)
 
     @staticmethod
     def _finish(
-        connection: DBAPIConnection, cursor: DBAPICursor, *, commit: bool, mariadb: bool
+        connection: DBAPIConnection,
+        cursor: DBAPICursor,
+        *,
+        commit: bool,
+        mariadb: bool,
+        reset: bool,
     ) -> None:
-        """Leave the connection as the pool expects it: no transaction, default timeout."""
+        """Leave the connection as the pool expects it: no transaction, default timeout, and
+        after a read-only request nothing of what it set (``reset_session``)."""
         cursor.close()
+        if reset:
+            reset_session(connection, mariadb=mariadb)
+            return
         if commit:
             connection.commit()
         else:
             connection.rollback()
-        with connection.cursor() as reset:
-            reset.execute(
+        with connection.cursor() as restore:
+            restore.execute(
                 "SET SESSION max_statement_time = DEFAULT"
                 if mariadb
                 else "SET SESSION MAX_EXECUTION_TIME = DEFAULT"
