@@ -184,7 +184,7 @@ def check_executable_comments(tokens: Sequence[Token], _trees: Sequence[exp.Expr
             )
 
 
-GUARD = SessionGuard(READ_STATEMENTS, DENIED_FUNCTIONS, extra=check_executable_comments)
+GUARD = SessionGuard("mysql", READ_STATEMENTS, DENIED_FUNCTIONS, extra=check_executable_comments)
 
 
 class MysqlSsl(BaseModel):

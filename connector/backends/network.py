@@ -16,6 +16,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine
 from sqlglot import expressions as exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import Token, TokenType
 
 from connector.backends.base import Backend
@@ -178,6 +180,7 @@ class SessionGuard:
     - ``extra`` holds the dialect's own checks (MariaDB's executable comments).
     """
 
+    dialect: str
     statements: frozenset[str]
     functions: tuple[tuple[str, str], ...]
     prefixes: tuple[tuple[str, str], ...] = ()
@@ -189,6 +192,7 @@ class SessionGuard:
             raise ReadOnlyError(
                 f"This connection is read-only and refuses {first.text.upper()} statements."
             )
+        tokens = self._unfolded(tokens)
         functions = dict(self.functions)
         for token in tokens:
             if token.token_type.name.endswith("STRING"):
@@ -201,6 +205,23 @@ class SessionGuard:
                 raise ReadOnlyError(f"This connection is read-only and refuses {name}(): {why}.")
         if self.extra is not None:
             self.extra(tokens, trees)
+
+    def _unfolded(self, tokens: Sequence[Token]) -> Sequence[Token]:
+        """The tokens, with what follows a command word read as SQL: sqlglot's tokenizer
+        keeps the rest of ``EXPLAIN ...`` or ``SHOW ...`` (PostgreSQL) as one string."""
+        tokenizer = Dialect.get_or_raise(self.dialect).tokenizer_class
+        if len(tokens) < 2 or tokens[0].token_type not in tokenizer.COMMANDS:
+            return tokens
+        if tokens[1].token_type != TokenType.STRING:
+            return tokens
+        try:
+            rest = Dialect.get_or_raise(self.dialect).tokenize(tokens[1].text)
+        except SqlglotError as exc:
+            raise ReadOnlyError(
+                f"This connection is read-only and cannot read what follows "
+                f"{tokens[0].text.upper()}."
+            ) from exc
+        return [tokens[0], *self._unfolded(rest), *tokens[2:]]
 
     def rules(self) -> GuardRules:
         return GuardRules(check=self.check)
