@@ -734,6 +734,7 @@ PG_REFUSED = [
     "SELECT pg_switch_wal()",
     "SELECT dblink_exec('dbname=postgres', 'SELECT 1')",
     "SELECT ts_stat('SELECT to_tsvector(symbol) FROM trades')",
+    "SELECT * FROM crosstab('SELECT symbol, id, qty FROM trades') AS t(s text, a int)",
     "ALTER SYSTEM SET work_mem = '1MB'",
     "SECURITY LABEL ON TABLE trades IS 'dc'",
     "WITH gone AS (DELETE FROM trades RETURNING *) SELECT count(*) FROM gone",

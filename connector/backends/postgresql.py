@@ -231,6 +231,9 @@ DENIED_FUNCTIONS: tuple[tuple[str, str], ...] = (
     ("QUERY_TO_XML_AND_XMLSCHEMA", _TEXT_SQL),
     ("TS_STAT", _TEXT_SQL),
     ("TS_REWRITE", _TEXT_SQL),
+    ("CONNECTBY", _TEXT_SQL),  # tablefunc
+    ("XPATH_TABLE", _TEXT_SQL),  # xml2
+    ("PG_STAT_STATEMENTS_RESET", "it resets statistics for everyone"),
     ("SET_CONFIG", "it changes a session setting, as SET does"),
     ("TXID_CURRENT", _XID),
     ("PG_CURRENT_XACT_ID", _XID),
@@ -244,6 +247,7 @@ DENIED_PREFIXES: tuple[tuple[str, str], ...] = (
     ("PG_LS_", _FILE),
     ("PG_FILE_", _FILE),  # adminpack
     ("DBLINK", "it opens another session, outside this read-only one"),
+    ("CROSSTAB", _TEXT_SQL),  # tablefunc
     ("PG_STAT_RESET", "it resets statistics for everyone"),
     ("PG_LOGICAL_", _REPLICATION),
     ("PG_REPLICATION_", _REPLICATION),
