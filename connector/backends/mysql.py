@@ -148,8 +148,9 @@ CONVERSIONS.update(
 
 
 # Statements a read-only connection may run: they only read (see ``SessionGuard``).
-READ_STATEMENTS = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN", "DESCRIBE",
-                             "DESC", "HELP"})  # fmt: skip
+READ_STATEMENTS = frozenset(
+    {"SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN", "DESCRIBE", "DESC", "HELP"}
+)
 _LOCK = "a named lock belongs to the session, not to the request"
 _FILE = "it reads a file on the database server"
 _PROGRAM = "it runs a program on the database server"
