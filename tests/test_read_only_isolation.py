@@ -68,11 +68,14 @@ def connection_name(client: TestClient, db: netdb.NetDb) -> str:
     return name
 
 
-def pooled_runner(db: netdb.NetDb) -> tuple[Callable[[str], QueryResult], Callable[[], None]]:
+def pooled_runner(
+    db: netdb.NetDb, **option_changes: Any
+) -> tuple[Callable[[str], QueryResult], Callable[[], None]]:
     """Run SQL past the statement guard (as if it had been fooled), one request at a time
     on one pooled engine, so consecutive calls share the same database session."""
     backend = get_backend(db.kind)
-    spec = ConnectionSpec(name="raw", kind=db.kind, options=db.options, read_only=True)  # type: ignore[arg-type]
+    options = {key: value for key, value in {**db.options, **option_changes}.items() if value}
+    spec = ConnectionSpec(name="raw", kind=db.kind, options=options, read_only=True)  # type: ignore[arg-type]
     engine = backend.create_engine(spec, db.password)
 
     def run(sql: str) -> QueryResult:
@@ -302,6 +305,32 @@ def test_mariadb_session_is_reset_even_past_the_guard(maria: netdb.NetDb) -> Non
             cur.execute(f"LOCK TABLES `{maria.extra['database']}`.trades WRITE")
             cur.execute("UNLOCK TABLES")
         assert run("SELECT CONNECTION_ID()").rows[0][0] == session_id  # the same session
+    finally:
+        dispose()
+
+
+def test_mariadb_use_without_a_configured_database_gets_a_fresh_session(
+    maria: netdb.NetDb,
+) -> None:
+    # With no database configured there is none to select again after USE: the pool drops
+    # that session and the next request runs on a new one.
+    run, dispose = pooled_runner(maria, database=None)
+    try:
+        session_id, database = run("SELECT CONNECTION_ID(), DATABASE()").rows[0]
+        assert database is None
+        assert run("SELECT CONNECTION_ID()").rows[0][0] == session_id  # normally kept
+        run(f"USE `{maria.extra['other']}`")
+        new_id, database = run("SELECT CONNECTION_ID(), DATABASE()").rows[0]
+        assert database is None
+        assert new_id != session_id
+        # The old session is closed, not left idle; the server may take a moment to notice.
+        gone = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s"
+        event = threading.Event()
+        for _ in range(600):  # 30 s in 0.05 s steps: generous, it only catches a leak
+            if my_scalar(maria, gone, session_id) == 0:
+                break
+            event.wait(0.05)
+        assert my_scalar(maria, gone, session_id) == 0
     finally:
         dispose()
 

@@ -50,7 +50,7 @@ from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
 from connector.backends.base import DBAPIConnection, DBAPICursor
-from connector.backends.funnel import ErrorRule, ErrorTable
+from connector.backends.funnel import ErrorRule, ErrorTable, first_sentence
 from connector.backends.network import (
     POOL_OVERFLOW,
     POOL_RECYCLE_S,
@@ -59,6 +59,8 @@ from connector.backends.network import (
     NetworkOptions,
     SessionGuard,
     connect_rule,
+    discard_flagged_on_checkin,
+    discard_later,
 )
 from connector.errors import (
     DatabaseUnavailableError,
@@ -406,7 +408,6 @@ def _abandon(cursor: DBAPICursor) -> None:
 
 # COM_RESET_CONNECTION (MySQL 5.7.3+, MariaDB 10.2.4+); PyMySQL has no method for it.
 _COM_RESET_CONNECTION = 0x1F
-_UNKNOWN_COMMAND = 1047
 
 
 def reset_session(connection: DBAPIConnection, *, mariadb: bool) -> None:
@@ -418,33 +419,30 @@ def reset_session(connection: DBAPIConnection, *, mariadb: bool) -> None:
     character set, autocommit, the access mode) to the server's defaults, without
     signing in again. It keeps the current database, so the configured one is selected
     again, and the login's own settings (character set, no autocommit, read-only access
-    mode) are put back. On a server without the command the connection is closed
-    instead, and the pool opens a fresh one.
+    mode) are put back. A session that cannot be reset (a server without the command, a
+    failure on the way, a ``USE`` with no configured database to go back to) is dropped
+    by the pool when it comes back (``discard_later``).
     """
     try:
         connection._execute_command(_COM_RESET_CONNECTION, b"")
         connection._read_ok_packet()
-    except pymysql.err.MySQLError as exc:
-        if _error_code(exc) != _UNKNOWN_COMMAND:
-            raise
-        connection.close()
+        collation = getattr(connection, "collation", None)
+        names = f"SET NAMES {connection.charset}" + (f" COLLATE {collation}" if collation else "")
+        access = "tx_read_only" if mariadb else "transaction_read_only"
+        autocommit = int(bool(connection.autocommit_mode))
+        with connection.cursor() as cursor:
+            cursor.execute(f"{names}, autocommit = {autocommit}, SESSION {access} = 1")
+        if connection.db:
+            connection.select_db(_text(connection.db))
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT DATABASE()")
+            row = cursor.fetchone()
+    except (pymysql.MySQLError, OSError) as exc:
+        discard_later(connection, f"{type(exc).__name__}: {first_sentence(exc)}")
         return
-    collation = getattr(connection, "collation", None)
-    names = f"SET NAMES {connection.charset}" + (f" COLLATE {collation}" if collation else "")
-    access = "tx_read_only" if mariadb else "transaction_read_only"
-    autocommit = int(bool(connection.autocommit_mode))
-    with connection.cursor() as cursor:
-        cursor.execute(f"{names}, autocommit = {autocommit}, SESSION {access} = 1")
-    database = _text(connection.db) if connection.db else None
-    if database is not None:
-        connection.select_db(database)
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT DATABASE()")
-        row = cursor.fetchone()
     if row is not None and row[0] is not None:
-        # USE cannot be undone without a database to go back to: start afresh.
-        connection.close()
+        discard_later(connection, "USE changed the database and none is configured")
 
 
 def _text(value: Any) -> str:
@@ -556,6 +554,8 @@ class MysqlBackend(NetworkBackend):
                 **{k: v for k, v in args.items() if k == "ssl"},
             }
         )
+
+        discard_flagged_on_checkin(engine)
 
         @event.listens_for(engine, "connect")
         def _remember_killer(dbapi_connection: Any, _record: Any) -> None:

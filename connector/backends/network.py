@@ -8,13 +8,14 @@ Must not import FastAPI or any driver.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlglot import expressions as exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
@@ -31,6 +32,8 @@ CONNECT_TIMEOUT_S = 10
 POOL_SIZE = 5
 POOL_OVERFLOW = 5
 POOL_RECYCLE_S = 1800
+
+log = logging.getLogger(__name__)
 
 _HOST = re.compile(r"^[A-Za-z0-9._\-]+$|^\[?[0-9A-Fa-f:.]+(%\w+)?\]?$")
 _QUOTES = ("'", '"', "`", "\x00")
@@ -225,6 +228,25 @@ class SessionGuard:
 
     def rules(self) -> GuardRules:
         return GuardRules(check=self.check)
+
+
+_DISCARD = "connector_discard"
+
+
+def discard_later(connection: Any, why: str) -> None:
+    """Have the pool close ``connection`` (a DBAPI connection) when it comes back, instead
+    of handing out a session whose reset failed; the request that used it keeps its result."""
+    log.warning("dropping a database session that could not be reset: %s", why)
+    setattr(connection, _DISCARD, True)
+
+
+def discard_flagged_on_checkin(engine: Engine) -> None:
+    """Make ``engine``'s pool close connections marked by ``discard_later`` at check-in."""
+
+    @event.listens_for(engine, "checkin")
+    def _discard(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None and getattr(dbapi_connection, _DISCARD, False):
+            record.invalidate()
 
 
 class NetworkBackend(Backend):

@@ -50,7 +50,7 @@ from sqlalchemy.pool import NullPool
 from sqlglot.tokenizer_core import TokenType
 
 from connector.backends.base import DBAPIConnection, DBAPICursor
-from connector.backends.funnel import ErrorRule, ErrorTable
+from connector.backends.funnel import ErrorRule, ErrorTable, first_sentence
 from connector.backends.network import (
     POOL_OVERFLOW,
     POOL_RECYCLE_S,
@@ -59,6 +59,8 @@ from connector.backends.network import (
     NetworkOptions,
     SessionGuard,
     connect_rule,
+    discard_flagged_on_checkin,
+    discard_later,
 )
 from connector.errors import (
     DatabaseUnavailableError,
@@ -285,12 +287,16 @@ def discard_session(connection: psycopg.Connection[Any]) -> None:
     """``DISCARD ALL`` after a read-only request, outside any transaction (it cannot run in
     one): a rollback undoes ``SET`` and ``set_config``, but not ``PREPARE`` or a session
     advisory lock. Settings go back to what the login set (read-only, ``IntervalStyle``);
-    psycopg forgets its own prepared statements when it sees the command."""
-    connection.autocommit = True
+    psycopg forgets its own prepared statements when it sees the command. A session that
+    could not be discarded is dropped by the pool when it comes back."""
     try:
+        connection.autocommit = True
         connection.execute("DISCARD ALL")
+    except psycopg.Error as exc:
+        discard_later(connection, f"{type(exc).__name__}: {first_sentence(exc)}")
     finally:
-        connection.autocommit = False
+        with suppress(psycopg.Error):
+            connection.autocommit = False
 
 
 class PostgresqlOptions(NetworkOptions):
@@ -419,6 +425,7 @@ class PostgresqlBackend(NetworkBackend):
             hide_parameters=True,
             **pool,
         )
+        discard_flagged_on_checkin(engine)
         event.listen(
             engine,
             "connect",
