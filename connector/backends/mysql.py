@@ -3,12 +3,18 @@
 Each query runs in its own transaction. On read-only connections the session access mode
 is ``READ ONLY`` from the login on (``init_command``) and again for every query, plus
 ``START TRANSACTION READ ONLY``, so the server refuses writes and DDL (whose implicit commit
-would otherwise end a read-only transaction) whatever the statement guard let through. The
+would otherwise end a read-only transaction) whatever the statement guard let through.
+After every read-only request the session is reset (``COM_RESET_CONNECTION``, see
+``reset_session``), so no user variable, prepared statement, named lock, ``HANDLER``,
+temporary table, setting or other current database reaches the next request; the guard
+(``GUARD``) refuses what a reset would come too late for: ``KILL``, lock and server-file
+functions, executable comments and every statement that does not only read. The
 server enforces the timeout (MariaDB ``max_statement_time``, MySQL ``MAX_EXECUTION_TIME``,
-which MySQL applies to SELECT only); the cancel hook is ``KILL QUERY <thread id>`` sent on
-a separate short connection. Exports read through PyMySQL's unbuffered ``SSCursor``.
-PyMySQL never enables multi-statements, so ``SELECT 1; DROP ...`` is a syntax error on the
-server.
+which MySQL applies to SELECT only), and a statement that comes back past it anyway
+(MariaDB's ``BENCHMARK()`` does) is a timeout too; the cancel hook is ``KILL QUERY <thread
+id>`` sent on a separate short connection. Exports read through PyMySQL's unbuffered
+``SSCursor``. PyMySQL never enables multi-statements, so ``SELECT 1; DROP ...`` is a syntax
+error on the server.
 
 Values: DECIMAL is an exact ``Decimal``; TIME is a ``timedelta`` (``"-838:59:59"``);
 zero and partly zero dates (``0000-00-00``) are ``None``; BIT is an integer; JSON (MySQL's
@@ -17,8 +23,9 @@ and BLOBs are bytes (base64). MariaDB's JSON is an alias of LONGTEXT with a
 ``json_valid(col)`` check, and its wire protocol does not say "JSON" to PyMySQL; so on
 MariaDB the tables a statement reads are looked up in ``information_schema.CHECK_CONSTRAINTS``
 before it runs (cached for a minute), and result columns that come from such a column are
-typed ``json`` and parsed, as on MySQL. A read-only login should also lack the FILE privilege, since MySQL lets
-``SELECT ... INTO OUTFILE`` write a server file inside a read-only transaction.
+typed ``json`` and parsed, as on MySQL. A read-only login should still lack the FILE
+privilege: the guard refuses ``INTO OUTFILE`` and ``LOAD_FILE``, but a stored function
+written by someone else could still call ``LOAD_FILE`` inside a read-only transaction.
 
 Must not import FastAPI.
 """
@@ -26,11 +33,12 @@ Must not import FastAPI.
 from __future__ import annotations
 
 import math
+import re
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 import pymysql
@@ -42,14 +50,17 @@ from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
 from connector.backends.base import DBAPIConnection, DBAPICursor
-from connector.backends.funnel import ErrorRule, ErrorTable
+from connector.backends.funnel import ErrorRule, ErrorTable, first_sentence
 from connector.backends.network import (
     POOL_OVERFLOW,
     POOL_RECYCLE_S,
     POOL_SIZE,
     NetworkBackend,
     NetworkOptions,
+    SessionGuard,
     connect_rule,
+    discard_flagged_on_checkin,
+    discard_later,
 )
 from connector.errors import (
     DatabaseUnavailableError,
@@ -62,6 +73,10 @@ from connector.models import Capabilities, ColumnInfo, ConnectionSpec, SchemaInf
 from connector.running import QueryControl
 from connector.statements import BoundStatement, TableRef
 from connector.values import infer_column_types
+
+if TYPE_CHECKING:
+    from sqlglot import expressions as exp
+    from sqlglot.tokenizer_core import Token
 
 KILL_TIMEOUT_S = 5
 # Server error codes.
@@ -132,6 +147,47 @@ CONVERSIONS.update(
         FIELD_TYPE.JSON: _load_json,
     }
 )
+
+
+# Statements a read-only connection may run: they only read (see ``SessionGuard``).
+READ_STATEMENTS = frozenset(
+    {"SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN", "DESCRIBE", "DESC", "HELP"}
+)
+_LOCK = "a named lock belongs to the session, not to the request"
+_FILE = "it reads a file on the database server"
+_PROGRAM = "it runs a program on the database server"
+DENIED_FUNCTIONS: tuple[tuple[str, str], ...] = (
+    ("GET_LOCK", _LOCK),
+    ("RELEASE_LOCK", _LOCK),
+    ("RELEASE_ALL_LOCKS", _LOCK),
+    ("LOAD_FILE", _FILE),
+    # lib_mysqludf_sys, where someone installed it.
+    ("SYS_EXEC", _PROGRAM),
+    ("SYS_EVAL", _PROGRAM),
+    ("SYS_BINEVAL", _PROGRAM),
+)
+# What MySQL and MariaDB run inside /*! ... */, /*!50700 ... */ and /*M! ... */.
+_EXECUTABLE_COMMENT = re.compile(r"^m?!", re.IGNORECASE)
+_EXECUTABLE_MARKER = re.compile(r"/\*m?!", re.IGNORECASE)
+
+
+def check_executable_comments(tokens: Sequence[Token], _trees: Sequence[exp.Expression]) -> None:
+    """Refuse executable comments: the server runs them, sqlglot drops them as comments.
+
+    A marker anywhere in a comment or a string literal counts too, so a server whose
+    ``sql_mode`` reads quotes or backslashes differently from sqlglot cannot hide one.
+    """
+    for token in tokens:
+        if any(_EXECUTABLE_COMMENT.match(text) for text in token.comments) or any(
+            _EXECUTABLE_MARKER.search(text) for text in (token.text, *token.comments)
+        ):
+            raise ReadOnlyError(
+                "This connection is read-only and refuses executable comments (/*! ... */ "
+                "and /*M! ... */), since the server runs what is in them."
+            )
+
+
+GUARD = SessionGuard("mysql", READ_STATEMENTS, DENIED_FUNCTIONS, extra=check_executable_comments)
 
 
 class MysqlSsl(BaseModel):
@@ -305,6 +361,90 @@ class MariadbJsonCursor:
         return rows if not self._json else [self._parsed(row) for row in rows]
 
 
+class DeadlineCursor:
+    """The cursor a query runs on: it passes the guard's tables on to a MariaDB JSON cursor
+    and fails as a timeout when its statement comes back past the query's deadline.
+
+    MariaDB's ``BENCHMARK()`` stops at ``max_statement_time`` yet answers as if it had
+    finished (0, no error, no warning), before the watchdog's grace is up; a statement that
+    returns after the deadline is taken for one the server cut short.
+    """
+
+    def __init__(self, cursor: DBAPICursor, control: QueryControl, *, stream: bool) -> None:
+        self._cursor = cursor
+        self._control = control
+        self._stream = stream
+
+    @property
+    def tables(self) -> Sequence[TableRef]:
+        return getattr(self._cursor, "tables", ())
+
+    @tables.setter
+    def tables(self, tables: Sequence[TableRef]) -> None:
+        if isinstance(self._cursor, MariadbJsonCursor):
+            self._cursor.tables = tables
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        result = self._cursor.execute(sql, params)
+        if self._control.expired():
+            # An unbuffered result may still be arriving: stop it in the server (the runner
+            # then drops the connection). A buffered one is complete; nothing to stop.
+            self._control.expire(run_hook=self._stream)
+            raise self._control.stopped_error()
+        return result
+
+
+def _abandon(cursor: DBAPICursor) -> None:
+    """Forget an unbuffered result unread, also when the cursor is collected: the runner
+    drops the connection, so there is nothing to read it from (PyMySQL would try)."""
+    result = getattr(cursor, "_result", None)
+    if result is not None:
+        result.unbuffered_active = False
+    cursor.connection = None
+
+
+# COM_RESET_CONNECTION (MySQL 5.7.3+, MariaDB 10.2.4+); PyMySQL has no method for it.
+_COM_RESET_CONNECTION = 0x1F
+
+
+def reset_session(connection: DBAPIConnection, *, mariadb: bool) -> None:
+    """Give the pool back a session with nothing of the request left in it.
+
+    ``COM_RESET_CONNECTION`` rolls back, releases named locks (``GET_LOCK``), table locks
+    and ``HANDLER``s, drops temporary tables and prepared statements, clears user
+    variables and returns session variables (``max_statement_time``, ``sql_mode``, the
+    character set, autocommit, the access mode) to the server's defaults, without
+    signing in again. It keeps the current database, so the configured one is selected
+    again, and the login's own settings (character set, no autocommit, read-only access
+    mode) are put back. A session that cannot be reset (a server without the command, a
+    failure on the way, a ``USE`` with no configured database to go back to) is dropped
+    by the pool when it comes back (``discard_later``).
+    """
+    try:
+        connection._execute_command(_COM_RESET_CONNECTION, b"")
+        connection._read_ok_packet()
+        collation = getattr(connection, "collation", None)
+        names = f"SET NAMES {connection.charset}" + (f" COLLATE {collation}" if collation else "")
+        access = "tx_read_only" if mariadb else "transaction_read_only"
+        autocommit = int(bool(connection.autocommit_mode))
+        with connection.cursor() as cursor:
+            cursor.execute(f"{names}, autocommit = {autocommit}, SESSION {access} = 1")
+        if connection.db:
+            connection.select_db(_text(connection.db))
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT DATABASE()")
+            row = cursor.fetchone()
+    except (pymysql.MySQLError, OSError) as exc:
+        discard_later(connection, f"{type(exc).__name__}: {first_sentence(exc)}")
+        return
+    if row is not None and row[0] is not None:
+        discard_later(connection, "USE changed the database and none is configured")
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -378,6 +518,7 @@ class MysqlBackend(NetworkBackend):
         streaming_export=True,
     )
     errors = ERRORS
+    guard_rules = GUARD.rules()
 
     def __init__(self) -> None:
         self.json_columns = MariadbJsonColumns()
@@ -414,6 +555,8 @@ class MysqlBackend(NetworkBackend):
             }
         )
 
+        discard_flagged_on_checkin(engine)
+
         @event.listens_for(engine, "connect")
         def _remember_killer(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.connector_kill = kill
@@ -445,9 +588,9 @@ class MysqlBackend(NetworkBackend):
         thread_id = connection.thread_id()
         if kill is not None:
             control.set_cancel_hook(lambda: kill(thread_id))
-        cursor = connection.cursor(pymysql.cursors.SSCursor if stream else pymysql.cursors.Cursor)
-        if mariadb:
-            cursor = MariadbJsonCursor(cursor, self.json_columns)
+        raw = connection.cursor(pymysql.cursors.SSCursor if stream else pymysql.cursors.Cursor)
+        cursor = MariadbJsonCursor(raw, self.json_columns) if mariadb else raw
+        cursor = DeadlineCursor(cursor, control, stream=stream)
         succeeded = False
         try:
             yield cursor
@@ -460,28 +603,43 @@ class MysqlBackend(NetworkBackend):
             control.set_cancel_hook(None)
             # After a stop, draining an unbuffered result could read millions of rows; the
             # runner drops that connection from the pool instead.
-            if not (control.stopped and stream):
+            if control.stopped and stream:
+                _abandon(raw)
+            else:
                 self._finish(
-                    connection, cursor, commit=succeeded and not read_only, mariadb=mariadb
+                    connection,
+                    cursor,
+                    commit=succeeded and not read_only,
+                    mariadb=mariadb,
+                    reset=read_only,
                 )
 
     def execute(self, cursor: DBAPICursor, statement: BoundStatement) -> None:
-        if isinstance(cursor, MariadbJsonCursor):
+        if isinstance(cursor, DeadlineCursor):
             cursor.tables = statement.tables
         super().execute(cursor, statement)
 
     @staticmethod
     def _finish(
-        connection: DBAPIConnection, cursor: DBAPICursor, *, commit: bool, mariadb: bool
+        connection: DBAPIConnection,
+        cursor: DBAPICursor,
+        *,
+        commit: bool,
+        mariadb: bool,
+        reset: bool,
     ) -> None:
-        """Leave the connection as the pool expects it: no transaction, default timeout."""
+        """Leave the connection as the pool expects it: no transaction, default timeout, and
+        after a read-only request nothing of what it set (``reset_session``)."""
         cursor.close()
+        if reset:
+            reset_session(connection, mariadb=mariadb)
+            return
         if commit:
             connection.commit()
         else:
             connection.rollback()
-        with connection.cursor() as reset:
-            reset.execute(
+        with connection.cursor() as restore:
+            restore.execute(
                 "SET SESSION max_statement_time = DEFAULT"
                 if mariadb
                 else "SET SESSION MAX_EXECUTION_TIME = DEFAULT"

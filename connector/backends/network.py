@@ -1,28 +1,39 @@
 """What the network database backends (MySQL/MariaDB, PostgreSQL) share: option checks for
-host, port, user and database, and turning a failed connect into one sentence that says
-which part was wrong (password, host, port or database), never echoing the password.
+host, port, user and database, turning a failed connect into one sentence that says
+which part was wrong (password, host, port or database), never echoing the password, and
+the shape of their read-only guard rules (``SessionGuard``).
 
 Must not import FastAPI or any driver.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
+from sqlglot import expressions as exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import SqlglotError
+from sqlglot.tokenizer_core import Token, TokenType
 
 from connector.backends.base import Backend
 from connector.backends.funnel import ErrorRule, first_sentence
-from connector.errors import DatabaseUnavailableError
+from connector.errors import DatabaseUnavailableError, ReadOnlyError
 from connector.models import ProbeResult
+from connector.statements import GuardCheck, GuardRules
 
 CONNECT_TIMEOUT_S = 10
 # A pool per connection: a few warm connections, a few more under a burst.
 POOL_SIZE = 5
 POOL_OVERFLOW = 5
 POOL_RECYCLE_S = 1800
+
+log = logging.getLogger(__name__)
 
 _HOST = re.compile(r"^[A-Za-z0-9._\-]+$|^\[?[0-9A-Fa-f:.]+(%\w+)?\]?$")
 _QUOTES = ("'", '"', "`", "\x00")
@@ -152,6 +163,90 @@ def connect_failure(
             f"The TLS handshake with {label}{where} failed: {first_sentence(message)}"
         )
     return None
+
+
+@dataclass(frozen=True, eq=False)
+class SessionGuard:
+    """A network kind's read-only rules, beside the shared guard's.
+
+    The database session is read-only and reset after every request, so what is left for
+    the guard is what a read-only session still lets a statement do to others: act on other
+    sessions, take locks or change state that a reset would be too late for, or touch the
+    server's files. So on a read-only connection:
+
+    - a statement must start (after any parentheses) with one of ``statements``, the words
+      of statements that only read (``KILL``, ``SET``, ``PREPARE``, ``USE``, ``ANALYZE``,
+      ``LOCK``, ``CALL``, ``DO``, ``LOAD``, ``BEGIN`` ... are refused as a class);
+    - no name outside a string literal may be one of ``functions`` or start with one of
+      ``prefixes`` (upper case, each with why it is refused), wherever it appears: in a
+      subquery, after a schema, quoted, or under ``EXPLAIN ANALYZE``;
+    - ``extra`` holds the dialect's own checks (MariaDB's executable comments).
+    """
+
+    dialect: str
+    statements: frozenset[str]
+    functions: tuple[tuple[str, str], ...]
+    prefixes: tuple[tuple[str, str], ...] = ()
+    extra: GuardCheck | None = None
+
+    def check(self, tokens: Sequence[Token], trees: Sequence[exp.Expression]) -> None:
+        first = next((t for t in tokens if t.token_type != TokenType.L_PAREN), None)
+        if first is not None and first.text.upper() not in self.statements:
+            raise ReadOnlyError(
+                f"This connection is read-only and refuses {first.text.upper()} statements."
+            )
+        tokens = self._unfolded(tokens)
+        functions = dict(self.functions)
+        for token in tokens:
+            if token.token_type.name.endswith("STRING"):
+                continue
+            name = token.text.upper()
+            why = functions.get(name) or next(
+                (reason for prefix, reason in self.prefixes if name.startswith(prefix)), None
+            )
+            if why is not None:
+                raise ReadOnlyError(f"This connection is read-only and refuses {name}(): {why}.")
+        if self.extra is not None:
+            self.extra(tokens, trees)
+
+    def _unfolded(self, tokens: Sequence[Token]) -> Sequence[Token]:
+        """The tokens, with what follows a command word read as SQL: sqlglot's tokenizer
+        keeps the rest of ``EXPLAIN ...`` or ``SHOW ...`` (PostgreSQL) as one string."""
+        tokenizer = Dialect.get_or_raise(self.dialect).tokenizer_class
+        if len(tokens) < 2 or tokens[0].token_type not in tokenizer.COMMANDS:
+            return tokens
+        if tokens[1].token_type != TokenType.STRING:
+            return tokens
+        try:
+            rest = Dialect.get_or_raise(self.dialect).tokenize(tokens[1].text)
+        except SqlglotError as exc:
+            raise ReadOnlyError(
+                f"This connection is read-only and cannot read what follows "
+                f"{tokens[0].text.upper()}."
+            ) from exc
+        return [tokens[0], *self._unfolded(rest), *tokens[2:]]
+
+    def rules(self) -> GuardRules:
+        return GuardRules(check=self.check)
+
+
+_DISCARD = "connector_discard"
+
+
+def discard_later(connection: Any, why: str) -> None:
+    """Have the pool close ``connection`` (a DBAPI connection) when it comes back, instead
+    of handing out a session whose reset failed; the request that used it keeps its result."""
+    log.warning("dropping a database session that could not be reset: %s", why)
+    setattr(connection, _DISCARD, True)
+
+
+def discard_flagged_on_checkin(engine: Engine) -> None:
+    """Make ``engine``'s pool close connections marked by ``discard_later`` at check-in."""
+
+    @event.listens_for(engine, "checkin")
+    def _discard(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None and getattr(dbapi_connection, _DISCARD, False):
+            record.invalidate()
 
 
 class NetworkBackend(Backend):

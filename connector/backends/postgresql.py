@@ -2,8 +2,13 @@
 
 Read-only connections are read-only in the server twice over: the login sets
 ``default_transaction_read_only=on`` and each query runs in a ``BEGIN READ ONLY``
-transaction. Statements are always sent with the extended query protocol, which carries
-exactly one statement, so ``SELECT 1; DROP ...`` is refused by the server itself. The
+transaction, which is rolled back and followed by ``DISCARD ALL`` (``discard_session``), so
+no prepared statement, advisory lock or setting reaches the next request. The guard
+(``GUARD``) refuses what the transaction lets through and a reset would come too late for:
+signalling other sessions, advisory locks, server files, SQL passed as text, xid and WAL
+side effects, and every statement that does not only read. Statements are always sent
+with the extended query protocol, which carries exactly one statement, so
+``SELECT 1; DROP ...`` is refused by the server itself. The
 timeout is ``SET LOCAL statement_timeout`` (gone with the transaction); the cancel hook is
 libpq's cancel request (``connection.cancel_safe()``), the same as ``pg_cancel_backend``.
 Exports read through a named (server-side) cursor, ``FETCH``-ing one batch at a time.
@@ -30,7 +35,7 @@ import re
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 import psycopg
@@ -42,16 +47,20 @@ from psycopg.types.json import set_json_loads
 from pydantic import Field
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
+from sqlglot.tokenizer_core import TokenType
 
 from connector.backends.base import DBAPIConnection, DBAPICursor
-from connector.backends.funnel import ErrorRule, ErrorTable
+from connector.backends.funnel import ErrorRule, ErrorTable, first_sentence
 from connector.backends.network import (
     POOL_OVERFLOW,
     POOL_RECYCLE_S,
     POOL_SIZE,
     NetworkBackend,
     NetworkOptions,
+    SessionGuard,
     connect_rule,
+    discard_flagged_on_checkin,
+    discard_later,
 )
 from connector.errors import (
     DatabaseUnavailableError,
@@ -63,6 +72,10 @@ from connector.errors import (
 from connector.models import Capabilities, ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
 from connector.running import QueryControl
 from connector.values import infer_column_types
+
+if TYPE_CHECKING:
+    from sqlglot import expressions as exp
+    from sqlglot.tokenizer_core import Token
 
 CANCEL_TIMEOUT_S = 5.0
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
@@ -197,6 +210,95 @@ def prepare_connection(connection: psycopg.Connection[Any]) -> None:
     set_json_loads(orjson.loads, connection)
 
 
+# Statements a read-only connection may run: they only read (see ``SessionGuard``).
+# ``EXPLAIN ANALYZE`` runs its statement, inside the same read-only transaction.
+READ_STATEMENTS = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN"})
+_SIGNAL = "it signals another server process"
+_FILE = "it reaches the database server's files"
+_TEXT_SQL = "it runs SQL given as text, which the guard cannot read"
+_XID = "it assigns a transaction id, which outlasts the rollback"
+_REPLICATION = "it changes replication or WAL state, which a rollback does not undo"
+DENIED_FUNCTIONS: tuple[tuple[str, str], ...] = (
+    ("PG_TERMINATE_BACKEND", _SIGNAL),
+    ("PG_CANCEL_BACKEND", _SIGNAL),
+    ("PG_LOG_BACKEND_MEMORY_CONTEXTS", _SIGNAL),
+    ("PG_RELOAD_CONF", _SIGNAL),
+    ("PG_ROTATE_LOGFILE", _SIGNAL),
+    ("PG_PROMOTE", _SIGNAL),
+    ("LO_IMPORT", _FILE),
+    ("LO_EXPORT", _FILE),
+    ("PG_STAT_FILE", _FILE),
+    ("QUERY_TO_XML", _TEXT_SQL),
+    ("QUERY_TO_XMLSCHEMA", _TEXT_SQL),
+    ("QUERY_TO_XML_AND_XMLSCHEMA", _TEXT_SQL),
+    ("TS_STAT", _TEXT_SQL),
+    ("TS_REWRITE", _TEXT_SQL),
+    ("CONNECTBY", _TEXT_SQL),  # tablefunc
+    ("XPATH_TABLE", _TEXT_SQL),  # xml2
+    ("PG_STAT_STATEMENTS_RESET", "it resets statistics for everyone"),
+    ("SET_CONFIG", "it changes a session setting, as SET does"),
+    ("TXID_CURRENT", _XID),
+    ("PG_CURRENT_XACT_ID", _XID),
+    ("PG_SWITCH_WAL", _REPLICATION),
+    ("PG_IMPORT_SYSTEM_COLLATIONS", "it writes the catalog outside the transaction"),
+)
+DENIED_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("PG_ADVISORY_", "an advisory lock can belong to the session, not to the request"),
+    ("PG_TRY_ADVISORY_", "an advisory lock can belong to the session, not to the request"),
+    ("PG_READ_", _FILE),
+    ("PG_LS_", _FILE),
+    ("PG_FILE_", _FILE),  # adminpack
+    ("DBLINK", "it opens another session, outside this read-only one"),
+    ("CROSSTAB", _TEXT_SQL),  # tablefunc
+    ("PG_STAT_RESET", "it resets statistics for everyone"),
+    ("PG_LOGICAL_", _REPLICATION),
+    ("PG_REPLICATION_", _REPLICATION),
+    ("PG_CREATE_", _REPLICATION),
+    ("PG_DROP_", _REPLICATION),
+    ("PG_COPY_", _REPLICATION),
+    ("PG_WAL_REPLAY_", _REPLICATION),
+    ("PG_BACKUP_", _REPLICATION),
+    ("PG_START_BACKUP", _REPLICATION),
+    ("PG_STOP_BACKUP", _REPLICATION),
+)
+
+
+def check_unicode_names(tokens: Sequence[Token], _trees: Sequence[exp.Expression]) -> None:
+    """Refuse ``U&"..."`` names: their escapes could spell a denied function's name."""
+    for first, second, third in zip(tokens, tokens[1:], tokens[2:], strict=False):
+        if (
+            first.text.upper() == "U"
+            and second.token_type == TokenType.AMP
+            and third.token_type == TokenType.IDENTIFIER
+            and first.end + 1 == second.start
+            and second.end + 1 == third.start
+        ):
+            raise ReadOnlyError(
+                'This connection is read-only and refuses U&"..." names with escapes in them.'
+            )
+
+
+GUARD = SessionGuard(
+    "postgres", READ_STATEMENTS, DENIED_FUNCTIONS, DENIED_PREFIXES, extra=check_unicode_names
+)
+
+
+def discard_session(connection: psycopg.Connection[Any]) -> None:
+    """``DISCARD ALL`` after a read-only request, outside any transaction (it cannot run in
+    one): a rollback undoes ``SET`` and ``set_config``, but not ``PREPARE`` or a session
+    advisory lock. Settings go back to what the login set (read-only, ``IntervalStyle``);
+    psycopg forgets its own prepared statements when it sees the command. A session that
+    could not be discarded is dropped by the pool when it comes back."""
+    try:
+        connection.autocommit = True
+        connection.execute("DISCARD ALL")
+    except psycopg.Error as exc:
+        discard_later(connection, f"{type(exc).__name__}: {first_sentence(exc)}")
+    finally:
+        with suppress(psycopg.Error):
+            connection.autocommit = False
+
+
 class PostgresqlOptions(NetworkOptions):
     port: int = Field(
         default=5432, ge=1, le=65535, title="Port", description="The server's TCP port."
@@ -297,6 +399,7 @@ class PostgresqlBackend(NetworkBackend):
         streaming_export=True,
     )
     errors = ERRORS
+    guard_rules = GUARD.rules()
 
     def create_engine(
         self, spec: ConnectionSpec, secret: str | None, *, pooled: bool = True
@@ -322,6 +425,7 @@ class PostgresqlBackend(NetworkBackend):
             hide_parameters=True,
             **pool,
         )
+        discard_flagged_on_checkin(engine)
         event.listen(
             engine,
             "connect",
@@ -359,6 +463,8 @@ class PostgresqlBackend(NetworkBackend):
                     connection.commit()
                 else:
                     connection.rollback()
+                if read_only:
+                    discard_session(connection)
             finally:
                 with suppress(psycopg.Error):
                     connection.read_only = None
