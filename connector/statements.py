@@ -61,6 +61,15 @@ _WRITE_NODES: tuple[type[exp.Expression], ...] = (
     exp.Lock,
     exp.Set,
     exp.Grant,
+    # Not writes to a table, but lasting or acting beyond the request: statistics, the
+    # session's database, other sessions, transaction control.
+    exp.Analyze,
+    exp.Use,
+    exp.Kill,
+    exp.Commit,
+    exp.Rollback,
+    exp.Transaction,
+    exp.Execute,
 )
 _READ_COMMANDS = {"EXPLAIN", "SHOW", "DESCRIBE", "DESC"}
 _WRITE_WORDS = {

@@ -112,6 +112,11 @@ def test_statements_empty_or_nul_is_sql_error(sql: str) -> None:
         "SELECT * INTO new_table FROM t",
         "REPLACE INTO t VALUES (1)",
         "/* hidden */ insert into t values (1)",
+        "ANALYZE t",
+        "USE other",
+        "KILL 5",
+        "COMMIT",
+        "BEGIN",
     ],
 )
 def test_statements_read_only_guard_refuses_writes(sql: str) -> None:
