@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,7 +36,18 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # Open without a key: liveness, and the page that says what this server is (no data).
 OPEN_PATHS = frozenset({"/health", "/"})
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
-CORS_HEADERS = "Authorization, Content-Type, X-API-KEY"
+# The headers scripts and Workspace send, with the ones Workspace adds for SSO sign-in and
+# Workspace Lite; other requested headers of an allowed origin are echoed as well.
+CORS_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "X-API-KEY",
+    "X-OpenBB-User",
+    "X-Microsoft-Id-Token",
+    "X-Okta-Id-Token",
+)
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+MAX_ECHOED_HEADERS = 32
 CORS_MAX_AGE = "600"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -86,7 +98,7 @@ class GuardMiddleware:
         except ConnectorError as error:
             await send_error(send, error, cors)
             return
-        await self.app(scope, receive, self._with_cors(send, cors) if cors else send)
+        await self.app(scope, receive, self._with_cors(send, cors))
 
     def _check_host(self, headers: dict[str, str]) -> None:
         host = headers.get("host")
@@ -140,11 +152,23 @@ class GuardMiddleware:
 
         return limited
 
+    @staticmethod
+    def _allowed_headers(headers: dict[str, str]) -> str:
+        """Our headers and those the preflight asks for, when they are plain header names."""
+        allowed = list(CORS_HEADERS)
+        known = {name.lower() for name in allowed}
+        requested = headers.get("access-control-request-headers", "")
+        for name in [part.strip() for part in requested.split(",")][:MAX_ECHOED_HEADERS]:
+            if _HEADER_NAME.match(name) and name.lower() not in known:
+                allowed.append(name)
+                known.add(name.lower())
+        return ", ".join(allowed)
+
     async def _preflight(self, send: Send, origin: str, headers: dict[str, str]) -> None:
         response_headers = [
             (b"access-control-allow-origin", origin.encode()),
             (b"access-control-allow-methods", CORS_METHODS.encode()),
-            (b"access-control-allow-headers", CORS_HEADERS.encode()),
+            (b"access-control-allow-headers", self._allowed_headers(headers).encode()),
             (b"access-control-max-age", CORS_MAX_AGE.encode()),
             (b"vary", b"Origin"),
             (b"content-length", b"0"),
@@ -155,14 +179,16 @@ class GuardMiddleware:
         await send({"type": "http.response.body", "body": b""})
 
     @staticmethod
-    def _with_cors(send: Send, origin: str) -> Send:
+    def _with_cors(send: Send, origin: str | None) -> Send:
+        """Every answer varies by Origin (a cache must not hand one origin's answer to
+        another); an allowed origin's answer also names it."""
+        extra = [(b"vary", b"Origin")]
+        if origin is not None:
+            extra.insert(0, (b"access-control-allow-origin", origin.encode()))
+
         async def send_with_cors(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"access-control-allow-origin", origin.encode()),
-                    (b"vary", b"Origin"),
-                ]
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
         return send_with_cors
@@ -176,6 +202,7 @@ async def send_error(send: Send, error: ConnectorError, cors_origin: str | None 
         (b"content-length", str(len(body)).encode()),
     ]
     if cors_origin:
-        headers += [(b"access-control-allow-origin", cors_origin.encode()), (b"vary", b"Origin")]
+        headers.append((b"access-control-allow-origin", cors_origin.encode()))
+    headers.append((b"vary", b"Origin"))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
