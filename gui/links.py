@@ -1,13 +1,12 @@
 """Links the window shows: the server URL and the OpenBB hand-off link.
 
-Pure functions, no Qt. Must not import anything from the server.
+Pure functions, no Qt. Of the server it imports only the small shared
+``connector.handoff``, so the window and the CLI hand over the same link.
 """
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
-OPENBB_CONNECTORS_PAGE = "https://pro.openbb.co/app/data-connectors"
+from connector.handoff import connect_link
 
 
 def server_url(port: int, host: str = "127.0.0.1") -> str:
@@ -17,9 +16,6 @@ def server_url(port: int, host: str = "127.0.0.1") -> str:
 
 
 def openbb_link(url: str, name: str = "Data Connector") -> str:
-    """The OpenBB data-connectors page, told where this server is.
-
-    The key is never part of the link: the user pastes it into OpenBB's form.
-    """
-    query = urlencode({"name": name, "url": url.rstrip("/")})
-    return f"{OPENBB_CONNECTORS_PAGE}?{query}"
+    """Workspace's "connect backend" dialog, told where this server is; the same link as
+    ``data-connector openbb`` (one home: ``connector.handoff``). Never the key."""
+    return connect_link(url, name)

@@ -636,11 +636,11 @@ def test_gui_crash_is_logged_and_shown(qtbot: QtBot, tmp_path: Path) -> None:
 
 
 def test_gui_openbb_link_carries_the_server_url_and_never_the_key() -> None:
-    from connector.cli.openbb import connect_link  # the CLI's `data-connector openbb` link
+    from connector.handoff import connect_link  # the CLI's `data-connector openbb` link
 
     link = openbb_link("http://localhost:7800/")
     assert link == (
-        "https://pro.openbb.co/app/data-connectors?name=Data+Connector&url=http%3A%2F%2Flocalhost%3A7800"
+        "https://pro.openbb.co/app?modal=connect-backend&name=Data+Connector&url=http%3A%2F%2Flocalhost%3A7800"
     )
     assert link == connect_link("http://localhost:7800")
     assert "key" not in link.lower()

@@ -3,6 +3,7 @@ exports that stream in flat memory, client disconnects, Ctrl-C and taken ports."
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 import stat
@@ -173,9 +174,23 @@ def test_live_port_auto_and_bad_port(tmp_path: Path) -> None:
         try:
             assert not server.url.endswith(f":{busy}")
             assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
+            # The hand-off names the port the server chose, not the default.
+            handoff = subprocess.run(
+                [sys.executable, "-m", "connector.cli", "--data-dir", str(tmp_path / "auto"), "openbb"],
+                capture_output=True, text=True, check=True, env={**os.environ, "CONNECTOR_PORT": str(busy)},
+            )  # fmt: skip
+            chosen = server.url.rsplit(":", 1)[1]
+            assert f"URL:     http://localhost:{chosen}" in handoff.stdout, handoff.stdout
+            assert "No server is running" not in handoff.stderr
         finally:
             output = stop_server(server)
     assert server.process.returncode == 0, output
+    assert not (tmp_path / "auto" / "server.json").exists()  # forgotten when it stopped
+    after = subprocess.run(
+        [sys.executable, "-m", "connector.cli", "--data-dir", str(tmp_path / "auto"), "openbb"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "No server is running" in after.stderr
 
 
 def test_live_recommend_port_prints_a_free_port() -> None:

@@ -522,14 +522,15 @@ def test_openbb_cli_saved_and_openbb(
     assert link.exit_code == 0
     key = (tmp_path / "d" / "api_key").read_text().strip()
     assert f"X-API-KEY: {key}" in link.output
-    assert "https://pro.openbb.co/app/data-connectors?" in link.output
+    assert "https://pro.openbb.co/app?modal=connect-backend&" in link.output
+    assert "https://pro.openbb.co/app/data-connectors?" in link.output  # the fallback
     assert "url=http%3A%2F%2Flocalhost%3A7811" in link.output
     assert "url=https%3A" in cli("openbb", "--tls").output
     opened: list[str] = []
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
     assert cli("openbb", "--open", "--port", "7811").exit_code == 0
     assert opened == [
-        "https://pro.openbb.co/app/data-connectors?name=Data+Connector&url=http%3A%2F%2Flocalhost%3A7811"
+        "https://pro.openbb.co/app?modal=connect-backend&name=Data+Connector&url=http%3A%2F%2Flocalhost%3A7811"
     ]
     assert cli("saved", "remove", "px").exit_code == 0
     assert cli("saved", "remove", "px").exit_code == 4

@@ -1,23 +1,16 @@
-"""``openbb``: the link that adds this connector to OpenBB Workspace, and the header."""
+"""``openbb``: the link that adds this connector to OpenBB Workspace, and the header; the
+URL is the running server's own (``connector.handoff``)."""
 
 from __future__ import annotations
 
 import webbrowser
-from urllib.parse import urlencode
 
 import click
 
-from connector.cli.common import Context, data_dir_option, pass_context, say
-from connector.config import DEFAULT_PORT
+from connector.cli.common import Context, data_dir_option, note, pass_context, say
+from connector.handoff import connect_link, fallback_link, running_server
 from connector.keys import load_api_key
 from connector.runtime import prepare_data_dir
-
-OPENBB_CONNECT_PAGE = "https://pro.openbb.co/app/data-connectors"
-
-
-def connect_link(backend_url: str, name: str = "Data Connector") -> str:
-    """The OpenBB page that adds a custom backend, with this backend's address filled in."""
-    return f"{OPENBB_CONNECT_PAGE}?{urlencode({'name': name, 'url': backend_url})}"
 
 
 @click.command()
@@ -31,15 +24,26 @@ def openbb(context: Context, port: int | None, tls: bool, open_browser: bool) ->
     settings = context.settings()
     prepare_data_dir(settings.data_dir)
     key = load_api_key(settings.data_dir)[0]
-    url = f"{'https' if tls else 'http'}://localhost:{port or settings.port or DEFAULT_PORT}"
+    running = running_server(settings.data_dir)
+    if port is not None or running is None:
+        url = f"{'https' if tls else 'http'}://localhost:{port or settings.port}"
+        if running is None:
+            note(
+                f"No server is running on this data folder; start one with "
+                f"'data-connector serve'. Assuming {url}."
+            )
+    else:
+        url = running
     link = connect_link(url)
     say("Add this connector to OpenBB Workspace:")
     say(f"  link:    {link}")
+    say(f"  or:      {fallback_link(url)}")
     say(f"  URL:     {url}")
     say(f"  header:  X-API-KEY: {key}")
     say(
-        "In OpenBB, on the data-connectors page, add a custom backend: paste the URL, "
-        "add the header above as its authentication, then test and add it."
+        "The link opens Workspace's dialog for a custom backend with the URL filled in; add "
+        "the header above as its authentication, then test and add it. If nothing is "
+        "filled in, paste the URL and the header by hand."
     )
     if open_browser and not webbrowser.open(link):
         say("Could not open a browser; open the link above by hand.")

@@ -22,6 +22,7 @@ from connector.cli.common import (
     warn,
 )
 from connector.config import DEFAULT_PORT
+from connector.handoff import forget_server, record_server
 from connector.memory import tune_allocator
 from connector.ports import EXIT_PORT_TAKEN, is_port_free, recommend_port
 from connector.runtime import Runtime, open_runtime
@@ -94,20 +95,24 @@ def serve(
         files = ensure_tls(settings.data_dir)
         ssl = {"ssl_certfile": str(files.cert), "ssl_keyfile": str(files.key)}
         say(trust_instructions(files.ca_cert))
-    _print_banner(runtime, settings.host, bind_port, "https" if tls else "http")
+    url = _print_banner(runtime, settings.host, bind_port, "https" if tls else "http")
     app = create_app(runtime)
-    uvicorn.run(
-        app,
-        **ssl,
-        host=settings.host,
-        port=bind_port,
-        log_level=settings.log_level,
-        server_header=False,
-        timeout_graceful_shutdown=5,
-    )
+    record_server(settings.data_dir, url)
+    try:
+        uvicorn.run(
+            app,
+            **ssl,
+            host=settings.host,
+            port=bind_port,
+            log_level=settings.log_level,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        forget_server(settings.data_dir)
 
 
-def _print_banner(runtime: Runtime, host: str, port: int, scheme: str = "http") -> None:
+def _print_banner(runtime: Runtime, host: str, port: int, scheme: str = "http") -> str:
     shown = f"[{host}]" if ":" in host else host
     url = f"{scheme}://{'localhost' if host in ('127.0.0.1', '::1') else shown}:{port}"
     for line in runtime.notes:
@@ -139,6 +144,7 @@ def _print_banner(runtime: Runtime, host: str, port: int, scheme: str = "http") 
         warn(f"listening on {host}, not only this machine.")
     say("Press Ctrl-C to stop.")
     err.file.flush()
+    return url
 
 
 @click.command("recommend-port")
