@@ -306,5 +306,6 @@ def build_apps(widgets: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]
                 "saved-queries": {"id": "saved-queries", "name": "Saved queries", "layout": layout}
             },
             "groups": [],
+            "prompts": [],
         }
     ]
