@@ -25,6 +25,8 @@ CLI_WORDS = frozenset(
         "export",
         "schema",
         "history",
+        "queries",
+        "cancel",
         "connections",
         "saved",
         "key",

@@ -1,5 +1,5 @@
 """The headless command line: ``data-connector serve | recommend-port | query | export |
-schema | history | connections | saved | openbb | key``, one module per command group.
+schema | history | queries | cancel | connections | saved | openbb | key``, one module per command group.
 
 Commands other than ``serve`` work in-process on the same data folder as the server, so
 they need no running server. ``common`` holds what they share (the context, one-line
@@ -20,6 +20,7 @@ from connector.cli.inspect import history, schema
 from connector.cli.keys import key
 from connector.cli.openbb import openbb
 from connector.cli.queries import export, query
+from connector.cli.running import cancel, queries
 from connector.cli.saved import saved
 from connector.cli.serve import recommend_port_command, serve
 
@@ -42,6 +43,7 @@ def main(ctx: click.Context, data_dir: Path | None) -> None:
 
 
 for command in (
-    serve, recommend_port_command, query, export, schema, history, connections, saved, openbb, key
+    serve, recommend_port_command, query, export, schema, history, queries, cancel,
+    connections, saved, openbb, key,
 ):  # fmt: skip
     main.add_command(command)

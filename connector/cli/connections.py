@@ -1,4 +1,4 @@
-"""``connections add | list | test | remove``; the options of ``add`` are each kind's own,
+"""``connections add | edit | list | test | remove``; the options of ``add`` are each kind's own,
 read from the backend's self-description (the same one ``GET /kinds`` serves)."""
 
 from __future__ import annotations
@@ -207,6 +207,57 @@ def connections_add(
         spec = context.runtime().connector.create_connection(payload, test=not no_test)
     access = "read-only" if spec.read_only else "read-write"
     say(f"Saved connection {spec.name!r} ({spec.kind}, {access}).")
+
+
+@connections.command("edit", cls=KindOptionsCommand)
+@click.argument("name")
+@click.option(
+    "-o", "--option", "options", multiple=True, help="An option to set, name=value (repeatable)."
+)
+@click.option("--unset", multiple=True, help="An option to remove (back to its default).")
+@click.option("--password", is_flag=True, help="Ask for a new password without echoing it.")
+@click.option("--secret-stdin", is_flag=True, help="Read a new secret from standard input.")
+@click.option(
+    "--secret-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read a new secret from a file.",
+)
+@click.option("--read-write/--read-only", "read_write", default=None, help="Change the access.")
+@click.option("--no-test", is_flag=True, help="Save without connecting first.")
+@data_dir_option
+@pass_context
+def connections_edit(
+    context: Context,
+    name: str,
+    options: tuple[str, ...],
+    unset: tuple[str, ...],
+    password: bool,
+    secret_stdin: bool,
+    secret_file: Path | None,
+    read_write: bool | None,
+    no_test: bool,
+) -> None:
+    """Change a saved connection's options, secret or access (tested first unless --no-test).
+
+    A stored secret is only reused where it was saved for: changing where the connection
+    points (host, port, user...) needs the secret again."""
+    with reported():
+        connector = context.runtime().connector
+        spec = connector.get_connection(name)
+    info = _kind_info(spec.kind)
+    merged = {key: value for key, value in spec.options.items() if key not in unset}
+    merged.update(typed_options(info, options))
+    payload = ConnectionInput(
+        name=name,
+        kind=spec.kind,
+        options=merged,
+        read_only=spec.read_only if read_write is None else not read_write,
+        secret=_secret(secret_stdin, secret_file, password),
+    )
+    with reported():
+        updated = connector.update_connection(name, payload, test=not no_test)
+    access = "read-only" if updated.read_only else "read-write"
+    say(f"Updated connection {updated.name!r} ({updated.kind}, {access}).")
 
 
 @connections.command("test")

@@ -28,6 +28,7 @@ from connector.cli.common import (
     rows_table,
     typed_value,
 )
+from connector.errors import QueryCancelledError
 from connector.export import ExportFormat, encode
 from connector.models import QueryRequest
 from connector.values import dumps
@@ -162,7 +163,8 @@ def export(
                 for chunk in encode(chosen, stream.columns, counted):
                     handle.write(chunk)
             os.replace(temp, output)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, QueryCancelledError):
+            # Ctrl-C lands either here or, inside SQLite, as an interrupted statement.
             temp.unlink(missing_ok=True)
             stream.close()
             fail("export cancelled; nothing was written", EXIT_STOPPED)
