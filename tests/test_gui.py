@@ -538,7 +538,7 @@ def test_gui_kind_without_its_driver_is_listed_disabled_with_its_install_hint(
         ("mysql", "invalid_request", "mysql option 'port': Input should be at most 65535.", "port"),
         ("mysql", "invalid_request", "mysql option 'ssl.ca': Field required.", "ssl"),
         ("mysql", "invalid_request", "A MySQL connection needs a secret (password or key).", "secret"),
-        ("mysql", "db_unavailable", "MySQL at database.internal:3306 refused the login: wrong user name or password.", "user"),
+        ("mysql", "db_unavailable", "MySQL at database.internal:3306 refused the login: wrong user name or password.", "secret"),
         ("mysql", "db_unavailable", "Nothing answers at database.internal:3306: the port is closed or the MySQL server is not running.", "port"),
         ("mysql", "db_unavailable", "Unknown host: the name of the MySQL server at database.internal:3306 does not resolve.", "host"),
         ("postgresql", "db_unavailable", "PostgreSQL at database.internal:5432 has no database by that name that this user may open.", "database"),
