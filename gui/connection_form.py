@@ -40,6 +40,9 @@ from gui.validation import InputError, check_file, check_folder, check_number
 
 # Labels wider than this wrap onto a second line instead of squeezing the fields.
 LABEL_MAX_WIDTH = 150
+# Every input is at least this wide, also beside a Browse… button and a long label
+# ("Password or private key"), so no field is squeezed narrower than the others.
+MIN_INPUT_WIDTH = 240
 ERROR_STYLE = "color: #c0392b;"
 NOT_SET = "(default)"  # the first choice of an optional option without a default
 SECRET_FILE_LIMIT = 1 << 20  # a key file larger than this is not a key
@@ -104,6 +107,8 @@ class FieldRow:
             elif option.required:
                 self.edit.setPlaceholderText("required")
         self.input.setObjectName(f"field_{option.name}")
+        if self.check is None:
+            self.input.setMinimumWidth(MIN_INPUT_WIDTH)
         line.insertWidget(0, self.input, 1)
         self.label.setBuddy(self.input)
         if option.help:
