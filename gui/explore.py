@@ -129,7 +129,11 @@ class ExploreTab(QWidget):
         index = names.index(chosen) if chosen in names else 0 if names else -1
         self.connection.setCurrentIndex(index)
         self.connection.blockSignals(False)
-        if self.current != self._schema_of:
+        if self.current is None:  # its connection is gone: nothing to show
+            self._schema_of = None
+            self.tree.clear()
+            self.schema_status.setText("")
+        elif self.current != self._schema_of:
             self.load_schema()
 
     def show_connection(self, name: str) -> None:
