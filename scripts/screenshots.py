@@ -144,6 +144,7 @@ def main() -> int:
             save(window, "gui-saved-queries.png")
             form = SavedQueryForm(controller, window)
             form.name.setText("closes_since")
+            form.connection.setCurrentIndex(form.connection.findData("sample"))
             form.sql.setPlainText(
                 "SELECT date, close FROM daily_prices\n"
                 "WHERE symbol = :sym AND date >= :since ORDER BY date"
