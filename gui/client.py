@@ -14,6 +14,8 @@ import httpx
 
 HEALTH_TIMEOUT_S = 2.0
 CALL_TIMEOUT_S = 60.0
+# A query runs at most the server's longest timeout (600 s by default); wait a little more.
+SLOW_CALL_TIMEOUT_S = 660.0
 
 
 class ApiError(Exception):
@@ -167,3 +169,51 @@ class ApiClient:
 
     def cancel_query(self, query_id: str) -> None:
         self._request("DELETE", f"/queries/{query_id}")
+
+    def schema(self, name: str) -> list[dict[str, Any]]:
+        """The connection's schemas > tables and views > columns (``GET .../schema``)."""
+        data: dict[str, Any] = self._request("GET", f"/connections/{name}/schema")
+        schemas: list[dict[str, Any]] = data.get("schemas") or []
+        return schemas
+
+    def query(
+        self,
+        name: str,
+        sql: str,
+        params: dict[str, Any] | None = None,
+        limit: int | None = None,
+        timeout_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Run one statement; the result body (columns, rows, row_count, truncated ...)."""
+        body: dict[str, Any] = {"sql": sql, "params": params or {}}
+        if limit is not None:
+            body["limit"] = limit
+        if timeout_s is not None:
+            body["timeout_s"] = timeout_s
+        wait = CALL_TIMEOUT_S if timeout_s is None else timeout_s + CALL_TIMEOUT_S
+        data: dict[str, Any] = self._request(
+            "POST", f"/connections/{name}/query", body=body, timeout=wait
+        )
+        return data
+
+    def list_saved(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = self._request("GET", "/saved-queries")
+        return data
+
+    def create_saved(self, query: dict[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = self._request("POST", "/saved-queries", body=query)
+        return data
+
+    def delete_saved(self, name: str) -> None:
+        self._request("DELETE", f"/saved-queries/{name}")
+
+    def run_saved(
+        self, name: str, params: dict[str, Any] | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"params": params or {}}
+        if limit is not None:
+            body["limit"] = limit
+        data: dict[str, Any] = self._request(
+            "POST", f"/saved-queries/{name}/run", body=body, timeout=SLOW_CALL_TIMEOUT_S
+        )
+        return data

@@ -40,6 +40,9 @@ from gui.validation import InputError, check_file, check_folder, check_number
 
 # Labels wider than this wrap onto a second line instead of squeezing the fields.
 LABEL_MAX_WIDTH = 150
+# Every input is at least this wide, also beside a Browse… button and a long label
+# ("Password or private key"), so no field is squeezed narrower than the others.
+MIN_INPUT_WIDTH = 240
 ERROR_STYLE = "color: #c0392b;"
 NOT_SET = "(default)"  # the first choice of an optional option without a default
 SECRET_FILE_LIMIT = 1 << 20  # a key file larger than this is not a key
@@ -104,6 +107,8 @@ class FieldRow:
             elif option.required:
                 self.edit.setPlaceholderText("required")
         self.input.setObjectName(f"field_{option.name}")
+        if self.check is None:
+            self.input.setMinimumWidth(MIN_INPUT_WIDTH)
         line.insertWidget(0, self.input, 1)
         self.label.setBuddy(self.input)
         if option.help:
@@ -521,8 +526,11 @@ class ConnectionForm(QDialog):
     # the server's answer ------------------------------------------------------------------
 
     def show_api_error(self, error: ApiError) -> None:
-        """Put the server's sentence under the field it is about, else under the form."""
+        """Put the server's sentence under the field it is about, else under the form.
+        Whatever it is, "Testing…" (or "Connecting and saving…") goes: it was answered."""
         self._busy(False)
+        self.result_label.setStyleSheet("")
+        self.result_label.setText("")
         if error.code == "conflict":
             self.name_error.setText(error.detail)
             self.name_error.show()
@@ -539,7 +547,8 @@ class ConnectionForm(QDialog):
     def _row_named_in(self, error: ApiError) -> FieldRow | None:
         """The field a server message is about: the option a refusal names ("mysql option
         'port': ..."), else the field whose name or label an unavailable database's (or a
-        refusal's) sentence mentions first."""
+        refusal's) sentence mentions first; the password when it is among them ("wrong user
+        name or password": the field whose typing cannot be seen is the likelier culprit)."""
         rows = self.rows.get(self.current_kind, {})
         named = re.search(r"\boptions?[ .]'?([A-Za-z_]\w*)", error.detail)
         if named and named.group(1) in rows:
@@ -557,7 +566,8 @@ class ConnectionForm(QDialog):
                 match = re.search(rf"\b{re.escape(term)}\b", text)
                 if match:
                     found.append((match.start(), order, row))
-        return min(found, key=lambda hit: hit[:2])[2] if found else None
+        secret = [hit for hit in found if hit[2].option.secret]
+        return min(secret or found, key=lambda hit: hit[:2])[2] if found else None
 
     def _busy(self, busy: bool) -> None:
         self._busy_now = busy

@@ -4,7 +4,11 @@ that the views subscribe to. Views never call the server themselves.
 Every HTTP call runs on the thread pool (:mod:`gui.tasks`); results come back here on the
 UI thread and go out as signals. Each time the server comes up, the database kinds it
 offers (``GET /kinds``) are fetched and kept in :attr:`Controller.kinds`; the connection
-form is built from them. A server that exits with ``serve``'s documented port-taken code is
+form is built from them. While it runs, the connections and saved queries are polled (often
+just after a start, until the server's background-made ``sample`` connection appears, then
+at a modest pace) so changes made behind the window's back (the CLI, another client) show
+up; a list is handed on only when it changed. A query the window runs itself (a preview)
+is a :class:`Preview`, which can be cancelled from where it runs. A server that exits with ``serve``'s documented port-taken code is
 reported with a free port found here; its output is only shown, never parsed. Must not
 import widgets or the server's internals (only the pure ``connector.ports`` and
 ``connector.keys``).
@@ -13,7 +17,9 @@ import widgets or the server's internals (only the pure ``connector.ports`` and
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +35,12 @@ from gui.tasks import run_in_pool
 STARTING_POLL_MS = 150
 RUNNING_POLL_MS = 2000
 QUERIES_POLL_MS = 1000
+LISTS_POLL_MS = 3000  # connections and saved queries, while running
+LISTS_EAGER_POLL_MS = 500  # just after a start, until the sample connection appears
+SAMPLE_PATIENCE_S = 60.0  # how long to poll eagerly for it (a first start builds it)
+SAMPLE_NAME = "sample"
+PREVIEW_ROWS = 500  # rows a preview asks for
+FIND_QUERY_TRIES = 25  # a cancel looks this many times for its query (100 ms apart)
 START_PATIENCE_S = 30.0
 DEFAULT_PORT = 7800  # the same default as the CLI's
 
@@ -52,6 +64,42 @@ def read_api_key(data_dir: Path) -> str | None:
         return None
 
 
+@dataclass(eq=False)
+class Preview:
+    """A query the window itself runs (the SQL box, a saved query's Run), for as long as
+    it runs: its ``query_id`` is learned from ``GET /queries`` (same connection, same SQL,
+    not one that was already running when it was sent), so it can be cancelled."""
+
+    connection: str
+    sql: str
+    before: frozenset[str]
+    started: float = field(default_factory=time.monotonic)
+    query_id: str | None = None
+    finished: bool = False
+    cancelling: bool = False
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+
+def find_query(queries: list[dict[str, Any]], preview: Preview, taken: set[str]) -> str | None:
+    """The running query that is ``preview``'s: same connection and SQL, neither running
+    before it was sent nor claimed by another preview; the earliest such one."""
+    candidates = [
+        query
+        for query in queries
+        if query.get("connection") == preview.connection
+        and query.get("sql") == preview.sql
+        and str(query.get("query_id")) not in preview.before
+        and str(query.get("query_id")) not in taken
+    ]
+    if not candidates:
+        return None
+    first = min(candidates, key=lambda query: str(query.get("started_at", "")))
+    return str(first["query_id"])
+
+
 def default_data_dir() -> Path:
     from connector.config import default_data_dir as connector_default  # pydantic: load late
 
@@ -65,6 +113,7 @@ class Controller(QObject):
     log_line = Signal(str)
     port_problem = Signal(str, int)  # message, a free port to offer
     connections_changed = Signal(object)  # list of dicts: object, not a Qt list conversion
+    saved_changed = Signal(object)  # list of saved query dicts
     queries_changed = Signal(object)
     kinds_changed = Signal(object)  # list of gui.client.Kind
     server_ready = Signal(str, str)  # url, api key
@@ -84,10 +133,19 @@ class Controller(QObject):
         self._queries_timer = QTimer(self)
         self._queries_timer.setInterval(QUERIES_POLL_MS)
         self._queries_timer.timeout.connect(self.refresh_queries)
+        self._lists_timer = QTimer(self)
+        self._lists_timer.timeout.connect(self._poll_lists)
         self._health_busy = False
         self._queries_busy = False
         self._start_waited_ms = 0
+        self._eager_until = 0.0
         self.kinds: list[Kind] = []
+        self.connections: list[dict[str, Any]] | None = None  # None: not read yet
+        self.saved: list[dict[str, Any]] | None = None
+        self._asked = {"connections": 0, "saved": 0}  # each list's latest request ...
+        self._applied = {"connections": 0, "saved": 0}  # ... and the latest answer used
+        self._running_ids: set[str] = set()  # the ids GET /queries last answered
+        self.previews: list[Preview] = []
 
     # the server -------------------------------------------------------------------------
 
@@ -132,6 +190,7 @@ class Controller(QObject):
         """Stop the server and wait for it (quitting the app)."""
         self._health_timer.stop()
         self._queries_timer.stop()
+        self._lists_timer.stop()
         self.process.stop_and_wait()
 
     def _offer_other_port(self, port: int, suggestion: int) -> None:
@@ -152,7 +211,9 @@ class Controller(QObject):
     def _on_finished(self, exit_code: int, asked: bool) -> None:
         self._health_timer.stop()
         self._queries_timer.stop()
+        self._lists_timer.stop()
         self.client = None
+        self._running_ids = set()
         self.queries_changed.emit([])
         if asked:
             self._set_state(STOPPED, "Stopped.")
@@ -185,8 +246,11 @@ class Controller(QObject):
             self.server_ready.emit(self.url, key or "")
             self._health_timer.start(RUNNING_POLL_MS)
             self._queries_timer.start()
+            self._eager_until = time.monotonic() + SAMPLE_PATIENCE_S
+            self._lists_timer.start(LISTS_EAGER_POLL_MS)
             self.refresh_kinds()
             self.refresh_connections()
+            self.refresh_saved()
 
     def _on_health_failed(self, error: Exception) -> None:
         self._health_busy = False
@@ -246,8 +310,65 @@ class Controller(QObject):
         kind = self.kind(name)
         return kind.label if kind is not None else name
 
+    def _poll_lists(self) -> None:
+        if self.client is None:
+            return
+        if self._lists_timer.interval() != LISTS_POLL_MS and (
+            time.monotonic() > self._eager_until
+            or any(c.get("name") == SAMPLE_NAME for c in self.connections or [])
+        ):
+            self._lists_timer.setInterval(LISTS_POLL_MS)  # found it (or gave up): calm down
+        # one request of each kind at a time: a slow server is not asked again and again
+        if self._asked["connections"] == self._applied["connections"]:
+            self.refresh_connections()
+        if self._asked["saved"] == self._applied["saved"]:
+            self.refresh_saved()
+
+    def _refresh_list(
+        self,
+        which: str,
+        work: Callable[[ApiClient], list[dict[str, Any]]],
+        changed: Callable[[list[dict[str, Any]]], None],
+    ) -> None:
+        """Read one list; hand it on when it differs from the one shown. An answer older
+        than one already used is dropped (a poll sent before a save, answered after it)."""
+        self._asked[which] += 1
+        ticket = self._asked[which]
+
+        def done(items: list[dict[str, Any]]) -> None:
+            if ticket <= self._applied[which]:
+                return
+            self._applied[which] = ticket
+            if items != getattr(self, which):
+                setattr(self, which, items)
+                changed(items)
+
+        def failed(error: ApiError) -> None:
+            if ticket > self._applied[which]:
+                self._applied[which] = ticket
+            if error.code not in ("unreachable", "timeout", "not_running"):
+                self.log_line.emit(f"error: the {which} could not be read: {error.detail}")
+
+        self._call(work, done, failed)
+
     def refresh_connections(self) -> None:
-        self._call(lambda c: c.list_connections(), self.connections_changed.emit, None)
+        """Read the connections; ``connections_changed`` when they changed."""
+        self._refresh_list(
+            "connections", lambda c: c.list_connections(), self.connections_changed.emit
+        )
+
+    def refresh_saved(self) -> None:
+        """Read the saved queries; ``saved_changed`` when they changed."""
+        self._refresh_list("saved", lambda c: c.list_saved(), self.saved_changed.emit)
+
+    def schema(
+        self,
+        name: str,
+        done: Callable[[list[dict[str, Any]]], None],
+        failed: Callable[[ApiError], None],
+    ) -> None:
+        """The connection's schemas, tables and views, and their columns."""
+        self._call(lambda c: c.schema(name), done, failed)
 
     def test_connection(
         self,
@@ -290,6 +411,8 @@ class Controller(QObject):
 
         def done(queries: Any) -> None:
             self._queries_busy = False
+            self._running_ids = {str(query.get("query_id")) for query in queries}
+            self._claim(queries)
             self.queries_changed.emit(queries)
 
         def failed(_: ApiError) -> None:
@@ -303,3 +426,146 @@ class Controller(QObject):
             self.refresh_queries()
 
         self._call(lambda c: c.cancel_query(query_id), cancelled, None)
+
+    # the window's own queries ----------------------------------------------------------
+
+    def run_query(
+        self,
+        connection: str,
+        sql: str,
+        done: Callable[[dict[str, Any]], None],
+        failed: Callable[[ApiError], None],
+        *,
+        params: dict[str, Any] | None = None,
+        limit: int = PREVIEW_ROWS,
+        timeout_s: float | None = None,
+    ) -> Preview:
+        """Run ``sql`` on ``connection`` for a preview; :meth:`cancel_preview` stops it."""
+        return self._preview(
+            connection,
+            sql,
+            lambda c: c.query(connection, sql, params, limit=limit, timeout_s=timeout_s),
+            done,
+            failed,
+        )
+
+    def run_saved(
+        self,
+        saved: dict[str, Any],
+        values: dict[str, Any],
+        done: Callable[[dict[str, Any]], None],
+        failed: Callable[[ApiError], None],
+        *,
+        limit: int = PREVIEW_ROWS,
+    ) -> Preview:
+        """Run a saved query with ``values`` for its parameters (the rest: defaults)."""
+        name = str(saved["name"])
+        return self._preview(
+            str(saved["connection"]),
+            str(saved["sql"]),
+            lambda c: c.run_saved(name, values, limit=limit),
+            done,
+            failed,
+        )
+
+    def _preview(
+        self,
+        connection: str,
+        sql: str,
+        work: Callable[[ApiClient], dict[str, Any]],
+        done: Callable[[dict[str, Any]], None],
+        failed: Callable[[ApiError], None],
+    ) -> Preview:
+        preview = Preview(connection, sql, frozenset(self._running_ids))
+        self.previews.append(preview)
+
+        def finish() -> None:
+            preview.finished = True
+            if preview in self.previews:
+                self.previews.remove(preview)
+
+        def answered(result: dict[str, Any]) -> None:
+            finish()
+            done(result)
+
+        def refused(error: ApiError) -> None:
+            finish()
+            failed(error)
+
+        self._call(work, answered, refused)
+        QTimer.singleShot(200, self.refresh_queries)  # learn its id soon
+        return preview
+
+    def _claim(self, queries: list[dict[str, Any]]) -> None:
+        """Give each preview still without an id its running query."""
+        taken = {p.query_id for p in self.previews if p.query_id is not None}
+        for preview in self.previews:
+            if preview.query_id is None and not preview.finished:
+                preview.query_id = find_query(queries, preview, taken)
+                if preview.query_id is not None:
+                    taken.add(preview.query_id)
+
+    def cancel_preview(
+        self, preview: Preview, failed: Callable[[ApiError], None] | None = None
+    ) -> None:
+        """Cancel a preview's query in the database; its own answer then says cancelled.
+        Before its id is known, the running queries are asked (a few times: the request
+        may not have reached the database yet)."""
+        if preview.finished or preview.cancelling:
+            return
+        preview.cancelling = True
+        taken = {p.query_id for p in self.previews if p.query_id and p is not preview}
+
+        def work(c: ApiClient) -> str:
+            query_id = preview.query_id
+            for _ in range(FIND_QUERY_TRIES):
+                if query_id is not None or preview.finished:
+                    break
+                query_id = find_query(c.running_queries(), preview, set(taken))
+                if query_id is None:
+                    time.sleep(0.1)
+            if query_id is None:
+                if preview.finished:
+                    return ""
+                raise ApiError("The query is not among the running ones.", "not_found")
+            try:
+                c.cancel_query(query_id)
+            except ApiError as error:
+                if error.code != "not_found":  # it ended on its own meanwhile
+                    raise
+            return query_id
+
+        def cancelled(query_id: str) -> None:
+            if query_id:
+                self.log_line.emit(f"Cancelled query {query_id}.")
+            self.refresh_queries()
+
+        def not_cancelled(error: ApiError) -> None:
+            preview.cancelling = False
+            self.log_line.emit(f"error: the query could not be cancelled: {error.detail}")
+            if failed is not None:
+                failed(error)
+
+        self._call(work, cancelled, not_cancelled)
+
+    # saved queries ----------------------------------------------------------------------
+
+    def save_saved(
+        self,
+        query: dict[str, Any],
+        done: Callable[[Any], None],
+        failed: Callable[[ApiError], None],
+    ) -> None:
+        def saved(result: Any) -> None:
+            self.log_line.emit(f"Saved the query {query['name']!r}.")
+            self.refresh_saved()
+            done(result)
+
+        self._call(lambda c: c.create_saved(query), saved, failed)
+
+    def remove_saved(self, name: str) -> None:
+        def removed(_: Any) -> None:
+            self.log_line.emit(f"Removed the saved query {name!r}.")
+            self.refresh_saved()
+
+        self._call(lambda c: c.delete_saved(name), removed, None)

@@ -1,5 +1,8 @@
-"""The main window: port, Start/Stop, the status light, URL and key, Open in OpenBB, the
-connections, the running queries and the server's log.
+"""The main window, top to bottom in the order a first launch needs them: the server (port,
+Start/Stop, the status light), the connections (``sample`` first), a short "Connect
+OpenBB" panel (URL, key hidden with Show and Copy, Open in OpenBB), then the tabs for the
+schema and SQL, the saved queries and the running queries, and the server's log (its
+messages; its request lines only when asked).
 
 A view only: it subscribes to the controller's signals and calls its methods; it never
 talks to the server. Must not import the server's internals.
@@ -7,6 +10,7 @@ talks to the server. Must not import the server's internals.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
@@ -14,6 +18,9 @@ from PySide6.QtGui import QCloseEvent, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QCheckBox,
+    QGridLayout,
+    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -33,6 +40,9 @@ from PySide6.QtWidgets import (
 from gui import APP_TITLE
 from gui.connection_form import ConnectionForm
 from gui.controller import DIED, RUNNING, STARTING, STOPPED, UNREACHABLE, Controller
+from gui.explore import ExploreTab
+from gui.logs import is_request_line
+from gui.saved_tab import SavedTab
 from gui.validation import InputError, parse_port
 
 LIGHT_COLORS = {
@@ -43,6 +53,7 @@ LIGHT_COLORS = {
     DIED: "#c0392b",
 }
 LOG_LINES = 5000
+CONNECTIONS_TAB, EXPLORE_TAB, SAVED_TAB, QUERIES_TAB = range(4)
 
 
 class MainWindow(QMainWindow):
@@ -100,43 +111,27 @@ class MainWindow(QMainWindow):
         outer.addLayout(problem)
         self._suggested_port: int | None = None
 
-        # URL, key, OpenBB
-        url_row = QHBoxLayout()
-        url_row.addWidget(QLabel("URL"))
-        self.url_edit = QLineEdit()
-        self.url_edit.setObjectName("url")
-        self.url_edit.setReadOnly(True)
-        url_row.addWidget(self.url_edit, 1)
-        self.copy_url_button = QPushButton("Copy")
-        url_row.addWidget(self.copy_url_button)
-        url_row.addWidget(QLabel("API key"))
-        self.key_edit = QLineEdit()
-        self.key_edit.setObjectName("key")
-        self.key_edit.setReadOnly(True)
-        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        url_row.addWidget(self.key_edit, 1)
-        self.show_key_button = QPushButton("Show")
-        self.show_key_button.setCheckable(True)
-        self.copy_key_button = QPushButton("Copy")
-        url_row.addWidget(self.show_key_button)
-        url_row.addWidget(self.copy_key_button)
-        self.openbb_button = QPushButton("Open in OpenBB")
-        url_row.addWidget(self.openbb_button)
-        outer.addLayout(url_row)
-
-        # connections / running queries above, the log below
+        # the connections and the other tabs, the Connect OpenBB panel, the log below
         self.tabs = QTabWidget()
+        self.tabs.setObjectName("tabs")
+        self.explore = ExploreTab(controller)
+        self.saved_tab = SavedTab(controller)
         self.tabs.addTab(self._connections_tab(), "Connections")
+        self.tabs.addTab(self.explore, "Schema && SQL")
+        self.tabs.addTab(self.saved_tab, "Saved queries")
         self.tabs.addTab(self._queries_tab(), "Running queries")
-        self.log = QPlainTextEdit()
-        self.log.setObjectName("log")
-        self.log.setReadOnly(True)
-        self.log.setMaximumBlockCount(LOG_LINES)
-        self.log.setPlaceholderText("The server's log appears here.")
+        upper = QWidget()
+        upper_layout = QVBoxLayout(upper)
+        upper_layout.setContentsMargins(0, 0, 0, 0)
+        upper_layout.addWidget(self.tabs, 1)
+        upper_layout.addWidget(self._openbb_panel())
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.tabs)
-        split.addWidget(self.log)
-        split.setSizes([260, 160])
+        split.setObjectName("split")
+        split.addWidget(upper)
+        split.addWidget(self._log_pane())
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setSizes([430, 150])
         outer.addWidget(split, 1)
         self.setCentralWidget(central)
 
@@ -153,18 +148,85 @@ class MainWindow(QMainWindow):
         self.port_edit.textEdited.connect(lambda _: self._clear_port_error())
         self.port_edit.returnPressed.connect(self.start)
         controller.state_changed.connect(self.on_state)
-        controller.log_line.connect(self.log.appendPlainText)
+        controller.log_line.connect(self.add_log_line)
         controller.port_problem.connect(self.on_port_problem)
         controller.server_ready.connect(self.on_ready)
         controller.connections_changed.connect(self.on_connections)
         controller.kinds_changed.connect(lambda _: self.on_connections(self._connections))
         controller.queries_changed.connect(self.on_queries)
+        controller.saved_changed.connect(self.saved_tab.set_saved)
 
         self._restore()
         self._clear_port_error()
         self.on_state(controller.state, "Stopped: press Start.")
 
     # layout pieces ------------------------------------------------------------------------
+
+    def _openbb_panel(self) -> QGroupBox:
+        """What OpenBB needs: this server's URL and its key (hidden until Show)."""
+        box = QGroupBox("Connect OpenBB")
+        box.setObjectName("openbb_panel")
+        grid = QGridLayout(box)
+        grid.setVerticalSpacing(4)
+        self.openbb_hint = QLabel(
+            "In OpenBB Workspace, add a data connector with this URL and API key: "
+            "Open in OpenBB fills in the URL, then paste the key."
+        )
+        self.openbb_hint.setObjectName("openbb_hint")
+        self.openbb_hint.setWordWrap(True)
+        grid.addWidget(self.openbb_hint, 0, 0, 1, 5)
+        self.url_edit = QLineEdit()
+        self.url_edit.setObjectName("url")
+        self.url_edit.setReadOnly(True)
+        self.url_edit.setPlaceholderText("start the server first")
+        self.copy_url_button = QPushButton("Copy")
+        self.copy_url_button.setObjectName("copy_url")
+        self.key_edit = QLineEdit()
+        self.key_edit.setObjectName("key")
+        self.key_edit.setReadOnly(True)
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.show_key_button = QPushButton("Show")
+        self.show_key_button.setObjectName("show_key")
+        self.show_key_button.setCheckable(True)
+        self.copy_key_button = QPushButton("Copy")
+        self.copy_key_button.setObjectName("copy_key")
+        self.openbb_button = QPushButton("Open in OpenBB")
+        self.openbb_button.setObjectName("open_openbb")
+        self.openbb_button.setToolTip("Opens OpenBB's data connectors page with this URL.")
+        grid.addWidget(QLabel("URL"), 1, 0)
+        grid.addWidget(self.url_edit, 1, 1)
+        grid.addWidget(self.copy_url_button, 1, 2)
+        grid.addWidget(self.openbb_button, 1, 3, 1, 2)
+        grid.addWidget(QLabel("API key"), 2, 0)
+        grid.addWidget(self.key_edit, 2, 1)
+        grid.addWidget(self.copy_key_button, 2, 2)
+        grid.addWidget(self.show_key_button, 2, 3)
+        grid.setColumnStretch(1, 1)
+        return box
+
+    def _log_pane(self) -> QWidget:
+        pane = QWidget()
+        layout = QVBoxLayout(pane)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Server log"))
+        row.addStretch(1)
+        self.show_requests = QCheckBox("Show requests")
+        self.show_requests.setObjectName("show_requests")
+        self.show_requests.setToolTip(
+            "Also show each HTTP request the server answers (the window's own polling too)."
+        )
+        self.show_requests.toggled.connect(lambda _: self._refill_log())
+        row.addWidget(self.show_requests)
+        layout.addLayout(row)
+        self.log = QPlainTextEdit()
+        self.log.setObjectName("log")
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(LOG_LINES)
+        self.log.setPlaceholderText("The server's messages appear here.")
+        layout.addWidget(self.log, 1)
+        self._log_lines: deque[tuple[str, bool]] = deque(maxlen=LOG_LINES)
+        return pane
 
     def _connections_tab(self) -> QWidget:
         tab = QWidget()
@@ -183,13 +245,17 @@ class MainWindow(QMainWindow):
         self.add_button = QPushButton("Add…")
         self.edit_button = QPushButton("Edit…")
         self.remove_button = QPushButton("Remove")
-        for button in (self.add_button, self.edit_button, self.remove_button):
+        self.browse_button = QPushButton("Schema && SQL…")
+        self.browse_button.setObjectName("browse_connection")
+        self.browse_button.setToolTip("Browse this connection's tables and run SQL on it.")
+        for button in (self.add_button, self.edit_button, self.remove_button, self.browse_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
         self.add_button.clicked.connect(self.add_connection)
         self.edit_button.clicked.connect(self.edit_connection)
         self.remove_button.clicked.connect(self.remove_connection)
+        self.browse_button.clicked.connect(self.browse_connection)
         return tab
 
     def _queries_tab(self) -> QWidget:
@@ -212,10 +278,8 @@ class MainWindow(QMainWindow):
         port = self.settings.value("port", "")
         self.port_edit.setText(str(port) if port else str(self.controller.recommend_port()))
         geometry = self.settings.value("geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(900, 600)
+        if not (isinstance(geometry, QByteArray) and self.restoreGeometry(geometry)):
+            self.resize(1000, 720)  # first launch, or a saved geometry that does not fit
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
@@ -266,6 +330,13 @@ class MainWindow(QMainWindow):
         if existing is not None:
             ConnectionForm(self.controller, existing, self).open()
 
+    def browse_connection(self) -> None:
+        """The selected connection's schema and SQL box."""
+        existing = self.selected_connection()
+        if existing is not None:
+            self.explore.show_connection(str(existing["name"]))
+        self.tabs.setCurrentIndex(EXPLORE_TAB)
+
     def remove_connection(self) -> None:
         existing = self.selected_connection()
         if existing is None:
@@ -314,17 +385,26 @@ class MainWindow(QMainWindow):
         self.status_label.setText(message)
         busy = state in (STARTING, RUNNING, UNREACHABLE)
         self.start_button.setEnabled(not busy)
+        self.start_button.setVisible(state != DIED)  # after a crash: Restart, not both
+        self.restart_button.setVisible(state == DIED)
         self.stop_button.setEnabled(busy)
         self.port_edit.setReadOnly(busy)
         self.recommend_button.setEnabled(not busy)
-        self.restart_button.setVisible(state == DIED)
         running = state == RUNNING
-        for button in (self.add_button, self.edit_button, self.remove_button):
+        for button in (self.add_button, self.edit_button, self.remove_button, self.browse_button):
             button.setEnabled(running)
+        self.explore.set_enabled(running)
+        self.saved_tab.set_enabled(running)
         if state in (STOPPED, DIED):
             self.url_edit.clear()
             self.key_edit.clear()
-        self.openbb_button.setEnabled(running)
+        for button in (
+            self.openbb_button,
+            self.copy_url_button,
+            self.copy_key_button,
+            self.show_key_button,
+        ):
+            button.setEnabled(running)
 
     def on_port_problem(self, message: str, suggestion: int) -> None:
         self._show_port_error(message, suggestion)
@@ -333,8 +413,26 @@ class MainWindow(QMainWindow):
         self.url_edit.setText(url)
         self.key_edit.setText(key)
 
+    def add_log_line(self, line: str) -> None:
+        """One line of the server's output (or the window's own note); a request line is
+        kept but shown only with Show requests."""
+        request = is_request_line(line)
+        self._log_lines.append((line, request))
+        if not request or self.show_requests.isChecked():
+            self.log.appendPlainText(line)
+
+    def _refill_log(self) -> None:
+        shown = self.show_requests.isChecked()
+        self.log.setPlainText(
+            "\n".join(line for line, request in self._log_lines if shown or not request)
+        )
+        bar = self.log.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
     def on_connections(self, connections: list[dict[str, Any]]) -> None:
+        chosen = self.selected_connection()
         self._connections = connections
+        self.explore.set_connections(connections)
         table = self.connections_table
         table.setRowCount(len(connections))
         for index, connection in enumerate(connections):
@@ -355,7 +453,11 @@ class MainWindow(QMainWindow):
             ]
             for column, text in enumerate(cells):
                 table.setItem(index, column, QTableWidgetItem(text))
-        table.resizeColumnsToContents()
+        for column in range(table.columnCount() - 1):
+            table.resizeColumnToContents(column)
+        names = [str(connection["name"]) for connection in connections]
+        if chosen is not None and chosen["name"] in names:
+            table.selectRow(names.index(chosen["name"]))  # a refresh keeps the selection
 
     def on_queries(self, queries: list[dict[str, Any]]) -> None:
         table = self.queries_table
@@ -375,7 +477,7 @@ class MainWindow(QMainWindow):
                 cancel.clicked.connect(self._cancel_clicked)
                 table.setCellWidget(index, 3, cancel)
         self.tabs.setTabText(
-            1, f"Running queries ({len(queries)})" if queries else "Running queries"
+            QUERIES_TAB, f"Running queries ({len(queries)})" if queries else "Running queries"
         )
 
     def _cancel_clicked(self) -> None:

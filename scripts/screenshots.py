@@ -24,11 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QSettings
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QTableWidget, QWidget
 
 from gui.connection_form import ConnectionForm
 from gui.controller import DIED, RUNNING, Controller
-from gui.window import MainWindow
+from gui.saved_tab import SavedQueryForm
+from gui.window import CONNECTIONS_TAB, SAVED_TAB, MainWindow
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -56,6 +57,11 @@ def save(widget: QWidget, name: str) -> None:
     print(f"wrote {path.relative_to(DOCS.parent)}")
 
 
+def shown_names(table: QTableWidget) -> list[str]:
+    items = (table.item(row, 0) for row in range(table.rowCount()))
+    return [item.text() for item in items if item is not None]
+
+
 def main() -> int:
     app = QApplication(sys.argv)
     DOCS.mkdir(exist_ok=True)
@@ -65,7 +71,7 @@ def main() -> int:
         window = MainWindow(
             controller, QSettings(str(root / "gui.ini"), QSettings.Format.IniFormat)
         )
-        window.resize(980, 620)
+        window.resize(1000, 720)
         window.show()
         try:
             window.port_edit.setText("7800")
@@ -79,13 +85,11 @@ def main() -> int:
                 save(window, "gui-port-taken.png")
             window.use_suggested_port()
             wait_for(lambda: controller.state == RUNNING)
-            # the server makes the sample database in the background: ask once a second
-            # until it is listed
-            for _ in range(30):
-                if window.connections_table.rowCount() >= 1:
-                    break
-                settle(1.0)
-                controller.refresh_connections()
+            # the server makes the sample database in the background; the window polls
+            # its connections until it is listed
+            wait_for(lambda: "sample" in shown_names(window.connections_table), 60)
+            save(window, "gui-first-launch.png")
+
             prices = root / "prices.db"
             with sqlite3.connect(prices) as db:
                 db.execute("create table prices (symbol text, close real)")
@@ -97,16 +101,75 @@ def main() -> int:
                 done.append,
             )
             wait_for(lambda: window.connections_table.rowCount() >= 2)
+            window.connections_table.selectRow(
+                shown_names(window.connections_table).index("sample")
+            )
             save(window, "gui-running.png")
 
-            wait_for(lambda: bool(controller.kinds))  # the form is built from GET /kinds
-            form = ConnectionForm(controller, None, window)
-            form.name.setText("archive")
-            form.row("path").set_value(str(root))
+            # the schema tree and a query of one table
+            window.browse_connection()
+            explore = window.explore
+            wait_for(lambda: explore.tree.topLevelItemCount() > 0)
+            schema = explore.tree.topLevelItem(0)
+            assert schema is not None
+            for index in range(schema.childCount()):
+                table = schema.child(index)
+                if table is not None and table.text(0) == "daily_prices":
+                    table.setExpanded(True)
+                    explore.tree.setCurrentItem(table)
+            explore.sql.setPlainText(
+                "SELECT symbol, date, close, volume FROM daily_prices\n"
+                "WHERE date >= '2024-12-01' ORDER BY date DESC, symbol"
+            )
+            explore.run()
+            wait_for(lambda: explore.result.table.rowCount() > 0)
+            save(window, "gui-schema.png")
+
+            # a saved query, run with a value for its parameter and previewed
+            query = {
+                "name": "closes",
+                "connection": "sample",
+                "sql": "SELECT date, close FROM daily_prices WHERE symbol = :sym "
+                "ORDER BY date DESC",
+                "description": "Daily closes of one ticker",
+                "params": [{"name": "sym", "type": "ticker", "default": "ABF"}],
+                "widget": {"type": "chart"},
+            }
+            controller.save_saved(query, done.append, done.append)
+            wait_for(lambda: window.saved_tab.table.rowCount() >= 1)
+            window.tabs.setCurrentIndex(SAVED_TAB)
+            window.saved_tab.select("closes")
+            window.saved_tab.run(query, {"sym": "AXP"})
+            wait_for(lambda: window.saved_tab.result.table.rowCount() > 0)
+            save(window, "gui-saved-queries.png")
+            form = SavedQueryForm(controller, window)
+            form.name.setText("closes_since")
+            form.connection.setCurrentIndex(form.connection.findData("sample"))
+            form.sql.setPlainText(
+                "SELECT date, close FROM daily_prices\n"
+                "WHERE symbol = :sym AND date >= :since ORDER BY date"
+            )
+            form.params.setPlainText("sym:ticker=ABF\nsince:date=2024-01-01")
+            form.widget.setCurrentIndex(form.widget.findData("chart"))
             form.show()
-            form.test()
-            save(form, "gui-connection-form.png")
+            save(form, "gui-saved-query-form.png")
             form.close()
+            window.tabs.setCurrentIndex(CONNECTIONS_TAB)
+
+            wait_for(lambda: bool(controller.kinds))  # the form is built from GET /kinds
+            form_ = ConnectionForm(controller, None, window)
+            form_.name.setText("archive")
+            form_.row("path").set_value(str(root))
+            form_.show()
+            form_.test()
+            save(form_, "gui-connection-form.png")
+            form_.select_kind("snowflake")
+            form_.clear_errors()
+            form_.name.setText("warehouse")
+            form_.row("account").set_value("xy12345.eu-central-1")
+            form_.row("user").set_value("analyst")
+            save(form_, "gui-snowflake-form.png")
+            form_.close()
 
             pid = controller.process.pid()
             assert pid is not None

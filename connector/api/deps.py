@@ -52,4 +52,6 @@ class JSONBytes(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
+        if self.status_code == 204:  # no body: a "null" here breaks the connection in uvicorn
+            return b""
         return dumps(content)
