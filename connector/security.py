@@ -33,8 +33,9 @@ from connector.values import dumps
 log = logging.getLogger(__name__)
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
-# Open without a key: liveness, and the page that says what this server is (no data).
-OPEN_PATHS = frozenset({"/health", "/"})
+# Open without a key: liveness, the page that says what this server is, and the API's
+# interactive docs (no data in either).
+OPEN_PATHS = frozenset({"/health", "/", "/docs"})
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 # The headers scripts and Workspace send, with the ones Workspace adds for SSO sign-in and
 # Workspace Lite; other requested headers of an allowed origin are echoed as well.

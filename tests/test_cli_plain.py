@@ -174,3 +174,39 @@ def test_cli_history_shows_past_queries_without_values(run) -> None:  # type: ig
     assert [e["outcome"] for e in entries[:2]] == ["sql_error", "ok"]
     assert entries[1]["client"] == "cli" and "ZZTOP" not in result.stdout
     assert "sql_error" in run("history").stdout
+
+
+def test_cli_a_missing_driver_names_its_extra_intact(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    import connector.backends as registry
+
+    monkeypatch.setitem(sys.modules, "connector.backends.snowflake", None)  # as if not installed
+    monkeypatch.delitem(registry._LOADED, "snowflake", raising=False)
+    result = run(
+        "connections", "add", "sf", "--kind", "snowflake", "-o", "account=a", "-o", "user=u"
+    )
+    assert result.exit_code == 2
+    assert "pip install 'data-connector[snowflake]'" in _one_error_line(result)
+
+
+def test_cli_the_plain_install_brings_the_mysql_and_postgresql_drivers() -> None:
+    import tomllib
+
+    pyproject = tomllib.loads(
+        (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    )
+    needs = " ".join(pyproject["project"]["dependencies"])
+    assert "PyMySQL" in needs and "psycopg" in needs
+
+
+def test_cli_numbers_are_right_aligned(run) -> None:  # type: ignore[no-untyped-def]
+    result = run(
+        "query", "-c", "sample", "SELECT 'x' AS word, 12345 AS n UNION ALL SELECT 'longer', 7"
+    )
+    assert result.exit_code == 0, result.output
+    cells = [line.split("│")[2] for line in result.stdout.splitlines() if line.count("│") == 3]
+    values = [cell for cell in cells if cell.strip() in ("12345", "7")]
+    assert len(values) == 2, result.stdout
+    # Right-aligned: both numbers end in the same column.
+    assert len(values[0].rstrip()) == len(values[1].rstrip())

@@ -33,3 +33,13 @@ def test_home_still_checks_the_host(client: TestClient) -> None:
 def test_home_is_the_only_other_open_path(client: TestClient) -> None:
     for path in ("/kinds", "/connections", "/widgets.json", "/apps.json"):
         assert_error(client.get(path, headers={"X-API-KEY": ""}), 401, "auth_required")
+
+
+def test_home_docs_are_open_and_carry_the_api_without_data(client: TestClient) -> None:
+    response = client.get("/docs", headers={"X-API-KEY": ""})
+    assert response.status_code == 200 and "SwaggerUIBundle" in response.text
+    assert "/connections/{name}/query" in response.text  # the spec is in the page
+    assert '"X-API-KEY"' in response.text  # Authorize takes the key
+    assert "</script" not in response.text.split("SwaggerUIBundle({", 1)[1].split("});", 1)[0]
+    assert client.get("/openapi.json", headers={"X-API-KEY": ""}).status_code == 401
+    assert "/docs" in client.get("/").json()["interactive_docs"]

@@ -1,16 +1,21 @@
 """``GET /``: what this server is, for a person with a browser or a validator's first
-request. Open without a key, like ``/health``, and it shows no data: only the version,
-whether the API key is on, and where to read on."""
+request, and ``GET /docs``: FastAPI's interactive docs. Both are open without a key, like
+``/health``, and show no data: the version, whether the API key is on, the API's shape.
+The docs page carries the OpenAPI description in itself (``/openapi.json`` needs the key),
+and its Authorize button takes the key for the calls tried from it."""
 
 from __future__ import annotations
 
+import copy
 import html
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from connector import __version__
 from connector.api.deps import JSONBytes
+from connector.values import dumps
 
 router = APIRouter(tags=["service"])
 
@@ -26,6 +31,7 @@ def _about(auth: bool) -> dict[str, object]:
         "health": "/health",
         "openbb": {"widgets": "/widgets.json", "apps": "/apps.json"},
         "openapi": "/openapi.json (needs the key)",
+        "interactive_docs": "/docs",
         "docs": f"see {PROJECT_DOCS}; 'data-connector openbb' prints the link and header",
     }
 
@@ -47,8 +53,32 @@ app): it prints this server's URL, the link and the header with your key.</li>
 <li>In Workspace, add a custom backend with that URL and the header
 <code>X-API-KEY: &lt;your key&gt;</code>; it reads <code>/widgets.json</code> and
 <code>/apps.json</code>.</li></ol>
-<p>More: {html.escape(PROJECT_DOCS)}. The OpenAPI description is at
+<p>Try the API in the browser: <a href="/docs">/docs</a> (Authorize with your key).
+More: {html.escape(PROJECT_DOCS)}. The OpenAPI description is at
 <code>/openapi.json</code> (with the key).</p></body></html>"""
+
+
+SWAGGER_UI = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
+
+
+def _with_key_scheme(spec: dict[str, Any]) -> dict[str, Any]:
+    spec = copy.deepcopy(spec)
+    schemes = spec.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["apiKey"] = {"type": "apiKey", "in": "header", "name": "X-API-KEY"}
+    spec["security"] = [{"apiKey": []}]
+    return spec
+
+
+def _docs_page(spec: dict[str, Any]) -> str:
+    # The spec is JSON inside a script: "</" is escaped so no string in it ends the script.
+    inline = dumps(_with_key_scheme(spec)).decode().replace("</", "<\\/")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Data Connector API</title>
+<link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css"></head>
+<body><div id="docs"></div>
+<script src="{SWAGGER_UI}/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({{spec: {inline}, dom_id: "#docs", persistAuthorization: false}});</script>
+</body></html>"""
 
 
 @router.get("/", response_model=None)
@@ -57,3 +87,8 @@ async def home(request: Request) -> Response:
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(_page(about))
     return JSONBytes(about)
+
+
+@router.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+async def docs(request: Request) -> HTMLResponse:
+    return HTMLResponse(_docs_page(request.app.openapi()))
