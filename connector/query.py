@@ -31,7 +31,10 @@ STREAM_BATCH_ROWS = 5000
 
 @dataclass
 class QueryJob:
-    """Everything needed to run one statement on one connection."""
+    """Everything needed to run one statement on one connection.
+
+    ``reads_only`` runs it read-only even on a read-write connection (widgets, exports).
+    """
 
     backend: Backend
     engine: Engine
@@ -39,6 +42,11 @@ class QueryJob:
     statement: BoundStatement
     control: QueryControl
     params: Mapping[str, Any]
+    reads_only: bool = False
+
+    @property
+    def read_only(self) -> bool:
+        return self.spec.read_only or self.reads_only
 
 
 def scrub(error: ConnectorError, params: Mapping[str, Any]) -> ConnectorError:
@@ -93,7 +101,7 @@ def run_query(job: QueryJob, limit: int) -> QueryResult:
     healthy = True
     try:
         with job.backend.session(
-            raw.driver_connection, job.control, read_only=job.spec.read_only, stream=False
+            raw.driver_connection, job.control, read_only=job.read_only, stream=False
         ) as cursor:
             job.backend.execute(cursor, job.statement)
             description = cursor.description
@@ -149,7 +157,7 @@ class RowStream:
         self._raw = _checkout(job)
         try:
             self._session = job.backend.session(
-                self._raw.driver_connection, job.control, read_only=job.spec.read_only, stream=True
+                self._raw.driver_connection, job.control, read_only=job.read_only, stream=True
             )
             self._cursor = self._session.__enter__()
             job.backend.execute(self._cursor, job.statement)

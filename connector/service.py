@@ -3,6 +3,8 @@
 ``Connector`` ties the store, the secret store, the backends and the running-query registry
 together: create, test and remove connections (a secret is written only if the row is,
 and the row only if the secret is), run and stream queries with history, and cancel them.
+A query can be run read-only whatever its connection allows (saved queries, widgets), and
+an export always is.
 It raises ``connector.errors`` and knows no HTTP.
 """
 
@@ -25,6 +27,7 @@ from connector.errors import (
     DatabaseUnavailableError,
     InvalidRequestError,
     NotFoundError,
+    ReadOnlyError,
 )
 from connector.history import HistoryWriter
 from connector.keychain import SecretStore
@@ -40,12 +43,13 @@ from connector.models import (
 )
 from connector.query import QueryJob, RowStream, run_query, scrub
 from connector.running import QueryControl, RunningQueries, new_query_id
-from connector.statements import prepare
+from connector.statements import READ_ONLY_REFUSAL, prepare
 from connector.store import Store
 
 log = logging.getLogger(__name__)
 
 SPEC_CACHE_S = 2.0
+EXPORT = "An export"
 
 
 def _scrub_secret(error: ConnectorError, secret: str | None) -> ConnectorError:
@@ -220,26 +224,50 @@ class Connector:
         *,
         timeout_s: float,
         client: str | None,
+        reads_only: str | None,
     ) -> QueryJob:
         spec, backend, engine = self._resolve(name)
-        statement = prepare(
-            request.sql,
-            request.params,
-            dialect=backend.dialect,
-            paramstyle=backend.paramstyle,
-            read_only=spec.read_only,
-            session_enforced=backend.enforces_read_only,
-            rules=backend.guard_rules,
-        )
+        try:
+            statement = prepare(
+                request.sql,
+                request.params,
+                dialect=backend.dialect,
+                paramstyle=backend.paramstyle,
+                read_only=spec.read_only or reads_only is not None,
+                session_enforced=backend.enforces_read_only,
+                rules=backend.guard_rules,
+            )
+        except ReadOnlyError as error:
+            raise _only_reads(error, spec, reads_only) from None
         control = QueryControl(new_query_id(), name, request.sql, timeout_s, client)
-        return QueryJob(backend, engine, spec, statement, control, request.params)
+        return QueryJob(
+            backend,
+            engine,
+            spec,
+            statement,
+            control,
+            request.params,
+            reads_only=reads_only is not None,
+        )
 
     def _timeout(self, request: QueryRequest, default: float) -> float:
         wanted = request.timeout_s if request.timeout_s is not None else default
         return min(wanted, max(self.settings.max_timeout_s, default))
 
-    def run(self, name: str, request: QueryRequest, client: str | None = None) -> QueryResult:
-        """Run ``request`` on connection ``name``, capped at its limit and timeout."""
+    def run(
+        self,
+        name: str,
+        request: QueryRequest,
+        client: str | None = None,
+        *,
+        reads_only: str | None = None,
+    ) -> QueryResult:
+        """Run ``request`` on connection ``name``, capped at its limit and timeout.
+
+        On a read-write connection what the statement wrote is committed before this
+        returns. ``reads_only`` names what may only read ("A saved query"): given, the
+        statement runs read-only (guard and session) whatever the connection allows.
+        """
         limit = min(request.limit or self.settings.row_limit, self.settings.max_row_limit)
         started = time.time()
         try:
@@ -248,6 +276,7 @@ class Connector:
                 request,
                 timeout_s=self._timeout(request, self.settings.timeout_s),
                 client=client,
+                reads_only=reads_only,
             )
         except ConnectorError as error:
             self._record_failure(name, request.sql, started, error, client)
@@ -255,6 +284,10 @@ class Connector:
         self.running.add(job.control)
         try:
             result = run_query(job, limit)
+        except ReadOnlyError as error:
+            reworded = _only_reads(error, job.spec, reads_only)
+            self._record(job.control, started, None, reworded)
+            raise reworded from None
         except ConnectorError as error:
             self._record(job.control, started, None, error)
             raise
@@ -266,7 +299,11 @@ class Connector:
     def open_stream(
         self, name: str, request: QueryRequest, client: str | None = None
     ) -> ManagedStream:
-        """Start an export: the query runs until every row is read or the stream closes."""
+        """Start an export: the query runs until every row is read or the stream closes.
+
+        An export only reads, on every connection: its 200 and first rows leave before the
+        statement ends, so a write's commit could fail after success was reported.
+        """
         started = time.time()
         try:
             job = self._job(
@@ -274,6 +311,7 @@ class Connector:
                 request,
                 timeout_s=self._timeout(request, self.settings.export_timeout_s),
                 client=client,
+                reads_only=EXPORT,
             )
         except ConnectorError as error:
             self._record_failure(name, request.sql, started, error, client)
@@ -283,9 +321,11 @@ class Connector:
         try:
             stream.open()
         except ConnectorError as error:
+            if isinstance(error, ReadOnlyError):
+                error = _only_reads(error, job.spec, EXPORT)
             self.running.remove(job.control)
             self._record(job.control, started, None, error)
-            raise
+            raise error from None
         return ManagedStream(stream, lambda error: self._finish_stream(stream, started, error))
 
     def _finish_stream(
@@ -382,6 +422,16 @@ def _validation_sentence(exc: ValueError, kind: str) -> str:
             message = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
             return f"{kind} option {where!r}: {message}." if where else f"{message}."
     return f"The {kind} options are not valid: {exc}."
+
+
+def _only_reads(
+    error: ReadOnlyError, spec: ConnectionSpec, reads_only: str | None
+) -> ReadOnlyError:
+    """A refusal that says what only reads, when it is not the connection that does."""
+    if reads_only is None or spec.read_only:
+        return error
+    reason = error.detail.removeprefix(READ_ONLY_REFUSAL)
+    return ReadOnlyError(f"{reads_only} only reads, and {reason}")
 
 
 def _as_unavailable(error: ConnectorError) -> ConnectorError:

@@ -36,6 +36,9 @@ ParamValue = str | int | float | bool | None
 _SCALARS = (str, int, float, bool)
 
 _NAME = re.compile(r"^[A-Za-z_]\w*$")
+# How every read-only refusal begins (the backends' own rules too), so that a caller that
+# runs a read-write connection read-only can say who only reads instead.
+READ_ONLY_REFUSAL = "This connection is read-only and "
 
 _READ_ROOTS: tuple[type[exp.Expression], ...] = (
     exp.Select,
@@ -190,27 +193,23 @@ def _check_read_only(
     if not trees:
         for token in tokens:
             if token.text.upper() in _WRITE_WORDS and token.token_type != TokenType.STRING:
-                raise ReadOnlyError(
-                    f"This connection is read-only and the statement uses {token.text.upper()}."
-                )
+                raise ReadOnlyError(f"{READ_ONLY_REFUSAL}the statement uses {token.text.upper()}.")
         return
     for tree in trees:
         if isinstance(tree, exp.Command):
             word = str(tree.this).upper()
             if word in _READ_COMMANDS or (session_enforced and word not in _WRITE_WORDS):
                 continue
-            raise ReadOnlyError(f"This connection is read-only and refuses {word} statements.")
+            raise ReadOnlyError(f"{READ_ONLY_REFUSAL}refuses {word} statements.")
         if rules.read_roots and isinstance(tree, rules.read_roots):
             continue
         for node in tree.walk():
             if isinstance(node, _WRITE_NODES):
                 raise ReadOnlyError(
-                    f"This connection is read-only and the statement contains {node.key.upper()}."
+                    f"{READ_ONLY_REFUSAL}the statement contains {node.key.upper()}."
                 )
         if not isinstance(tree, _READ_ROOTS) and not session_enforced:
-            raise ReadOnlyError(
-                f"This connection is read-only and refuses {tree.key.upper()} statements."
-            )
+            raise ReadOnlyError(f"{READ_ONLY_REFUSAL}refuses {tree.key.upper()} statements.")
 
 
 def parameter_names(sql: str, dialect: str = "sqlite") -> list[str]:

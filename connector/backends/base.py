@@ -11,7 +11,10 @@ It knows no HTTP.
 
 ``session()`` is the heart: given a DBAPI connection checked out from the engine's pool
 and the query's control handle, it prepares the session, installs the cancel hook,
-yields a cursor, and always leaves the connection clean for the pool.
+yields a cursor, and always leaves the connection clean for the pool. A read-write session
+that ends without an error commits before it returns (a failed commit raises); any other
+ends with nothing written. ``read_only`` may be True on a read-write connection (widgets,
+exports): the session then refuses writes for that query where the kind can.
 """
 
 from __future__ import annotations

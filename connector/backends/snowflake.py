@@ -11,8 +11,9 @@ itself stops it at the deadline without an extra round trip. Cancel runs
 ``SYSTEM$CANCEL_ALL_QUERIES(<session id>)`` while the statement is still being sent (a
 pooled session runs one query at a time). Values are bound server-side (``qmark``).
 
-Snowflake cannot make a session read-only, so its capabilities say ``session_read_only``
-is False: the statement guard refuses writes (with this module's rules for ``SYSTEM$``
+Sessions are in autocommit mode, so a write is committed by Snowflake as the statement
+ends (and a statement that fails leaves nothing). Snowflake cannot make a session
+read-only, so its capabilities say ``session_read_only`` is False: the statement guard refuses writes (with this module's rules for ``SYSTEM$``
 functions), and the docs recommend a role that can only read.
 
 Column types come from the cursor description's type codes; VARIANT, OBJECT and ARRAY,
@@ -57,7 +58,7 @@ from connector.models import (
     TableInfo,
 )
 from connector.running import QueryControl
-from connector.statements import GuardRules
+from connector.statements import READ_ONLY_REFUSAL, GuardRules
 
 Authenticator = Literal["snowflake", "snowflake_jwt", "externalbrowser"]
 
@@ -221,7 +222,7 @@ def check_system_calls(tokens: Sequence[Token], _trees: Sequence[Any]) -> None:
             and word.startswith("SYSTEM$")
             and word not in READ_SYSTEM_FUNCTIONS
         ):
-            raise ReadOnlyError(f"This connection is read-only and refuses {word}().")
+            raise ReadOnlyError(f"{READ_ONLY_REFUSAL}refuses {word}().")
 
 
 # The connector's PEP 249 errors carry a Snowflake error number; these explain the ones
@@ -500,6 +501,9 @@ class SnowflakeBackend(Backend):
             "connect_args": connect_args,
             "hide_parameters": True,
             "paramstyle": "qmark",  # as the connections are made, for the dialect's own queries
+            # Without it SQLAlchemy turns autocommit off on every new connection (its default
+            # isolation level), and session() would roll back what a write reported.
+            "isolation_level": "AUTOCOMMIT",
         }
         if pooled:
             return create_engine(
@@ -508,7 +512,7 @@ class SnowflakeBackend(Backend):
                 pool_size=5,
                 max_overflow=10,
                 pool_recycle=3600,
-                pool_reset_on_return=None,  # autocommit; session() rolls back writers
+                pool_reset_on_return=None,  # autocommit; session() ends a BEGIN left open
                 **common,
             )
         return create_engine(url, poolclass=NullPool, pool_reset_on_return=None, **common)
@@ -530,7 +534,9 @@ class SnowflakeBackend(Backend):
             control.set_cancel_hook(None)
             cursor.close()
             if not read_only:
-                connection.rollback()  # a BEGIN left open by the user's statement
+                # Each statement commits on its own (autocommit), and one that fails leaves
+                # nothing; this only ends a BEGIN the user's statement left open.
+                connection.rollback()
 
     def column_types(
         self, description: Sequence[Sequence[Any]], rows: Sequence[Sequence[Any]]

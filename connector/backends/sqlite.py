@@ -3,7 +3,11 @@
 Read-only is enforced by the session, not only by the statement guard: the file is opened
 ``mode=ro``, ``PRAGMA query_only`` is set, ``SQLITE_LIMIT_ATTACHED`` is 0 (so neither
 ``ATTACH`` nor ``VACUUM INTO`` can reach another file) and an authorizer refuses writes
-and pragma changes. Timeouts and cancel use a progress handler and ``interrupt()``.
+and pragma changes. A read-only session on a read-write connection (a widget, an export)
+turns the same three on for that query only. On a read-write session a statement that
+succeeded is committed before its result is handed back, and anything else is rolled back,
+so what a statement reports written is in the file for every other reader. Timeouts and
+cancel use a progress handler and ``interrupt()``.
 
 Declared column types become Python values through converters (``DATE`` -> date,
 ``BOOLEAN`` -> bool, ``JSON`` -> parsed value, ...), so a column declared ``DATE`` is
@@ -41,7 +45,7 @@ from connector.errors import (
 )
 from connector.models import Capabilities, ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
 from connector.running import QueryControl
-from connector.statements import GuardRules
+from connector.statements import READ_ONLY_REFUSAL, GuardRules
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Pragmas that take an argument yet only read.
@@ -79,12 +83,12 @@ ERRORS = ErrorTable(
         ),
         ErrorRule(
             ReadOnlyError,
-            "This connection is read-only and SQLite refused the write.",
+            f"{READ_ONLY_REFUSAL}SQLite refused the write.",
             phrases=("readonly database", "not authorized", "authorization denied"),
         ),
         ErrorRule(
             ReadOnlyError,
-            "This connection is read-only and refuses ATTACH and VACUUM INTO.",
+            f"{READ_ONLY_REFUSAL}refuses ATTACH and VACUUM INTO.",
             phrases=("too many attached databases",),
         ),
         # interrupt() from outside a stop the runner knows of (another thread's cancel).
@@ -122,7 +126,7 @@ def _check_pragmas(_tokens: Sequence[Token], trees: Sequence[exp.Expression]) ->
         if isinstance(tree, exp.Pragma):
             name = _pragma_name(tree)
             if name is not None and name not in READ_PRAGMAS:
-                raise ReadOnlyError("This connection is read-only and refuses PRAGMA writes.")
+                raise ReadOnlyError(f"{READ_ONLY_REFUSAL}refuses PRAGMA writes.")
 
 
 def _read_only_authorizer(
@@ -233,6 +237,27 @@ class SqliteOptions(BaseModel):
         return str(path.resolve())
 
 
+class SqliteConnection(sqlite3.Connection):
+    """A ``sqlite3`` connection that remembers whether its file was opened read-only."""
+
+    opened_read_only = False
+
+
+def refuse_writes(connection: sqlite3.Connection) -> int:
+    """Make SQLite itself refuse writes on ``connection``; gives the ATTACH limit it had."""
+    connection.execute("PRAGMA query_only = 1")
+    attached = connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    connection.set_authorizer(_read_only_authorizer)
+    return attached
+
+
+def allow_writes(connection: sqlite3.Connection, attached: int) -> None:
+    """Undo ``refuse_writes`` on a connection whose file is open for writing."""
+    connection.set_authorizer(None)
+    connection.execute("PRAGMA query_only = 0")
+    connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, attached)
+
+
 def connect_sqlite(path: str, *, read_only: bool) -> sqlite3.Connection:
     """A DBAPI connection to ``path``; read-only ones refuse writes in SQLite itself."""
     register_converters()
@@ -243,12 +268,28 @@ def connect_sqlite(path: str, *, read_only: bool) -> sqlite3.Connection:
         check_same_thread=False,
         detect_types=sqlite3.PARSE_DECLTYPES,
         timeout=5.0,
+        factory=SqliteConnection,
     )
     if read_only:
-        connection.execute("PRAGMA query_only = 1")
-        connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-        connection.set_authorizer(_read_only_authorizer)
+        refuse_writes(connection)
+        connection.opened_read_only = True
     return connection
+
+
+def _end_transaction(connection: sqlite3.Connection, *, commit: bool) -> None:
+    """Commit what the statement wrote, or roll it back; never leave a transaction open.
+
+    A commit that fails (another process holds the file) is rolled back and raised, so the
+    request reports the failure rather than rows that were never written.
+    """
+    if not connection.in_transaction:
+        return
+    try:
+        if commit:
+            connection.commit()
+    finally:
+        if connection.in_transaction:
+            connection.rollback()
 
 
 class SqliteBackend(Backend):
@@ -305,17 +346,28 @@ class SqliteBackend(Backend):
                 return 1
             return 0
 
+        # A read-only query on a connection whose file is open for writing.
+        attached = (
+            refuse_writes(connection)
+            if read_only and not getattr(connection, "opened_read_only", False)
+            else None
+        )
         connection.set_progress_handler(progress, PROGRESS_STEPS)
         control.set_cancel_hook(connection.interrupt)
         cursor = connection.cursor()
+        succeeded = False
         try:
             yield cursor
+            succeeded = True
         finally:
             control.set_cancel_hook(None)
             connection.set_progress_handler(None, 0)
             cursor.close()
-            if connection.in_transaction:
-                connection.rollback()
+            try:
+                _end_transaction(connection, commit=succeeded and not read_only)
+            finally:
+                if attached is not None:
+                    allow_writes(connection, attached)
 
     def server_version(self, connection: DBAPIConnection) -> str:
         # Counting sqlite_master makes SQLite read the file header, so a file that is not
