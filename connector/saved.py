@@ -1,5 +1,10 @@
 """Saved queries: named, parameterised SQL on a connection, kept in the metadata store.
 
+A saved query becomes a widget, so it only reads: SQL the read-only guard would refuse is
+refused when it is saved (400 naming ``sql``), and every run (widget GETs and their column
+probing, SSRM pages, ``run``) is read-only in the guard and, where the kind can, in the
+session, even on a read-write connection.
+
 Every ``:name`` in the SQL must be declared as a parameter; values arrive as text (from
 a query string or an OpenBB widget) and are converted to the declared type here, then
 bound by the driver, never pasted into the SQL. A multi-select parameter arrives
@@ -24,7 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from connector.backends import get_backend
-from connector.errors import BadParamError
+from connector.errors import BadParamError, ReadOnlyError
 from connector.models import (
     Column,
     QueryResult,
@@ -34,7 +39,7 @@ from connector.models import (
 )
 from connector.service import Connector
 from connector.ssrm import Page, paged_sql
-from connector.statements import parameter_names
+from connector.statements import check_read, parameter_names, reads_only_refusal
 from connector.widget_options import check_widget
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,8 @@ TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 PROBE_ROWS = 50
 PROBE_TIMEOUT_S = 10.0
+# What only reads, in refusals: a saved query is a widget's, so it never writes.
+READS_ONLY = "A saved query"
 _RELATIVE_DATE = re.compile(r"^\$currentDate(?:([+-])(\d{1,4})([hdwMmy]))?$")
 _ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2})?)?$")
 
@@ -157,8 +164,19 @@ class SavedQueries:
 
     def validate(self, query: SavedQuery) -> SavedQuery:
         spec = self.connector.get_connection(query.connection)
+        backend = get_backend(spec.kind)
+        try:
+            check_read(
+                query.sql,
+                dialect=backend.dialect,
+                session_enforced=backend.enforces_read_only,
+                rules=backend.guard_rules,
+            )
+        except ReadOnlyError as error:
+            refusal = reads_only_refusal(error, READS_ONLY).detail
+            raise ReadOnlyError(f"sql: {refusal[0].lower()}{refusal[1:]}") from None
         declared = {param.name for param in query.params}
-        for name in parameter_names(query.sql, get_backend(spec.kind).dialect):
+        for name in parameter_names(query.sql, backend.dialect):
             if name not in declared:
                 raise BadParamError(
                     f"The SQL uses :{name}, which is not declared in the query's params."
@@ -250,14 +268,16 @@ class SavedQueries:
         request = SavedRunRequest(
             sql=query.sql, params=self.bind(query, values), limit=limit or query.limit
         )
-        return self.connector.run(query.connection, request, client)
+        return self.connector.run(query.connection, request, client, reads_only=READS_ONLY)
 
     def columns(self, query: SavedQuery) -> builtins.list[Column]:
         """The result's columns, from a few rows run with the defaults (for column defs)."""
         request = SavedRunRequest(
             sql=query.sql, params=self.bind(query, {}), limit=PROBE_ROWS, timeout_s=PROBE_TIMEOUT_S
         )
-        return self.connector.run(query.connection, request, "widgets.json").columns
+        return self.connector.run(
+            query.connection, request, "widgets.json", reads_only=READS_ONLY
+        ).columns
 
     def run_page(
         self,
@@ -278,14 +298,19 @@ class SavedQueries:
             empty = SavedRunRequest(
                 sql=f"SELECT * FROM (\n{inner}\n) dc_cols LIMIT 0", params=params, limit=1
             )
-            columns = [c.name for c in self.connector.run(query.connection, empty, client).columns]
+            found = self.connector.run(query.connection, empty, client, reads_only=READS_ONLY)
+            columns = [c.name for c in found.columns]
         paged, counted, bound = paged_sql(inner, page, columns, dialect, params)
         result = self.connector.run(
             query.connection,
             SavedRunRequest(sql=paged, params={**params, **bound}, limit=page.size),
             client,
+            reads_only=READS_ONLY,
         )
         total = self.connector.run(
-            query.connection, SavedRunRequest(sql=counted, params={**params, **bound}), client
+            query.connection,
+            SavedRunRequest(sql=counted, params={**params, **bound}),
+            client,
+            reads_only=READS_ONLY,
         )
         return result, int(total.rows[0][0])

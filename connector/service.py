@@ -43,7 +43,7 @@ from connector.models import (
 )
 from connector.query import QueryJob, RowStream, run_query, scrub
 from connector.running import QueryControl, RunningQueries, new_query_id
-from connector.statements import READ_ONLY_REFUSAL, prepare
+from connector.statements import prepare, reads_only_refusal
 from connector.store import Store
 
 log = logging.getLogger(__name__)
@@ -430,8 +430,7 @@ def _only_reads(
     """A refusal that says what only reads, when it is not the connection that does."""
     if reads_only is None or spec.read_only:
         return error
-    reason = error.detail.removeprefix(READ_ONLY_REFUSAL)
-    return ReadOnlyError(f"{reads_only} only reads, and {reason}")
+    return reads_only_refusal(error, reads_only)
 
 
 def _as_unavailable(error: ConnectorError) -> ConnectorError:

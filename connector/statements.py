@@ -212,6 +212,22 @@ def _check_read_only(
             raise ReadOnlyError(f"{READ_ONLY_REFUSAL}refuses {tree.key.upper()} statements.")
 
 
+def reads_only_refusal(error: ReadOnlyError, who: str) -> ReadOnlyError:
+    """``error`` said of ``who`` ("An export"), which only reads, not of the connection."""
+    return ReadOnlyError(f"{who} only reads, and {error.detail.removeprefix(READ_ONLY_REFUSAL)}")
+
+
+def check_read(
+    sql: str,
+    *,
+    dialect: str,
+    session_enforced: bool = False,
+    rules: GuardRules = GuardRules(),
+) -> None:
+    """Refuse ``sql`` unless it is one statement the read-only guard lets through."""
+    _analyse(sql, dialect, rules, True, session_enforced)
+
+
 def parameter_names(sql: str, dialect: str = "sqlite") -> list[str]:
     """The distinct ``:name`` parameters in ``sql``, in order of first use."""
     names: list[str] = []
