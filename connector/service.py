@@ -2,7 +2,8 @@
 
 ``Connector`` ties the store, the secret store, the backends and the running-query registry
 together: create, test and remove connections (a secret is written only if the row is,
-and the row only if the secret is), run and stream queries with history, and cancel them.
+and the row only if the secret is, and a saved secret is only reused where it was saved
+for: a test or update that points elsewhere must carry it again), run and stream queries with history, and cancel them.
 A query can be run read-only whatever its connection allows (saved queries, widgets), and
 an export always is.
 It raises ``connector.errors`` and knows no HTTP.
@@ -82,22 +83,51 @@ class Connector:
 
     # connections ------------------------------------------------------------------------
 
-    def _checked(self, payload: ConnectionInput, name: str) -> tuple[Backend, ConnectionSpec]:
+    def _validated(self, payload: ConnectionInput, name: str) -> tuple[Backend, ConnectionSpec]:
+        """The backend and the spec with its options checked and normalised."""
         backend = get_backend(payload.kind)
         try:
             options = backend.validate_options(payload.options)
         except ValueError as exc:
             raise InvalidRequestError(_validation_sentence(exc, payload.kind)) from exc
-        spec = payload.spec(name).model_copy(update={"options": options})
+        return backend, payload.spec(name).model_copy(update={"options": options})
+
+    @staticmethod
+    def _check_secret(backend: Backend, spec: ConnectionSpec, secret: str | None) -> None:
         try:
-            backend.validate_secret(options, payload.secret)
+            backend.validate_secret(spec.options, secret)
         except ValueError as exc:
             raise InvalidRequestError(f"{backend.label} secret: {exc}.") from None
-        if backend.secret_use == "required" and not payload.secret:
+        if backend.secret_use == "required" and not secret:
             raise InvalidRequestError(
                 f"A {backend.label} connection needs a secret (password or key)."
             )
+
+    def _checked(self, payload: ConnectionInput, name: str) -> tuple[Backend, ConnectionSpec]:
+        backend, spec = self._validated(payload, name)
+        self._check_secret(backend, spec, payload.secret)
         return backend, spec
+
+    def _saved_secret(
+        self, backend: Backend, spec: ConnectionSpec, saved: ConnectionSpec
+    ) -> str | None:
+        """The secret saved for ``saved``, to use with ``spec``, which must point where it
+        did: a secret is only ever sent to the place (and as the user) it was saved for."""
+        secret = self.secrets.get(saved.name)
+        if secret is None:
+            return None
+        moved = (
+            ["kind"]
+            if saved.kind != spec.kind
+            else backend.secret_moves(saved.options, spec.options)
+        )
+        if moved:
+            what = backend.secret_label.lower() if saved.kind == spec.kind else "secret"
+            raise InvalidRequestError(
+                f"Give the {what} again: the {_and(moved)} changed, and a saved secret is "
+                "only sent where it was saved for."
+            )
+        return secret
 
     def list_connections(self) -> list[ConnectionSpec]:
         return self.store.list_connections()
@@ -106,13 +136,16 @@ class Connector:
         return self.store.get_connection(name)
 
     def test_connection(self, payload: ConnectionInput) -> ProbeResult:
-        """Connect with ``payload`` (not saved) and report latency and server version."""
+        """Connect with ``payload`` (not saved) and report latency and server version.
+
+        Without a secret, a saved connection of that name lends its own, but only when
+        ``payload`` points where it did (``_saved_secret``)."""
+        backend, spec = self._validated(payload, payload.name or "test")
         secret = payload.secret
         if secret is None and payload.name and self.store.has_connection(payload.name):
-            secret = self.secrets.get(payload.name)
-        backend, spec = self._checked(
-            payload.model_copy(update={"secret": secret}), payload.name or "test"
-        )
+            saved = self.store.get_connection(payload.name)
+            secret = self._saved_secret(backend, spec, saved)
+        self._check_secret(backend, spec, secret)
         return self._probe(backend, spec, secret)
 
     def _probe(self, backend: Backend, spec: ConnectionSpec, secret: str | None) -> ProbeResult:
@@ -146,8 +179,11 @@ class Connector:
         self, name: str, payload: ConnectionInput, *, test: bool = True
     ) -> ConnectionSpec:
         current = self.store.get_connection(name)
-        secret = payload.secret if payload.secret is not None else self.secrets.get(name)
-        backend, spec = self._checked(payload.model_copy(update={"secret": secret}), name)
+        backend, spec = self._validated(payload, name)
+        secret = payload.secret
+        if secret is None:
+            secret = self._saved_secret(backend, spec, current)
+        self._check_secret(backend, spec, secret)
         if test:
             self._probe(backend, spec, secret)
         with self.store.updating_connection(spec):
@@ -431,6 +467,11 @@ def _only_reads(
     if reads_only is None or spec.read_only:
         return error
     return reads_only_refusal(error, reads_only)
+
+
+def _and(names: list[str]) -> str:
+    """``host``, ``host and port``, ``host, port and user``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _as_unavailable(error: ConnectorError) -> ConnectorError:

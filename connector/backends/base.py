@@ -128,6 +128,9 @@ class Backend(ABC):
     errors: ClassVar[ErrorTable]
     # This kind's own read-only rules, added to the statement guard's common ones.
     guard_rules: ClassVar[GuardRules] = GuardRules()
+    # Options that may change while the saved secret is reused, because they do not decide
+    # where it is sent or whom it signs in; a change to any other needs the secret again.
+    secret_free_options: ClassVar[frozenset[str]] = frozenset()
 
     @property
     def enforces_read_only(self) -> bool:
@@ -162,6 +165,12 @@ class Backend(ABC):
         """Options checked and normalised; raises ``ValueError`` with a readable reason."""
         model = self.options_model.model_validate(options)
         return model.model_dump(mode="json", exclude_none=True)
+
+    def secret_moves(self, saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+        """The options, both sets validated, whose change would send the saved secret
+        somewhere else (or sign in as someone else): all but ``secret_free_options``."""
+        names = (saved.keys() | wanted.keys()) - self.secret_free_options
+        return sorted(name for name in names if saved.get(name) != wanted.get(name))
 
     def validate_secret(self, options: dict[str, Any], secret: str | None) -> None:
         """Raise ``ValueError`` (a reason that never quotes the secret) when ``secret`` cannot

@@ -253,6 +253,9 @@ class NetworkBackend(Backend):
     """A backend for a database server: a failed connection test names the server."""
 
     secret_help = "The user's password (kept in the system keychain); none for a login without one."
+    # Another database on the same server, as the same user, may reuse the password; a new
+    # host, port, user or TLS setting needs it again.
+    secret_free_options = frozenset({"database", "connect_timeout_s"})
 
     def probe(self, engine: Engine) -> ProbeResult:
         try:

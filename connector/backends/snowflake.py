@@ -431,6 +431,9 @@ class SnowflakeBackend(Backend):
     )
     errors = ERRORS
     guard_rules = GuardRules(check=check_system_calls)
+    # The session's defaults; account, host, port, protocol, user and authenticator decide
+    # where the secret goes and what it signs in as.
+    secret_free_options = frozenset({"warehouse", "database", "schema", "role", "login_timeout_s"})
 
     def __init__(self) -> None:
         # The warehouse each engine signs in with, for the connection test's check.
