@@ -1,7 +1,9 @@
 """The guard in front of every request (the key itself is kept by ``connector.keys``).
 
 ``GuardMiddleware`` is a plain ASGI middleware (no per-request task overhead). In order:
-the Host allow-list (421, against DNS rebinding), CORS for the allow-listed origins
+the Host allow-list (421, against DNS rebinding; exactly one Host header, parsed strictly
+as ``host[:port]``, so ``localhost:1@evil.example`` or ``[::1].evil.example`` never pass
+for a local name), CORS for the allow-listed origins
 (preflights answered here, with ``Access-Control-Allow-Private-Network`` when asked),
 the API key (401 missing, 403 wrong; ``/health`` and preflights are open), then bodies:
 POST/PUT/PATCH must be ``application/json`` (415) and no larger than the configured size
@@ -13,6 +15,7 @@ Must not import the store or any backend.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -53,12 +56,39 @@ CORS_MAX_AGE = "600"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-def host_name(host_header: str) -> str:
-    """The host part of a Host header: ``[::1]:7800`` -> ``::1``, ``a.b:80`` -> ``a.b``."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+# RFC 7230 ``Host = uri-host [ ":" port ]``, with RFC 3986's uri-host narrowed to what a
+# host name or address can be: an IPv6 address whole in brackets (no zone id), or a name of
+# letters, digits, "-", ".", "_" and "~" (no userinfo, no percent-encoding). A port is ASCII
+# digits. Nothing else is a host.
+_HOST_HEADER = re.compile(
+    r"(?:\[(?P<ipv6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9._~-]+))(?::(?P<port>[0-9]{1,5}))?"
+)
+MAX_PORT = 65535
+
+
+def host_name(host_header: str) -> str | None:
+    """The host of a Host header value, lower-case (an IPv6 address without brackets, in
+    its short form), or None when the value is not ``host[:port]``: ``[::1]:7800`` ->
+    ``::1``, ``A.b:80`` -> ``a.b``, ``localhost:7800@evil.example`` -> None."""
+    match = _HOST_HEADER.fullmatch(host_header.strip(" \t"))
+    if match is None or (match["port"] is not None and int(match["port"]) > MAX_PORT):
+        return None
+    return _ipv6(match["ipv6"]) if match["ipv6"] else match["name"].lower()
+
+
+def _ipv6(text: str) -> str | None:
+    try:
+        return ipaddress.IPv6Address(text).compressed
+    except ValueError:
+        return None
+
+
+def _normal(host: str) -> str | None:
+    """A configured host as ``host_name`` gives it: IPv6 addresses short, names lower-case."""
+    text = host.strip().lower()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    return _ipv6(text) if ":" in text else text
 
 
 class GuardMiddleware:
@@ -76,18 +106,24 @@ class GuardMiddleware:
         self.app = app
         self.api_key = api_key
         self.cors_origins = frozenset(cors_origins)
-        self.allowed_hosts = LOCAL_HOSTS | {h.lower() for h in allowed_hosts}
+        configured = {_normal(host) for host in allowed_hosts}
+        self.allowed_hosts = LOCAL_HOSTS | {host for host in configured if host}
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers: dict[str, str] = {}
+        hosts = 0
+        for key, value in scope["headers"]:
+            name = key.decode("latin-1")
+            hosts += name == "host"
+            headers[name] = value.decode("latin-1")
         origin = headers.get("origin")
         cors = origin if origin in self.cors_origins else None
         try:
-            self._check_host(headers)
+            self._check_host(headers, hosts)
             if scope["method"] == "OPTIONS" and cors and "access-control-request-method" in headers:
                 await self._preflight(send, cors, headers)
                 return
@@ -101,7 +137,9 @@ class GuardMiddleware:
             return
         await self.app(scope, receive, self._with_cors(send, cors))
 
-    def _check_host(self, headers: dict[str, str]) -> None:
+    def _check_host(self, headers: dict[str, str], hosts: int) -> None:
+        if hosts > 1:
+            raise BadHostError("A request may carry one Host header, not several.")
         host = headers.get("host")
         if host is None or host_name(host) not in self.allowed_hosts:
             raise BadHostError(
