@@ -8,8 +8,9 @@ from __future__ import annotations
 import dataclasses
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 
-from connector.api.deps import ConnectorDep, JSONBytes
+from connector.api.deps import ConnectorDep, JSONBytes, no_content
 from connector.models import NAME_PATTERN, ConnectionInput, ConnectionSpec
 
 router = APIRouter(prefix="/connections", tags=["connections"])
@@ -57,10 +58,10 @@ def update_connection(
     return JSONBytes(public(connector.update_connection(name, payload, test=test)))
 
 
-@router.delete("/{name}", status_code=204)
-def delete_connection(connector: ConnectorDep, name: str = ConnectionName) -> JSONBytes:
+@router.delete("/{name}", status_code=204, response_class=Response)
+def delete_connection(connector: ConnectorDep, name: str = ConnectionName) -> Response:
     connector.remove_connection(name)
-    return JSONBytes(None, status_code=204)
+    return no_content()
 
 
 @router.get("/{name}/schema", response_class=JSONBytes)

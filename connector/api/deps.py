@@ -46,6 +46,12 @@ WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 ClientDep = Annotated[str, Depends(client_of)]
 
 
+def no_content() -> Response:
+    """A 204: no body and no Content-Type, as RFC 9110 says (a body after a 204 would be
+    read as the start of the next response and break a keep-alive connection)."""
+    return Response(status_code=204)
+
+
 class JSONBytes(Response):
     """JSON written by orjson with the contract's value rules (exact decimals, base64...)."""
 

@@ -9,10 +9,10 @@ from typing import Literal
 
 import anyio
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
-from connector.api.deps import ClientDep, ConnectorDep, JSONBytes
+from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, no_content
 from connector.export import MEDIA_TYPES, ExportFormat, encode
 from connector.models import NAME_PATTERN, QueryRequest
 from connector.service import ManagedStream
@@ -68,14 +68,14 @@ async def running_queries(connector: ConnectorDep) -> JSONBytes:
     return JSONBytes([dataclasses.asdict(info) for info in connector.running_queries()])
 
 
-@router.delete("/queries/{query_id}", status_code=204)
+@router.delete("/queries/{query_id}", status_code=204, response_class=Response)
 async def cancel_query(
     fastapi_request: Request, connector: ConnectorDep, query_id: str
-) -> JSONBytes:
+) -> Response:
     # Its own small thread limiter: a cancel must not queue behind the queries it stops.
     limiter = fastapi_request.app.state.control_limiter
     await anyio.to_thread.run_sync(connector.cancel, query_id, limiter=limiter)
-    return JSONBytes(None, status_code=204)
+    return no_content()
 
 
 @router.get("/history", response_class=JSONBytes)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Path
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from connector.api.deps import ClientDep, ConnectorDep, JSONBytes
+from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, no_content
 from connector.models import NAME_PATTERN, SavedQuery
 from connector.saved import SavedQueries
 from connector.wire import result_body
@@ -38,10 +39,10 @@ def update_saved(query: SavedQuery, connector: ConnectorDep, name: str = SavedNa
     return JSONBytes(SavedQueries(connector).update(name, query).model_dump(mode="json"))
 
 
-@router.delete("/{name}", status_code=204)
-def remove_saved(connector: ConnectorDep, name: str = SavedName) -> JSONBytes:
+@router.delete("/{name}", status_code=204, response_class=Response)
+def remove_saved(connector: ConnectorDep, name: str = SavedName) -> Response:
     SavedQueries(connector).remove(name)
-    return JSONBytes(None, status_code=204)
+    return no_content()
 
 
 class RunSaved(BaseModel):
