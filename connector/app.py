@@ -34,6 +34,7 @@ from connector.errors import (
 )
 from connector.runtime import Runtime
 from connector.security import GuardMiddleware
+from connector.text import NOT_TEXT
 from connector.values import dumps
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ def _validation_detail(exc: RequestValidationError) -> str:
         return "The request body is not valid JSON."
     location = [str(part) for part in first.get("loc", ()) if part != "body"]
     message = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
+    if first.get("type") == "string_unicode":
+        message = f"the text {NOT_TEXT}"
     if first.get("type") == "missing":
         return (
             f"The field {'.'.join(location)!r} is required." if location else "A body is required."
@@ -66,12 +69,23 @@ def _validation_detail(exc: RequestValidationError) -> str:
     return f"{where}{message}."[:300]
 
 
+def _unreadable_body(cause: BaseException | None) -> ConnectorError:
+    """A body FastAPI could not parse (its bare 400), said in one sentence: 422."""
+    if isinstance(cause, RecursionError):
+        return InvalidRequestError("The request body nests too deeply to be read as JSON.")
+    if isinstance(cause, UnicodeError):
+        return InvalidRequestError("The request body is not UTF-8 text, so it is not JSON.")
+    return InvalidRequestError("The request body could not be read as JSON.")
+
+
 def _http_error(exc: StarletteHTTPException) -> ConnectorError:
-    """Starlette's own HTTP errors (routing, methods) as ours."""
+    """Starlette's own HTTP errors (routing, methods, unreadable bodies) as ours."""
     if exc.status_code == 404:
         return NotFoundError("There is no such endpoint.")
     if exc.status_code == 405:
         return MethodNotAllowedError("This endpoint does not accept that method.")
+    if exc.status_code == 400:
+        return _unreadable_body(exc.__cause__)
     if 400 <= exc.status_code < 500:
         return BadRequestError(str(exc.detail))
     return unexpected_error()
@@ -91,7 +105,8 @@ def install_error_handlers(app: FastAPI) -> None:
         cause = exc.__cause__
         if isinstance(cause, ConnectorError):
             return _error(cause)
-        return _error(_http_error(exc), exc.status_code)
+        error = _http_error(exc)
+        return _error(error, exc.status_code if exc.status_code in (404, 405) else None)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> Response:

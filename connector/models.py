@@ -11,12 +11,22 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from connector.text import untextual
 
 # A database kind's name; the registry in ``connector.backends`` says which exist.
 KIND_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _NAME = re.compile(NAME_PATTERN)
+
+
+def only_text(data: Any) -> Any:
+    """A request's value, if every string in it is text and it nests a sane depth."""
+    problem = untextual(data)
+    if problem is not None:
+        raise ValueError(problem)
+    return data
 
 
 def check_name(value: str, what: str = "name") -> str:
@@ -53,6 +63,11 @@ class ConnectionInput(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     read_only: bool = True
     secret: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_text(cls, data: Any) -> Any:
+        return only_text(data)
 
     @field_validator("name")
     @classmethod
@@ -260,6 +275,11 @@ class SavedQuery(BaseModel):
     # Rows a widget shows at most (up to the server's maximum); the server's row limit if
     # unset. A widget whose result is cut says so in its last row.
     limit: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_text(cls, data: Any) -> Any:
+        return only_text(data)
 
     @field_validator("name")
     @classmethod

@@ -27,6 +27,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import Token, TokenType
 
 from connector.errors import BadParamError, ReadOnlyError, SqlError
+from connector.text import NOT_TEXT, is_text
 
 # sqlglot warns when it falls back to a generic Command; the guard handles those itself.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -114,6 +115,8 @@ class GuardRules:
 def _tokens(sql: str, dialect: str) -> list[Token]:
     if "\x00" in sql:
         raise SqlError("The SQL contains a NUL character.")
+    if not is_text(sql):
+        raise SqlError(f"The SQL {NOT_TEXT}.")
     if not sql.strip():
         raise SqlError("The SQL is empty.")
     try:
@@ -286,8 +289,13 @@ def prepare(
                 raise BadParamError(
                     f"Parameter {name!r} must be a list of strings, numbers or booleans."
                 )
+            texts = [item for item in value if isinstance(item, str)]
         elif not isinstance(value, _SCALARS) and value is not None:
             raise BadParamError(f"Parameter {name!r} must be a string, number, boolean or null.")
+        else:
+            texts = [value] if isinstance(value, str) else []
+        if not all(is_text(text) for text in texts):
+            raise BadParamError(f"Parameter {name!r} {NOT_TEXT}.")
     bound = _rewrite(sql, *_expand_lists(list(spans), params), paramstyle)
     return BoundStatement(bound.sql, bound.params, tables)
 

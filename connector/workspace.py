@@ -18,11 +18,12 @@ from typing import Any
 
 import orjson
 
-from connector.errors import BadParamError, ConnectorError, NotFoundError
+from connector.errors import BadParamError, ConnectorError, NotFoundError, SqlError
 from connector.models import Column, QueryRequest, SavedQuery
 from connector.saved import SavedQueries
 from connector.service import Connector
 from connector.ssrm import DEFAULT_PAGE_ROWS, Page
+from connector.text import NOT_TEXT, is_text
 from connector.widgets import build_apps, build_widgets
 from connector.wire import (
     markdown_with_note,
@@ -198,4 +199,6 @@ def _prompt(body: Any) -> str:
     if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
         raise BadParamError('The body must be {"prompt": "<sql>"}.')
     prompt: str = body["prompt"]
+    if not is_text(prompt):
+        raise SqlError(f"The SQL {NOT_TEXT}.")
     return prompt

@@ -9,6 +9,9 @@ succeeded is committed before its result is handed back, and anything else is ro
 so what a statement reports written is in the file for every other reader. Timeouts and
 cancel use a progress handler and ``interrupt()``.
 
+The path must name a regular file: it is opened without blocking and checked with
+``fstat`` before its header is read, so a FIFO or a device never hangs a worker thread.
+
 Declared column types become Python values through converters (``DATE`` -> date,
 ``BOOLEAN`` -> bool, ``JSON`` -> parsed value, ...), so a column declared ``DATE`` is
 typed ``date`` in results; anything a converter cannot read stays text. ``DECIMAL`` and
@@ -20,7 +23,9 @@ float itself keeps.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -58,6 +63,7 @@ READ_PRAGMAS = frozenset(
     }
 )  # fmt: skip
 PROGRESS_STEPS = 1000
+_NO_BLOCK = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to wait on
 
 _DENIED_ACTIONS = frozenset(
     getattr(sqlite3, name)
@@ -227,14 +233,45 @@ class SqliteOptions(BaseModel):
             raise ValueError(f"no file at {value}")
         if path.is_dir():
             raise ValueError(f"{value} is a folder, not a SQLite database file")
-        try:
-            with path.open("rb") as handle:
-                header = handle.read(len(SQLITE_HEADER))
-        except OSError as exc:
-            raise ValueError(f"{value} cannot be read ({exc.strerror})") from exc
+        header = _read_header(path, value)
         if header and header != SQLITE_HEADER:
             raise ValueError(f"{value} is not a SQLite database")
         return str(path.resolve())
+
+
+def _not_regular(value: str) -> str:
+    return f"{value} is not a regular file (a pipe, socket or device), so not a SQLite database"
+
+
+def _read_header(path: Path, value: str) -> bytes:
+    """The file's first bytes, read only once ``fstat`` shows a regular file.
+
+    Opened without blocking: opening a FIFO for reading would otherwise wait for a writer.
+    """
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ValueError(_not_regular(value))
+    try:
+        descriptor = os.open(path, os.O_RDONLY | _NO_BLOCK)
+    except OSError as exc:
+        raise ValueError(f"{value} cannot be read ({exc.strerror})") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # swapped since the check above
+            raise ValueError(_not_regular(value))
+        return os.read(descriptor, len(SQLITE_HEADER))
+    except OSError as exc:
+        raise ValueError(f"{value} cannot be read ({exc.strerror})") from exc
+    finally:
+        os.close(descriptor)
+
+
+def _check_regular_file(path: str) -> None:
+    """Refuse, as SQLite would refuse a file it cannot open, anything but a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing or unreadable: SQLite's own message says so
+    if not stat.S_ISREG(mode):
+        raise sqlite3.OperationalError(f"unable to open database file: {_not_regular(path)}")
 
 
 class SqliteConnection(sqlite3.Connection):
@@ -261,6 +298,7 @@ def allow_writes(connection: sqlite3.Connection, attached: int) -> None:
 def connect_sqlite(path: str, *, read_only: bool) -> sqlite3.Connection:
     """A DBAPI connection to ``path``; read-only ones refuse writes in SQLite itself."""
     register_converters()
+    _check_regular_file(path)
     uri = Path(path).as_uri() + ("?mode=ro" if read_only else "?mode=rw")
     connection = sqlite3.connect(
         uri,
