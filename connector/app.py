@@ -32,9 +32,9 @@ from connector.errors import (
     error_body,
     unexpected_error,
 )
+from connector.inputs import NOT_TEXT
 from connector.runtime import Runtime
 from connector.security import GuardMiddleware
-from connector.text import NOT_TEXT
 from connector.values import dumps
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from connector.text import untextual
+from connector.inputs import unfit
 
 # A database kind's name; the registry in ``connector.backends`` says which exist.
 KIND_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
@@ -21,9 +21,9 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _NAME = re.compile(NAME_PATTERN)
 
 
-def only_text(data: Any) -> Any:
-    """A request's value, if every string in it is text and it nests a sane depth."""
-    problem = untextual(data)
+def fit_to_keep(data: Any) -> Any:
+    """A request's value, if the store and the drivers can keep all of it (``inputs``)."""
+    problem = unfit(data)
     if problem is not None:
         raise ValueError(problem)
     return data
@@ -66,8 +66,8 @@ class ConnectionInput(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _only_text(cls, data: Any) -> Any:
-        return only_text(data)
+    def _fit_to_keep(cls, data: Any) -> Any:
+        return fit_to_keep(data)
 
     @field_validator("name")
     @classmethod
@@ -278,8 +278,8 @@ class SavedQuery(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _only_text(cls, data: Any) -> Any:
-        return only_text(data)
+    def _fit_to_keep(cls, data: Any) -> Any:
+        return fit_to_keep(data)
 
     @field_validator("name")
     @classmethod

@@ -56,7 +56,9 @@ _ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ][0-9:.]+(?:Z|[+-]\d{2}:?\d{2
 
 def resolve_date(text: str, today: dt.date | None = None) -> dt.date | None:
     """``$currentDate``, ``$currentDate-1w`` (units h, d, w, M or m for months, y) as a date
-    (hours move the day only when they cross midnight of today's date)."""
+    (hours move the day only when they cross midnight of today's date).
+
+    Raises ``ValueError`` or ``OverflowError`` for a date outside the years 1 to 9999."""
     match = _RELATIVE_DATE.match(text.strip())
     if match is None:
         return None
@@ -83,7 +85,12 @@ def _coerce_date(param: SavedParam, raw: Any) -> str:
     if isinstance(raw, dt.date):
         return raw.isoformat()
     text = str(raw).strip()
-    relative = resolve_date(text)
+    try:
+        relative = resolve_date(text)
+    except (ValueError, OverflowError):
+        raise BadParamError(
+            f"Parameter {param.name!r} is a relative date outside the years 1 to 9999."
+        ) from None
     if relative is not None:
         return relative.isoformat()
     match = _ISO_DATE.match(text)

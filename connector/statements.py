@@ -27,7 +27,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import Token, TokenType
 
 from connector.errors import BadParamError, ReadOnlyError, SqlError
-from connector.text import NOT_TEXT, is_text
+from connector.inputs import NOT_TEXT, is_text
 
 # sqlglot warns when it falls back to a generic Command; the guard handles those itself.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)

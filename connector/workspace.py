@@ -19,11 +19,11 @@ from typing import Any
 import orjson
 
 from connector.errors import BadParamError, ConnectorError, NotFoundError, SqlError
+from connector.inputs import NOT_TEXT, is_text
 from connector.models import Column, QueryRequest, SavedQuery
 from connector.saved import SavedQueries
 from connector.service import Connector
 from connector.ssrm import DEFAULT_PAGE_ROWS, Page
-from connector.text import NOT_TEXT, is_text
 from connector.widgets import build_apps, build_widgets
 from connector.wire import (
     markdown_with_note,

@@ -269,3 +269,86 @@ def test_sqlite_file_swapped_for_a_fifo_after_saving_does_not_hang(
     answer = _bounded(lambda: client.post("/connections/swap/query", json={"sql": "SELECT 1"}), db)
     detail = assert_error(answer, 502, "db_unavailable")
     assert "regular file" in detail
+
+
+# values the store cannot keep, paths the system cannot look at, dates past the calendar ------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "named"),
+    [
+        (
+            "/saved-queries",
+            {
+                "name": "big",
+                "connection": "sample",
+                "sql": "SELECT :n",
+                "params": [{"name": "n", "type": "number", "default": 10**30}],
+            },
+            "params.0.default",
+        ),
+        (
+            "/saved-queries",
+            {
+                "name": "big",
+                "connection": "sample",
+                "sql": "SELECT 1",
+                "widget": {"type": "table", "height": -(10**20)},
+            },
+            "widget.height",
+        ),
+        (
+            "/connections?test=false",
+            {"name": "big", "kind": "mysql", "options": {"host": "h", "user": "u", "port": 10**20}},
+            "options.port",
+        ),
+    ],
+    ids=["param-default", "widget", "option"],
+)
+def test_whole_numbers_past_64_bits_in_saved_things_are_422(
+    client: TestClient, path: str, body: dict[str, Any], named: str
+) -> None:
+    detail = assert_error(client.post(path, json=body), 422, "invalid_request")
+    assert named in detail, detail
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("9" * 400, "cannot be read"),
+        ("/tmp/" + "d/" * 3000 + "x.db", "cannot be read"),
+        ("~no-such-user-here/x.db", "home"),
+        ("/tmp/a\nb.db", "no file"),
+        ("/tmp/\x1b[31mred.db", "no file"),
+    ],
+    ids=["name-too-long", "path-too-long", "unknown-home", "newline", "escape"],
+)
+def test_sqlite_paths_the_system_refuses_are_422_in_one_line(
+    client: TestClient, path: str, words: str
+) -> None:
+    body = {"name": "odd", "kind": "sqlite", "options": {"path": path}}
+    detail = assert_error(client.post("/connections", json=body), 422, "invalid_request")
+    assert words in detail and "\x1b" not in detail, detail
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["$currentDate+9999y", "$currentDate-9999y", "$currentDate+8000y"],
+)
+def test_relative_dates_past_the_calendar_are_400_bad_param(client: TestClient, value: str) -> None:
+    saved = {
+        "name": "when",
+        "connection": "sample",
+        "sql": "SELECT :d AS d",
+        "params": [{"name": "d", "type": "date", "default": "$currentDate"}],
+    }
+    assert client.post("/saved-queries", json=saved).status_code == 201
+    run = client.post("/saved-queries/when/run", json={"params": {"d": value}})
+    assert "'d'" in assert_error(run, 400, "bad_param")
+    assert "'d'" in assert_error(client.get("/widgets/when", params={"d": value}), 400, "bad_param")
+    default = {
+        **saved,
+        "name": "when2",
+        "params": [{"name": "d", "type": "date", "default": value}],
+    }
+    assert_error(client.post("/saved-queries", json=default), 400, "bad_param")

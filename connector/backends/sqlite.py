@@ -228,38 +228,46 @@ class SqliteOptions(BaseModel):
     def _existing_database(cls, value: str) -> str:
         if "\x00" in value:
             raise ValueError("the path contains a NUL character")
-        path = Path(value).expanduser()
-        if not path.exists():
-            raise ValueError(f"no file at {value}")
-        if path.is_dir():
-            raise ValueError(f"{value} is a folder, not a SQLite database file")
-        header = _read_header(path, value)
+        shown = value if value.isprintable() else ascii(value)  # one line, no escapes
+        try:
+            path = Path(value).expanduser()
+        except RuntimeError as exc:  # "~someone" whose home is unknown
+            raise ValueError(f"the home folder in {shown} is not known") from exc
+        try:
+            mode = path.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            raise ValueError(f"no file at {shown}") from None
+        except OSError as exc:
+            raise ValueError(f"{shown} cannot be read ({exc.strerror})") from None
+        if stat.S_ISDIR(mode):
+            raise ValueError(f"{shown} is a folder, not a SQLite database file")
+        if not stat.S_ISREG(mode):
+            raise ValueError(_not_regular(shown))
+        header = _read_header(path, shown)
         if header and header != SQLITE_HEADER:
-            raise ValueError(f"{value} is not a SQLite database")
+            raise ValueError(f"{shown} is not a SQLite database")
         return str(path.resolve())
 
 
-def _not_regular(value: str) -> str:
-    return f"{value} is not a regular file (a pipe, socket or device), so not a SQLite database"
+def _not_regular(shown: str) -> str:
+    return f"{shown} is not a regular file (a pipe, socket or device), so not a SQLite database"
 
 
-def _read_header(path: Path, value: str) -> bytes:
-    """The file's first bytes, read only once ``fstat`` shows a regular file.
+def _read_header(path: Path, shown: str) -> bytes:
+    """The file's first bytes, read once ``fstat`` on the open file shows a regular file.
 
     Opened without blocking: opening a FIFO for reading would otherwise wait for a writer.
     """
-    if not stat.S_ISREG(path.stat().st_mode):
-        raise ValueError(_not_regular(value))
     try:
         descriptor = os.open(path, os.O_RDONLY | _NO_BLOCK)
     except OSError as exc:
-        raise ValueError(f"{value} cannot be read ({exc.strerror})") from exc
+        raise ValueError(f"{shown} cannot be read ({exc.strerror})") from None
     try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # swapped since the check above
-            raise ValueError(_not_regular(value))
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # swapped since it was looked at
+            raise ValueError(_not_regular(shown))
         return os.read(descriptor, len(SQLITE_HEADER))
     except OSError as exc:
-        raise ValueError(f"{value} cannot be read ({exc.strerror})") from exc
+        raise ValueError(f"{shown} cannot be read ({exc.strerror})") from None
     finally:
         os.close(descriptor)
 
@@ -271,7 +279,8 @@ def _check_regular_file(path: str) -> None:
     except OSError:
         return  # missing or unreadable: SQLite's own message says so
     if not stat.S_ISREG(mode):
-        raise sqlite3.OperationalError(f"unable to open database file: {_not_regular(path)}")
+        shown = path if path.isprintable() else ascii(path)
+        raise sqlite3.OperationalError(f"unable to open database file: {_not_regular(shown)}")
 
 
 class SqliteConnection(sqlite3.Connection):

@@ -1,10 +1,11 @@
-"""What the connector accepts as text and as a JSON value from a request.
+"""What a request's values may hold, so that every one can be stored, bound and sent.
 
 JSON can spell a lone UTF-16 surrogate (``"\\ud800"``), which Python decodes into a ``str``
-that no driver, file, keychain or JSON encoder can write; and a JSON value can nest deeper
-than anything downstream follows. ``is_text`` tells a string that encodes as UTF-8;
-``untextual`` finds the first place in a request's value that is not text or nests too
-deep, as a sentence that names the field and never quotes the value.
+that no driver, file, keychain or JSON encoder can write; a whole number of any size,
+which the store's JSON encoder cannot write past 64 bits; and a value nested deeper than
+anything downstream follows. ``is_text`` tells a string that encodes as UTF-8; ``unfit``
+finds the first place in a request's value that breaks one of these rules, as a sentence
+that names the field and never quotes the value.
 
 Must not import FastAPI, the store or any driver.
 """
@@ -16,6 +17,7 @@ from typing import Any
 # Deeper than any option, widget setting or parameter needs.
 MAX_DEPTH = 16
 NOT_TEXT = "is not valid UTF-8 text (it holds a lone UTF-16 surrogate)"
+_INT64 = range(-(2**63), 2**63)
 
 
 def is_text(value: str) -> bool:
@@ -29,9 +31,10 @@ def is_text(value: str) -> bool:
     return True
 
 
-def untextual(value: Any) -> str | None:
+def unfit(value: Any) -> str | None:
     """The sentence (without its full stop) for the first field of ``value`` that holds a
-    lone surrogate or nests deeper than ``MAX_DEPTH``; None when there is none."""
+    lone surrogate or a whole number past 64 bits, or nests deeper than ``MAX_DEPTH``;
+    None when there is none."""
     stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
     while stack:
         item, path = stack.pop()
@@ -41,6 +44,8 @@ def untextual(value: Any) -> str | None:
         if isinstance(item, str):
             if not is_text(item):
                 return f"{where} {NOT_TEXT}"
+        elif isinstance(item, int) and not isinstance(item, bool) and item not in _INT64:
+            return f"{where} holds a whole number past 64 bits, which cannot be kept"
         elif isinstance(item, dict):
             for key, inner in item.items():
                 if isinstance(key, str) and not is_text(key):
