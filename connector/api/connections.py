@@ -10,10 +10,11 @@ import dataclasses
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
+from connector.api import openapi
 from connector.api.deps import ConnectorDep, JSONBytes, no_content
 from connector.models import NAME_PATTERN, ConnectionInput, ConnectionSpec
 
-router = APIRouter(prefix="/connections", tags=["connections"])
+router = APIRouter(prefix="/connections", tags=["connections"], responses=openapi.KEYED)
 
 ConnectionName = Path(pattern=NAME_PATTERN, description="The connection's name.")
 
@@ -22,12 +23,18 @@ def public(spec: ConnectionSpec) -> dict[str, object]:
     return spec.model_dump(mode="json")
 
 
-@router.get("", response_class=JSONBytes)
+@router.get("", response_class=JSONBytes, response_model=list[ConnectionSpec])
 def list_connections(connector: ConnectorDep) -> JSONBytes:
     return JSONBytes([public(spec) for spec in connector.list_connections()])
 
 
-@router.post("", status_code=201, response_class=JSONBytes)
+@router.post(
+    "",
+    status_code=201,
+    response_class=JSONBytes,
+    response_model=ConnectionSpec,
+    responses={**openapi.BODY, **openapi.errors(409, 502)},
+)
 def create_connection(
     payload: ConnectionInput,
     connector: ConnectorDep,
@@ -37,18 +44,33 @@ def create_connection(
     return JSONBytes(public(spec), status_code=201)
 
 
-@router.post("/test", response_class=JSONBytes)
+@router.post(
+    "/test",
+    response_class=JSONBytes,
+    response_model=openapi.ProbeBody,
+    responses={**openapi.BODY, **openapi.errors(502)},
+)
 def test_connection(payload: ConnectionInput, connector: ConnectorDep) -> JSONBytes:
     probe = connector.test_connection(payload)
     return JSONBytes({"ok": True, **dataclasses.asdict(probe)})
 
 
-@router.get("/{name}", response_class=JSONBytes)
+@router.get(
+    "/{name}",
+    response_class=JSONBytes,
+    response_model=ConnectionSpec,
+    responses=openapi.errors(404),
+)
 def get_connection(connector: ConnectorDep, name: str = ConnectionName) -> JSONBytes:
     return JSONBytes(public(connector.get_connection(name)))
 
 
-@router.put("/{name}", response_class=JSONBytes)
+@router.put(
+    "/{name}",
+    response_class=JSONBytes,
+    response_model=ConnectionSpec,
+    responses={**openapi.BODY, **openapi.errors(404, 502)},
+)
 def update_connection(
     payload: ConnectionInput,
     connector: ConnectorDep,
@@ -58,13 +80,18 @@ def update_connection(
     return JSONBytes(public(connector.update_connection(name, payload, test=test)))
 
 
-@router.delete("/{name}", status_code=204, response_class=Response)
+@router.delete("/{name}", status_code=204, response_class=Response, responses=openapi.errors(404))
 def delete_connection(connector: ConnectorDep, name: str = ConnectionName) -> Response:
     connector.remove_connection(name)
     return no_content()
 
 
-@router.get("/{name}/schema", response_class=JSONBytes)
+@router.get(
+    "/{name}/schema",
+    response_class=JSONBytes,
+    response_model=openapi.SchemaBody,
+    responses=openapi.errors(404, 502),
+)
 def schema(connector: ConnectorDep, name: str = ConnectionName) -> JSONBytes:
     schemas = connector.describe_schema(name)
     return JSONBytes({"schemas": [dataclasses.asdict(schema) for schema in schemas]})

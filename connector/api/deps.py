@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from connector.runtime import Runtime
 from connector.service import Connector
@@ -52,8 +52,11 @@ def no_content() -> Response:
     return Response(status_code=204)
 
 
-class JSONBytes(Response):
-    """JSON written by orjson with the contract's value rules (exact decimals, base64...)."""
+class JSONBytes(JSONResponse):
+    """JSON written by orjson with the contract's value rules (exact decimals, base64...).
+
+    A ``JSONResponse`` only so that the OpenAPI document shows a route's ``response_model``;
+    ``render`` is its own."""
 
     media_type = "application/json"
 

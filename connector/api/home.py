@@ -14,10 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from connector import __version__
+from connector.api import openapi
 from connector.api.deps import JSONBytes
 from connector.values import dumps
 
-router = APIRouter(tags=["service"])
+router = APIRouter(tags=["service"], responses=openapi.OPEN)
 
 PROJECT_DOCS = 'the README\'s section "OpenBB Workspace: saved queries as widgets"'
 

@@ -11,13 +11,15 @@ import dataclasses
 import anyio.to_thread
 from fastapi import APIRouter
 
+from connector.api import openapi
 from connector.api.deps import JSONBytes
 from connector.backends import describe_kinds
+from connector.models import KindInfo
 
-router = APIRouter(tags=["service"])
+router = APIRouter(tags=["service"], responses=openapi.KEYED)
 
 
-@router.get("/kinds", response_class=JSONBytes)
+@router.get("/kinds", response_class=JSONBytes, response_model=list[KindInfo])
 async def kinds() -> JSONBytes:
     # Describing a kind imports its driver the first time: off the event loop.
     described = await anyio.to_thread.run_sync(describe_kinds)

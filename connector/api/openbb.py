@@ -13,12 +13,13 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Body, Path, Request
 
+from connector.api import openapi
 from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, WorkspaceDep
 from connector.errors import InvalidRequestError
 from connector.models import NAME_PATTERN
 from connector.ssrm import read_page
 
-router = APIRouter(tags=["openbb"])
+router = APIRouter(tags=["openbb"], responses=openapi.KEYED)
 
 WidgetName = Path(pattern=NAME_PATTERN, description="The saved query's name.")
 ConnectionName = Path(pattern=NAME_PATTERN, description="The connection's name.")
@@ -29,12 +30,12 @@ GRID_KEYS = frozenset(
 )  # fmt: skip
 
 
-@router.get("/widgets.json", response_class=JSONBytes)
+@router.get("/widgets.json", response_class=JSONBytes, response_model=dict[str, dict[str, Any]])
 def widgets_json(workspace: WorkspaceDep) -> JSONBytes:
     return JSONBytes(workspace.widgets())
 
 
-@router.get("/apps.json", response_class=JSONBytes)
+@router.get("/apps.json", response_class=JSONBytes, response_model=list[dict[str, Any]])
 def apps_json(workspace: WorkspaceDep) -> JSONBytes:
     return JSONBytes(workspace.apps())
 
@@ -66,7 +67,12 @@ def _grid_from_query(request: Request) -> dict[str, Any]:
     return grid
 
 
-@router.get("/widgets/{name}", response_class=JSONBytes)
+@router.get(
+    "/widgets/{name}",
+    response_class=JSONBytes,
+    response_model=list[dict[str, Any]] | dict[str, Any] | str,
+    responses=openapi.RUNNING,
+)
 def widget_data(
     request: Request,
     workspace: WorkspaceDep,
@@ -82,7 +88,12 @@ def widget_data(
     return JSONBytes(workspace.widget_data(name, values, page, client))
 
 
-@router.post("/widgets/{name}", response_class=JSONBytes)
+@router.post(
+    "/widgets/{name}",
+    response_class=JSONBytes,
+    response_model=dict[str, Any],
+    responses={**openapi.BODY, **openapi.RUNNING},
+)
 def widget_rows(
     workspace: WorkspaceDep,
     connector: ConnectorDep,
@@ -99,7 +110,12 @@ def widget_rows(
     return JSONBytes(workspace.widget_data(name, _values(list(body.items())), page, client))
 
 
-@router.post("/omni/{name}", response_class=JSONBytes)
+@router.post(
+    "/omni/{name}",
+    response_class=JSONBytes,
+    response_model=openapi.OmniBody,
+    responses={**openapi.BODY, **openapi.errors(404)},
+)
 def omni(
     workspace: WorkspaceDep,
     client: ClientDep,

@@ -12,18 +12,24 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool
 
+from connector.api import openapi
 from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, no_content
 from connector.export import MEDIA_TYPES, ExportFormat, encode
-from connector.models import NAME_PATTERN, QueryRequest
+from connector.models import NAME_PATTERN, HistoryEntry, QueryRequest, RunningQueryInfo
 from connector.service import ManagedStream
 from connector.wire import result_body
 
-router = APIRouter(tags=["queries"])
+router = APIRouter(tags=["queries"], responses=openapi.KEYED)
 
 ConnectionName = Path(pattern=NAME_PATTERN, description="The connection's name.")
 
 
-@router.post("/connections/{name}/query", response_class=JSONBytes)
+@router.post(
+    "/connections/{name}/query",
+    response_class=JSONBytes,
+    response_model=openapi.QueryBody,
+    responses={**openapi.BODY, **openapi.RUNNING},
+)
 def run_query(
     request: QueryRequest,
     connector: ConnectorDep,
@@ -46,7 +52,18 @@ async def _stream_body(stream: ManagedStream, fmt: ExportFormat) -> AsyncIterato
             await anyio.to_thread.run_sync(stream.close)
 
 
-@router.post("/connections/{name}/export")
+@router.post(
+    "/connections/{name}/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Every row, streamed: NDJSON, CSV or a JSON array of objects.",
+            "content": {media: {} for media in MEDIA_TYPES.values()},
+        },
+        **openapi.BODY,
+        **openapi.RUNNING,
+    },
+)
 async def export(
     request: QueryRequest,
     connector: ConnectorDep,
@@ -63,12 +80,14 @@ async def export(
     )
 
 
-@router.get("/queries", response_class=JSONBytes)
+@router.get("/queries", response_class=JSONBytes, response_model=list[RunningQueryInfo])
 async def running_queries(connector: ConnectorDep) -> JSONBytes:
     return JSONBytes([dataclasses.asdict(info) for info in connector.running_queries()])
 
 
-@router.delete("/queries/{query_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/queries/{query_id}", status_code=204, response_class=Response, responses=openapi.errors(404)
+)
 async def cancel_query(
     fastapi_request: Request, connector: ConnectorDep, query_id: str
 ) -> Response:
@@ -78,7 +97,7 @@ async def cancel_query(
     return no_content()
 
 
-@router.get("/history", response_class=JSONBytes)
+@router.get("/history", response_class=JSONBytes, response_model=list[HistoryEntry])
 def history(
     connector: ConnectorDep,
     limit: int = Query(50, ge=1, le=1000),

@@ -8,38 +8,52 @@ from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from connector.api import openapi
 from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, no_content
 from connector.models import NAME_PATTERN, SavedQuery
 from connector.saved import SavedQueries
 from connector.wire import result_body
 
-router = APIRouter(prefix="/saved-queries", tags=["saved queries"])
+router = APIRouter(prefix="/saved-queries", tags=["saved queries"], responses=openapi.KEYED)
 
 SavedName = Path(pattern=NAME_PATTERN, description="The saved query's name.")
 
 
-@router.get("", response_class=JSONBytes)
+@router.get("", response_class=JSONBytes, response_model=list[SavedQuery])
 def list_saved(connector: ConnectorDep) -> JSONBytes:
     return JSONBytes([q.model_dump(mode="json") for q in SavedQueries(connector).list()])
 
 
-@router.post("", status_code=201, response_class=JSONBytes)
+@router.post(
+    "",
+    status_code=201,
+    response_class=JSONBytes,
+    response_model=SavedQuery,
+    responses={**openapi.BODY, **openapi.errors(400, 404, 409)},
+)
 def add_saved(query: SavedQuery, connector: ConnectorDep) -> JSONBytes:
     saved = SavedQueries(connector).add(query)
     return JSONBytes(saved.model_dump(mode="json"), status_code=201)
 
 
-@router.get("/{name}", response_class=JSONBytes)
+@router.get(
+    "/{name}", response_class=JSONBytes, response_model=SavedQuery, responses=openapi.errors(404)
+)
 def get_saved(connector: ConnectorDep, name: str = SavedName) -> JSONBytes:
     return JSONBytes(SavedQueries(connector).get(name).model_dump(mode="json"))
 
 
-@router.put("/{name}", response_class=JSONBytes)
+@router.put(
+    "/{name}",
+    response_class=JSONBytes,
+    response_model=SavedQuery,
+    responses={**openapi.BODY, **openapi.errors(400, 404)},
+)
 def update_saved(query: SavedQuery, connector: ConnectorDep, name: str = SavedName) -> JSONBytes:
     return JSONBytes(SavedQueries(connector).update(name, query).model_dump(mode="json"))
 
 
-@router.delete("/{name}", status_code=204, response_class=Response)
+@router.delete("/{name}", status_code=204, response_class=Response, responses=openapi.errors(404))
 def remove_saved(connector: ConnectorDep, name: str = SavedName) -> Response:
     SavedQueries(connector).remove(name)
     return no_content()
@@ -52,7 +66,12 @@ class RunSaved(BaseModel):
     limit: int | None = Field(default=None, ge=1)
 
 
-@router.post("/{name}/run", response_class=JSONBytes)
+@router.post(
+    "/{name}/run",
+    response_class=JSONBytes,
+    response_model=openapi.QueryBody,
+    responses={**openapi.BODY, **openapi.RUNNING},
+)
 def run_saved(
     connector: ConnectorDep,
     client: ClientDep,
