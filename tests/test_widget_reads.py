@@ -159,3 +159,43 @@ def test_the_read_write_connection_still_writes_after_widget_reads(
     write = client.post("/connections/rw/query", json={"sql": "INSERT INTO t VALUES (5, 'five')"})
     assert write.status_code == 200, write.text
     assert fingerprint(rw_db)[2][-1] == (5, "five")
+
+
+def test_sqlite_read_only_session_on_a_read_write_file_refuses_writes_without_the_guard(
+    tmp_path: Path,
+) -> None:
+    # Straight to the session, no statement guard: SQLite itself refuses, then the same
+    # pooled connection writes again once the read-only query is over.
+    from connector.backends.sqlite import SqliteBackend, connect_sqlite
+    from connector.errors import ReadOnlyError
+    from connector.running import QueryControl
+
+    db = tmp_path / "file.db"
+    with sqlite3.connect(db) as setup:
+        setup.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, note TEXT)")
+    setup.close()
+    backend = SqliteBackend()
+    connection = connect_sqlite(str(db), read_only=False)
+    other = tmp_path / "other.db"
+    for sql in (
+        "INSERT INTO t VALUES (1, 'x')",
+        "CREATE TABLE u (x)",
+        "PRAGMA user_version = 3",
+        f"ATTACH DATABASE '{other}' AS other",
+        f"VACUUM INTO '{tmp_path / 'copy.db'}'",
+    ):
+        control = QueryControl("q_ro", "file", sql, 10.0)
+        with (
+            pytest.raises(Exception) as caught,
+            backend.session(connection, control, read_only=True, stream=False) as cursor,
+        ):
+            cursor.execute(sql)
+        assert isinstance(backend.translate_error(caught.value), ReadOnlyError), (sql, caught.value)
+    assert not other.exists() and not (tmp_path / "copy.db").exists()
+    _, _, rows, schema, version = fingerprint(db)
+    assert rows == [] and [name for _, name, _ in schema] == ["t"] and version == [(0,)]
+    for sql in ("INSERT INTO t VALUES (2, 'y')", f"ATTACH DATABASE '{other}' AS other"):
+        control = QueryControl("q_rw", "file", sql, 10.0)
+        with backend.session(connection, control, read_only=False, stream=False) as cursor:
+            cursor.execute(sql)
+    assert fingerprint(db)[2] == [(2, "y")] and other.exists()
