@@ -9,8 +9,8 @@ succeeded is committed before its result is handed back, and anything else is ro
 so what a statement reports written is in the file for every other reader. Timeouts and
 cancel use a progress handler and ``interrupt()``.
 
-The path must name a regular file: it is opened without blocking and checked with
-``fstat`` before its header is read, so a FIFO or a device never hangs a worker thread.
+The path must name a regular file (``files``): a FIFO or a device never hangs a worker
+thread, neither when the options are checked nor when a connection opens later.
 
 Declared column types become Python values through converters (``DATE`` -> date,
 ``BOOLEAN`` -> bool, ``JSON`` -> parsed value, ...), so a column declared ``DATE`` is
@@ -23,9 +23,7 @@ float itself keeps.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
-import stat
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +38,7 @@ from sqlglot import expressions as exp
 from sqlglot.tokenizer_core import Token
 
 from connector.backends.base import Backend, DBAPIConnection, DBAPICursor
+from connector.backends.files import is_regular_file, local_database, not_regular, shown
 from connector.backends.funnel import ErrorRule, ErrorTable
 from connector.errors import (
     BadParamError,
@@ -63,7 +62,6 @@ READ_PRAGMAS = frozenset(
     }
 )  # fmt: skip
 PROGRESS_STEPS = 1000
-_NO_BLOCK = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to wait on
 
 _DENIED_ACTIONS = frozenset(
     getattr(sqlite3, name)
@@ -226,61 +224,10 @@ class SqliteOptions(BaseModel):
     @field_validator("path")
     @classmethod
     def _existing_database(cls, value: str) -> str:
-        if "\x00" in value:
-            raise ValueError("the path contains a NUL character")
-        shown = value if value.isprintable() else ascii(value)  # one line, no escapes
-        try:
-            path = Path(value).expanduser()
-        except RuntimeError as exc:  # "~someone" whose home is unknown
-            raise ValueError(f"the home folder in {shown} is not known") from exc
-        try:
-            mode = path.stat().st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            raise ValueError(f"no file at {shown}") from None
-        except OSError as exc:
-            raise ValueError(f"{shown} cannot be read ({exc.strerror})") from None
-        if stat.S_ISDIR(mode):
-            raise ValueError(f"{shown} is a folder, not a SQLite database file")
-        if not stat.S_ISREG(mode):
-            raise ValueError(_not_regular(shown))
-        header = _read_header(path, shown)
+        path, header = local_database(value, "SQLite database file", len(SQLITE_HEADER))
         if header and header != SQLITE_HEADER:
-            raise ValueError(f"{shown} is not a SQLite database")
-        return str(path.resolve())
-
-
-def _not_regular(shown: str) -> str:
-    return f"{shown} is not a regular file (a pipe, socket or device), so not a SQLite database"
-
-
-def _read_header(path: Path, shown: str) -> bytes:
-    """The file's first bytes, read once ``fstat`` on the open file shows a regular file.
-
-    Opened without blocking: opening a FIFO for reading would otherwise wait for a writer.
-    """
-    try:
-        descriptor = os.open(path, os.O_RDONLY | _NO_BLOCK)
-    except OSError as exc:
-        raise ValueError(f"{shown} cannot be read ({exc.strerror})") from None
-    try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # swapped since it was looked at
-            raise ValueError(_not_regular(shown))
-        return os.read(descriptor, len(SQLITE_HEADER))
-    except OSError as exc:
-        raise ValueError(f"{shown} cannot be read ({exc.strerror})") from None
-    finally:
-        os.close(descriptor)
-
-
-def _check_regular_file(path: str) -> None:
-    """Refuse, as SQLite would refuse a file it cannot open, anything but a regular file."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return  # missing or unreadable: SQLite's own message says so
-    if not stat.S_ISREG(mode):
-        shown = path if path.isprintable() else ascii(path)
-        raise sqlite3.OperationalError(f"unable to open database file: {_not_regular(shown)}")
+            raise ValueError(f"{shown(value)} is not a SQLite database")
+        return str(path)
 
 
 class SqliteConnection(sqlite3.Connection):
@@ -307,7 +254,9 @@ def allow_writes(connection: sqlite3.Connection, attached: int) -> None:
 def connect_sqlite(path: str, *, read_only: bool) -> sqlite3.Connection:
     """A DBAPI connection to ``path``; read-only ones refuse writes in SQLite itself."""
     register_converters()
-    _check_regular_file(path)
+    if not is_regular_file(path):
+        # As SQLite says of a file it cannot open; a FIFO would hang the first read.
+        raise sqlite3.OperationalError(f"unable to open database file: {not_regular(path)}")
     uri = Path(path).as_uri() + ("?mode=ro" if read_only else "?mode=rw")
     connection = sqlite3.connect(
         uri,
