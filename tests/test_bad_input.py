@@ -224,8 +224,9 @@ def _free(worker: threading.Thread, fifo: Path) -> None:
             return
 
 
-def test_sqlite_path_that_is_a_fifo_is_refused_without_opening_it(
-    client: TestClient, tmp_path: Path
+@pytest.mark.parametrize("kind", ["sqlite", "duckdb"])
+def test_database_path_that_is_a_fifo_is_refused_without_opening_it(
+    client: TestClient, tmp_path: Path, kind: str
 ) -> None:
     fifo = tmp_path / "pipe.db"
     os.mkfifo(fifo)
@@ -233,7 +234,7 @@ def test_sqlite_path_that_is_a_fifo_is_refused_without_opening_it(
     link.symlink_to(fifo)
     for path in (fifo, link):
         for endpoint in ("/connections", "/connections/test"):
-            body = {"name": "fifo", "kind": "sqlite", "options": {"path": str(path)}}
+            body = {"name": "fifo", "kind": kind, "options": {"path": str(path)}}
             answer = _bounded(lambda: client.post(endpoint, json=body), fifo)  # noqa: B023
             detail = assert_error(answer, 422, "invalid_request")
             assert "regular file" in detail, detail

@@ -85,6 +85,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import Token, TokenType
 
 from connector.backends.base import Backend, DBAPIConnection, DBAPICursor
+from connector.backends.files import local_database, shown
 from connector.backends.funnel import ErrorRule, ErrorTable
 from connector.errors import (
     BadParamError,
@@ -450,19 +451,12 @@ class DuckdbOptions(BaseModel):
     def _existing_database(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        path = _local_path(value)
-        if not path.exists():
-            raise ValueError(f"no file at {value}")
-        if path.is_dir():
-            raise ValueError(f"{value} is a folder, not a DuckDB database file")
-        try:
-            with path.open("rb") as handle:
-                header = handle.read(12)
-        except OSError as exc:
-            raise ValueError(f"{value} cannot be read ({exc.strerror})") from exc
+        _local_path(value)  # a local path, not a URL or DuckDB name
+        # Never blocks: a FIFO or device is refused before it is opened.
+        path, header = local_database(value, "DuckDB database file", 12)
         if header[8:12] != DUCKDB_MAGIC:
-            raise ValueError(f"{value} is not a DuckDB database")
-        return str(path.resolve())
+            raise ValueError(f"{shown(value)} is not a DuckDB database")
+        return str(path)
 
     @field_validator("files")
     @classmethod
