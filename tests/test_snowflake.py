@@ -347,17 +347,11 @@ def _driver_error(errno: int, sqlstate: str, message: str, kind: str = "Database
             "No active warehouse selected in the current session.  Select an active warehouse with the 'use warehouse' command.",
             "warehouse option",
         ),
-        pytest.param(
+        (
             390201,
             "DatabaseError",
             "The requested warehouse does not exist or not authorized.",
             "warehouse",
-            # A product bug, recorded here: the detail is two sentences ("Snowflake: The
-            # requested ... authorized. Check the warehouse, ... options."), the contract's
-            # detail is one. Strict: once the detail is one sentence this fails, to be removed.
-            marks=pytest.mark.xfail(
-                strict=True, raises=AssertionError, reason="detail is two sentences"
-            ),
         ),
         (
             250001,

@@ -285,10 +285,8 @@ def _by_number_or_message(
 
 
 def _session_setup_sentence(message: str) -> str:
-    return (
-        f"Snowflake: {first_sentence(message)} Check the warehouse, database, schema "
-        "and role options."
-    )
+    said = first_sentence(message).rstrip(".!?")
+    return f"Snowflake: {said}; check the warehouse, database, schema and role options."
 
 
 ERRORS = ErrorTable(
