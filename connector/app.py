@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from connector import __version__
 from connector.api import connections, health, home, kinds, queries, saved
 from connector.api import openbb as openbb_api
+from connector.api import tables as tables_api
 from connector.errors import (
     BadRequestError,
     ConnectorError,
@@ -128,6 +129,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     for module in (home, health, kinds, connections, queries, saved):
         app.include_router(module.router)
     app.include_router(openbb_api.router)
+    app.include_router(tables_api.router)
 
     app.add_middleware(
         GuardMiddleware,

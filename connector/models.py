@@ -120,6 +120,15 @@ class TableInfo:
     columns: list[ColumnInfo] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Comments:
+    """A table's comment and its columns' comments, as the database keeps them (empty where
+    the database has none or cannot say)."""
+
+    table: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class SchemaInfo:
     name: str

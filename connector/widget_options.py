@@ -94,6 +94,8 @@ class WidgetOptions(Strict):
     imgUrl: str | None = None
     chartType: ChartType | None = None
     columnsDefs: list[ColumnOverride] | None = None
+    # The apps.json app this widget goes in (its connection's app when unset).
+    app: str | None = Field(default=None, min_length=1, max_length=100)
     # Result column types declared up front: widgets.json then needs no probe.
     columns: dict[str, DeclaredType] | None = None
 

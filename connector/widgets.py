@@ -1,4 +1,5 @@
-"""OpenBB Workspace files: ``widgets.json`` and ``apps.json`` from saved queries and connections.
+"""OpenBB Workspace's ``widgets.json`` from saved queries and connections (``apps.json`` is
+``connector.apps``'s).
 
 Pure functions: they take saved queries, the result columns known for each, and the
 connections, and give back plain dicts; they run nothing. Widget ids are derived from
@@ -256,8 +257,10 @@ def build_widgets(
     saved: Iterable[SavedQuery],
     columns: Mapping[str, Sequence[Column] | None],
     connections: Iterable[ConnectionSpec],
+    tables: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """widgets.json: one entry per saved query, one SQL widget per connection, all valid."""
+    """widgets.json: one entry per saved query, the table widgets given, one SQL widget per
+    connection, all valid."""
     widgets: dict[str, dict[str, Any]] = {}
     candidates: list[tuple[str, str, Any]] = []
     for query in saved:
@@ -268,6 +271,8 @@ def build_widgets(
         except (TypeError, ValueError, AttributeError) as exc:
             entry = f"could not be built ({type(exc).__name__})"
         candidates.append((saved_widget_id(query.name), f"saved query {query.name!r}", entry))
+    for widget_id, table_entry in (tables or {}).items():
+        candidates.append((widget_id, f"table widget {widget_id!r}", table_entry))
     for spec in connections:
         candidates.append((sql_widget_id(spec.name), f"connection {spec.name!r}", sql_widget(spec)))
     for widget_id, what, entry in candidates:
@@ -277,35 +282,3 @@ def build_widgets(
             continue
         widgets[widget_id] = entry
     return widgets
-
-
-def build_apps(widgets: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """apps.json: one app laying out the saved-query widgets two to a row, or ``[]``."""
-    layout: list[dict[str, Any]] = []
-    x = y = row_height = 0
-    for widget_id, entry in widgets.items():
-        if not widget_id.startswith("saved_"):
-            continue
-        grid = entry.get("gridData", {})
-        w, h = min(int(grid.get("w", 20)), 40), int(grid.get("h", 9))
-        if x + w > 40:
-            x, y, row_height = 0, y + row_height, 0
-        layout.append({"i": widget_id, "x": x, "y": y, "w": w, "h": h})
-        x, row_height = x + w, max(row_height, h)
-    if not layout:
-        return []
-    return [
-        {
-            "name": "Data Connector",
-            "img": "",
-            "img_dark": "",
-            "img_light": "",
-            "description": "Your saved queries, laid out as widgets.",
-            "allowCustomization": True,
-            "tabs": {
-                "saved-queries": {"id": "saved-queries", "name": "Saved queries", "layout": layout}
-            },
-            "groups": [],
-            "prompts": [],
-        }
-    ]

@@ -18,12 +18,14 @@ from typing import Any
 
 import orjson
 
+from connector.apps import build_apps, plan_apps
 from connector.errors import BadParamError, ConnectorError, NotFoundError
 from connector.models import Column, QueryRequest, SavedQuery
 from connector.saved import SavedQueries
 from connector.service import Connector
 from connector.ssrm import DEFAULT_PAGE_ROWS, Page
-from connector.widgets import build_apps, build_widgets
+from connector.tables import TableWidgets
+from connector.widgets import build_widgets, saved_widget_id, sql_widget_id
 from connector.wire import (
     markdown_with_note,
     metric_body,
@@ -56,6 +58,7 @@ class Workspace:
     def __init__(self, connector: Connector) -> None:
         self.connector = connector
         self.saved = SavedQueries(connector)
+        self.tables = TableWidgets(connector)
         self._probes: dict[bytes, _Probe] = {}
         self._running: dict[bytes, Future[None]] = {}
         self._lock = threading.Lock()
@@ -118,19 +121,48 @@ class Workspace:
     def _known_columns(self, query: SavedQuery) -> list[Column] | None:
         return self.known_columns([query])[query.name]
 
-    def widgets(self) -> dict[str, dict[str, Any]]:
-        """``widgets.json``."""
+    def _build(self) -> tuple[dict[str, dict[str, Any]], list[SavedQuery], dict[str, str]]:
         queries, _ = self.saved.list_valid()
         columns = self.known_columns(queries)
-        return build_widgets(queries, columns, self.connector.list_connections())
+        tables = self.tables.widgets()
+        connections = self.connector.list_connections()
+        table_connections = {wid: entry["subCategory"] for wid, entry in tables.items()}
+        return (
+            build_widgets(queries, columns, connections, tables),
+            queries,
+            table_connections,
+        )
+
+    def widgets(self) -> dict[str, dict[str, Any]]:
+        """``widgets.json``."""
+        return self._build()[0]
 
     def close(self) -> None:
+        self.tables.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     def apps(self) -> list[dict[str, Any]]:
-        """``apps.json``."""
-        return build_apps(self.widgets())
+        """``apps.json``: one app per connection (or per app name given), laid out."""
+        widgets, queries, table_connections = self._build()
+        settings = self.tables.all_settings()
+        plans = plan_apps(
+            widgets,
+            saved_apps={
+                saved_widget_id(q.name): (
+                    q.connection,
+                    str((q.widget.model_extra or {}).get("app") or ""),
+                )
+                for q in queries
+            },
+            table_connections=table_connections,
+            sql_connections={
+                spec.name: sql_widget_id(spec.name) for spec in self.connector.list_connections()
+            },
+            app_names={name: s.app for name, s in settings.items() if s.app},
+            enabled=[name for name, s in settings.items() if s.tables],
+        )
+        return build_apps(widgets, plans)
 
     def widget_data(
         self,

@@ -29,6 +29,7 @@ from connector.backends.funnel import ErrorTable, first_sentence, translate
 from connector.errors import ConnectorError
 from connector.models import (
     Capabilities,
+    Comments,
     KindInfo,
     OptionInfo,
     OptionType,
@@ -214,6 +215,11 @@ class Backend(ABC):
     @abstractmethod
     def describe_schema(self, connection: DBAPIConnection) -> list[SchemaInfo]:
         """Schemas, tables, views and columns, in a fixed number of queries."""
+
+    def describe_comments(self, connection: DBAPIConnection) -> dict[tuple[str, str], Comments]:
+        """Comments on tables and their columns, keyed by (schema, table) as
+        ``describe_schema`` names them; none by default (the database keeps none)."""
+        return {}
 
     def translate_error(self, exc: BaseException) -> ConnectorError:
         """Our error for ``exc``, through this kind's error table (pure)."""
