@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -43,6 +44,7 @@ from connector.wire import records_with_note, ssrm_body
 
 log = logging.getLogger(__name__)
 
+_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 OPTIONS_MAX_AGE_S = 60.0
 OPTIONS_TIMEOUT_S = 15.0
 
@@ -136,11 +138,8 @@ class TableWidgets:
             chosen, warnings = select_tables(schemas, settings)
             for warning in warnings:
                 log.warning("connection %s: %s", name, warning)
-            dialect, in_schema = self._dialect(spec)
             refs = {
-                (item.schema, item.table.name): table_ref(
-                    item.schema, item.table.name, dialect, catalog_in_schema=in_schema
-                )
+                (item.schema, item.table.name): self._ref(spec, item.schema, item.table.name)
                 for item in chosen
             }
             big = self.catalog.more_rows_than(name, refs.values(), self._threshold(settings))
@@ -162,9 +161,19 @@ class TableWidgets:
     def _threshold(self, settings: WorkspaceSettings) -> int:
         return settings.ssrm_above or self.connector.settings.row_limit
 
-    def _dialect(self, spec: ConnectionSpec) -> tuple[str, bool]:
+    @staticmethod
+    def _ref(spec: ConnectionSpec, schema: str, table: str) -> str:
+        """The quoted reference: Snowflake's names its database too (the connection's, or
+        the first part of the schema label when it has none), as Snowflake advises."""
         dialect = get_backend(spec.kind).dialect
-        return dialect, spec.kind == "snowflake" and not spec.options.get("database")
+        if spec.kind != "snowflake":
+            return table_ref(schema, table, dialect)
+        database = str(spec.options.get("database") or "")
+        if _PLAIN_NAME.match(database):
+            database = database.upper()  # Snowflake folds an unquoted name to upper case
+        if database:
+            return table_ref(f"{database}.{schema}", table, dialect, catalog_in_schema=True)
+        return table_ref(schema, table, dialect, catalog_in_schema=True)
 
     # widget data ------------------------------------------------------------------------
 
@@ -176,8 +185,8 @@ class TableWidgets:
         chosen, _ = select_tables(self.catalog.schemas(name, max_age_s), settings)
         for item in chosen:
             if table_key(item.schema, item.table.name) == key:
-                dialect, in_schema = self._dialect(spec)
-                ref = table_ref(item.schema, item.table.name, dialect, catalog_in_schema=in_schema)
+                dialect = get_backend(spec.kind).dialect
+                ref = self._ref(spec, item.schema, item.table.name)
                 filters = filter_params(item.table, filter_columns(item.table, settings))
                 return Resolved(spec, settings, item.schema, item.table, ref, dialect, filters)
         return None

@@ -52,4 +52,8 @@ class JSONBytes(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
+        # A 204 has no body: a stray "null" would be read as the start of the next answer
+        # on a kept-alive connection (and the client's next request then fails).
+        if content is None and self.status_code == 204:
+            return b""
         return dumps(content)
