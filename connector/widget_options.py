@@ -94,10 +94,21 @@ class WidgetOptions(Strict):
     imgUrl: str | None = None
     chartType: ChartType | None = None
     columnsDefs: list[ColumnOverride] | None = None
+    # Cell clicks that set a param for the whole app: result column -> param name
+    # (renderFn cellOnClick with a groupBy action on that column).
+    groupBy: dict[str, str] | None = None
     # The apps.json app this widget goes in (its connection's app when unset).
     app: str | None = Field(default=None, min_length=1, max_length=100)
     # Result column types declared up front: widgets.json then needs no probe.
     columns: dict[str, DeclaredType] | None = None
+
+    @field_validator("groupBy")
+    @classmethod
+    def _group_by(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for column, param in (value or {}).items():
+            if not column or not re.match(r"^[A-Za-z_]\w{0,63}$", param):
+                raise ValueError("maps a result column to a param name")
+        return value
 
     @field_validator("refetchInterval")
     @classmethod

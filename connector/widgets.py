@@ -88,16 +88,29 @@ def _param_value(param: SavedParam) -> Any:
     return value
 
 
-def widget_param(param: SavedParam) -> dict[str, Any]:
+def widget_param(param: SavedParam, query: str = "", depends: Sequence[str] = ()) -> dict[str, Any]:
+    """A saved query's param as Workspace shows it. Options from a query make an
+    ``endpoint`` dropdown (``depends``: the params its options query uses, sent as
+    ``optionsParams``); a multi-value param is a ``multiSelect`` when it has options or
+    is a ticker, and ``multiple`` (several free-text values) otherwise."""
     entry: dict[str, Any] = {
         "paramName": param.name,
-        "type": param.type,
+        "type": "endpoint" if param.options_sql else param.type,
         "label": param.label or param.name.replace("_", " ").capitalize(),
         "value": _param_value(param),
         "description": param.description or f"The query's :{param.name} parameter.",
     }
+    if param.options_sql:
+        entry["optionsEndpoint"] = f"widgets/{query}/options/{param.name}"
+        if depends:
+            entry["optionsParams"] = {name: f"${name}" for name in depends}
+        if entry["value"] is None:
+            entry["value"] = ""
     if param.multiple:
-        entry["multiSelect"] = True
+        if param.options or param.options_sql or param.type == "ticker":
+            entry["multiSelect"] = True
+        else:
+            entry["multiple"] = True
     if param.options:
         entry["options"] = [
             {"label": str(option.get("label", value)), "value": value}
@@ -116,12 +129,26 @@ def _merged_column_defs(
     overrides = {
         item.field: item.model_dump(exclude_none=True) for item in options.columnsDefs or []
     }
+    for column, param in (options.groupBy or {}).items():
+        overrides.setdefault(column, {"field": column}).update(
+            renderFn="cellOnClick",
+            renderFnParams={
+                "actionType": "groupBy",
+                "groupByParamName": param,
+                "groupBy": {"paramName": param},
+            },
+        )
     merged = [{**column, **overrides.pop(column["field"], {})} for column in generated]
     return merged + list(overrides.values())
 
 
-def saved_widget(query: SavedQuery, columns: Sequence[Column] | None) -> dict[str, Any]:
-    """The widgets.json entry of one saved query."""
+def saved_widget(
+    query: SavedQuery,
+    columns: Sequence[Column] | None,
+    depends: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """The widgets.json entry of one saved query; ``depends`` maps a param with an options
+    query to the params that query uses."""
     options = check_widget(query.widget.model_dump())
     kind = query.widget.type
     if options.columns:
@@ -133,7 +160,10 @@ def saved_widget(query: SavedQuery, columns: Sequence[Column] | None) -> dict[st
         "subCategory": query.connection,
         "type": "table" if kind == "chart" else kind,
         "endpoint": f"widgets/{query.name}",
-        "params": [widget_param(param) for param in query.params],
+        "params": [
+            widget_param(param, query.name, (depends or {}).get(param.name, ()))
+            for param in query.params
+        ],
         "gridData": {"w": 20, "h": 5 if kind == "metric" else 9},
         "source": [CATEGORY],
     }
@@ -258,6 +288,7 @@ def build_widgets(
     columns: Mapping[str, Sequence[Column] | None],
     connections: Iterable[ConnectionSpec],
     tables: Mapping[str, dict[str, Any]] | None = None,
+    depends: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """widgets.json: one entry per saved query, the table widgets given, one SQL widget per
     connection, all valid."""
@@ -265,7 +296,9 @@ def build_widgets(
     candidates: list[tuple[str, str, Any]] = []
     for query in saved:
         try:
-            entry: Any = saved_widget(query, columns.get(query.name))
+            entry: Any = saved_widget(
+                query, columns.get(query.name), (depends or {}).get(query.name)
+            )
         except WidgetOptionError as error:
             entry = error.detail
         except (TypeError, ValueError, AttributeError) as exc:

@@ -19,8 +19,11 @@ from typing import Any
 import orjson
 
 from connector.apps import build_apps, plan_apps
+from connector.backends import get_backend
 from connector.errors import BadParamError, ConnectorError, NotFoundError
 from connector.models import Column, QueryRequest, SavedQuery
+from connector.options import Options, depends_on
+from connector.param_links import app_of
 from connector.saved import SavedQueries
 from connector.service import Connector
 from connector.ssrm import DEFAULT_PAGE_ROWS, Page
@@ -59,6 +62,7 @@ class Workspace:
         self.connector = connector
         self.saved = SavedQueries(connector)
         self.tables = TableWidgets(connector)
+        self.options = Options(connector)
         self._probes: dict[bytes, _Probe] = {}
         self._running: dict[bytes, Future[None]] = {}
         self._lock = threading.Lock()
@@ -127,8 +131,17 @@ class Workspace:
         tables = self.tables.widgets()
         connections = self.connector.list_connections()
         table_connections = {wid: entry["subCategory"] for wid, entry in tables.items()}
+        dialects = {spec.name: get_backend(spec.kind).dialect for spec in connections}
+        depends = {
+            query.name: {
+                param.name: depends_on(param, dialects.get(query.connection, "sqlite"))
+                for param in query.params
+                if param.options_sql
+            }
+            for query in queries
+        }
         return (
-            build_widgets(queries, columns, connections, tables),
+            build_widgets(queries, columns, connections, tables, depends),
             queries,
             table_connections,
         )
@@ -146,20 +159,17 @@ class Workspace:
         """``apps.json``: one app per connection (or per app name given), laid out."""
         widgets, queries, table_connections = self._build()
         settings = self.tables.all_settings()
+        app_names = {name: s.app for name, s in settings.items() if s.app}
         plans = plan_apps(
             widgets,
             saved_apps={
-                saved_widget_id(q.name): (
-                    q.connection,
-                    str((q.widget.model_extra or {}).get("app") or ""),
-                )
-                for q in queries
+                saved_widget_id(q.name): (q.connection, app_of(q, app_names)) for q in queries
             },
             table_connections=table_connections,
             sql_connections={
                 spec.name: sql_widget_id(spec.name) for spec in self.connector.list_connections()
             },
-            app_names={name: s.app for name, s in settings.items() if s.app},
+            app_names=app_names,
             enabled=[name for name, s in settings.items() if s.tables],
         )
         return build_apps(widgets, plans)
@@ -200,6 +210,17 @@ class Workspace:
         if kind == "markdown":
             return markdown_with_note(result, maximum)
         return records_with_note(result, maximum)
+
+    def param_options(
+        self, name: str, param: str, values: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """A param's dropdown from its options query, with the values of the params it
+        depends on."""
+        try:
+            query = self.saved.get(name)
+        except NotFoundError:
+            raise NotFoundError(f"No widget named {name!r}.") from None
+        return self.options.options(query, param, values, self.saved.bind)
 
     def is_paged(self, name: str) -> bool:
         try:

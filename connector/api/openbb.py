@@ -82,6 +82,19 @@ def widget_data(
     return JSONBytes(workspace.widget_data(name, values, page, client))
 
 
+@router.get("/widgets/{name}/options/{param}", response_class=JSONBytes)
+def param_options(
+    request: Request,
+    workspace: WorkspaceDep,
+    name: str = WidgetName,
+    param: str = Path(pattern=r"^[A-Za-z_]\w{0,63}$", description="The param's name."),
+) -> JSONBytes:
+    """A param's dropdown, ``[{"label", "value", "extraInfo"?}]``, from its options query;
+    the query string carries the values of the params it depends on."""
+    values = _values(request.query_params.multi_items())
+    return JSONBytes(workspace.param_options(name, param, values))
+
+
 @router.post("/widgets/{name}", response_class=JSONBytes)
 def widget_rows(
     workspace: WorkspaceDep,
