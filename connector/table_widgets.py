@@ -26,7 +26,7 @@ from typing import Any
 
 from connector.models import Column, ColumnInfo, Comments, ConnectionSpec, TableInfo
 from connector.native_types import contract_type
-from connector.widgets import CATEGORY, column_defs
+from connector.widgets import CATEGORY, MCP_SERVER, column_defs
 
 _SAFE = re.compile(r"^[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*$")
 _UNSAFE_RUN = re.compile(r"[^A-Za-z0-9]+")
@@ -121,7 +121,6 @@ def table_widget(
     filters: Sequence[FilterParam] = (),
     comments: Comments | None = None,
     several_schemas: bool = False,
-    mcp_server: str | None = None,
 ) -> dict[str, Any]:
     """The widgets.json entry of one table or view."""
     comments = comments or Comments()
@@ -163,7 +162,6 @@ def table_widget(
         "gridData": {"w": 20, "h": 12},
         "data": {"table": {"showAll": True, "columnsDefs": defs}},
         "source": [CATEGORY],
+        "mcp_tool": {"mcp_server": MCP_SERVER, "tool_id": "read_table"},
     }
-    if mcp_server:
-        entry["mcp_tool"] = {"mcp_server": mcp_server, "tool_id": "query_table"}
     return entry

@@ -118,7 +118,7 @@ class TableWidgets:
 
     # widgets.json -----------------------------------------------------------------------
 
-    def widgets(self, mcp_server: str | None = None) -> dict[str, dict[str, Any]]:
+    def widgets(self) -> dict[str, dict[str, Any]]:
         """The entries of every enabled connection's chosen tables; a connection whose
         catalog cannot be read keeps its last one, or has none."""
         enabled = {name: s for name, s in self.all_settings().items() if s.tables}
@@ -139,7 +139,7 @@ class TableWidgets:
             for warning in warnings:
                 log.warning("connection %s: %s", name, warning)
             refs = {
-                (item.schema, item.table.name): self._ref(spec, item.schema, item.table.name)
+                (item.schema, item.table.name): self.reference(spec, item.schema, item.table.name)
                 for item in chosen
             }
             big = self.catalog.more_rows_than(name, refs.values(), self._threshold(settings))
@@ -154,7 +154,6 @@ class TableWidgets:
                     filters=filter_params(item.table, filter_columns(item.table, settings)),
                     comments=comments.get((item.schema, item.table.name)),
                     several_schemas=several,
-                    mcp_server=mcp_server,
                 )
         return entries
 
@@ -162,7 +161,7 @@ class TableWidgets:
         return settings.ssrm_above or self.connector.settings.row_limit
 
     @staticmethod
-    def _ref(spec: ConnectionSpec, schema: str, table: str) -> str:
+    def reference(spec: ConnectionSpec, schema: str, table: str) -> str:
         """The quoted reference: Snowflake's names its database too (the connection's, or
         the first part of the schema label when it has none), as Snowflake advises."""
         dialect = get_backend(spec.kind).dialect
@@ -186,7 +185,7 @@ class TableWidgets:
         for item in chosen:
             if table_key(item.schema, item.table.name) == key:
                 dialect = get_backend(spec.kind).dialect
-                ref = self._ref(spec, item.schema, item.table.name)
+                ref = self.reference(spec, item.schema, item.table.name)
                 filters = filter_params(item.table, filter_columns(item.table, settings))
                 return Resolved(spec, settings, item.schema, item.table, ref, dialect, filters)
         return None

@@ -24,6 +24,9 @@ from connector.wire import record_keys
 log = logging.getLogger(__name__)
 
 CATEGORY = "Data Connector"
+# The MCP server's name (connector.mcp_server): widgets name the tool that gives the same
+# data, so Workspace's AI can cite the widget; the server must be added under this name.
+MCP_SERVER = "Data Connector"
 WIDGET_TYPES = frozenset(
     {"table", "chart", "ssrm_table", "markdown", "metric", "omni", "note", "live_grid",
      "newsfeed", "advanced-chart", "multi_file_viewer", "chart-highcharts", "youtube"}
@@ -166,6 +169,7 @@ def saved_widget(
         ],
         "gridData": {"w": 20, "h": 5 if kind == "metric" else 9},
         "source": [CATEGORY],
+        "mcp_tool": {"mcp_server": MCP_SERVER, "tool_id": "run_saved_query"},
     }
     if options.gridData is not None:
         entry["gridData"] = options.gridData.model_dump()
@@ -208,6 +212,7 @@ def sql_widget(spec: ConnectionSpec) -> dict[str, Any]:
         ],
         "gridData": {"w": 20, "h": 12},
         "source": [CATEGORY],
+        "mcp_tool": {"mcp_server": MCP_SERVER, "tool_id": "run_query"},
     }
 
 
