@@ -161,7 +161,9 @@ def saved_widget(
         "description": query.description or f"Saved query {query.name} on {query.connection}.",
         "category": CATEGORY,
         "subCategory": query.connection,
-        "type": "table" if kind == "chart" else kind,
+        # "chart" is a table opened as Workspace's own chart; "plotly" a figure the
+        # connector draws (connector.charts), which Workspace's chart type shows.
+        "type": {"chart": "table", "plotly": "chart"}.get(kind, kind),
         "endpoint": f"widgets/{query.name}",
         "params": [
             widget_param(param, query.name, (depends or {}).get(param.name, ()))

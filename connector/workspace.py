@@ -20,6 +20,7 @@ import orjson
 
 from connector.apps import build_apps, plan_apps
 from connector.backends import get_backend
+from connector.charts import TEMPLATES, chart_rows, figure
 from connector.errors import BadParamError, ConnectorError, NotFoundError
 from connector.models import Column, QueryRequest, SavedQuery
 from connector.options import Options, depends_on
@@ -28,6 +29,7 @@ from connector.saved import SavedQueries
 from connector.service import Connector
 from connector.ssrm import DEFAULT_PAGE_ROWS, Page
 from connector.tables import TableWidgets
+from connector.widget_options import check_widget
 from connector.widgets import build_widgets, saved_widget_id, sql_widget_id
 from connector.wire import (
     markdown_with_note,
@@ -205,6 +207,16 @@ class Workspace:
                 name,
                 len(result.rows),
             )
+        if kind == "plotly":
+            if str(values.get("raw", "")).lower() in ("true", "1"):
+                return chart_rows(result)  # the rows, for Workspace's AI
+            spec = check_widget(query.widget.model_dump()).chart
+            if spec is None:  # refused when saved; a row edited by hand may lack it
+                raise BadParamError(f"The plotly widget {name!r} has no chart.")
+            theme = str(values.get("theme") or "dark")
+            if theme not in TEMPLATES:
+                raise BadParamError("theme must be dark or light.")
+            return figure(spec, result, theme)
         if kind == "metric":
             return metric_body(result)
         if kind == "markdown":

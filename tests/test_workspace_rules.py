@@ -53,6 +53,16 @@ SAVED: list[dict[str, Any]] = [
      "widget": {"type": "metric", "gridData": {"w": 10, "h": 5}}},
     {"name": "text", "sql": "SELECT 'Hello **markdown**' AS md", "widget": {"type": "markdown"}},
     {"name": "paged", "sql": "SELECT * FROM daily_prices", "widget": {"type": "ssrm_table"}},
+    {"name": "candles", "sql": (
+        "SELECT date, open, high, low, close FROM daily_prices WHERE symbol = :symbol "
+        "ORDER BY date DESC LIMIT 60"),
+     "params": [{"name": "symbol", "type": "ticker", "default": "ABF"}],
+     "widget": {"type": "plotly", "chart": {"kind": "candlestick", "x": "date"}}},
+    {"name": "sectors", "sql": "SELECT name, symbol FROM tickers WHERE sector = :sector",
+     "params": [{"name": "sector", "type": "text", "default": "Energy",
+                 "options_sql": "SELECT DISTINCT sector FROM tickers"},
+                {"name": "symbol", "type": "ticker", "default": "ABF"}],
+     "widget": {"groupBy": {"symbol": "symbol"}}},
 ]  # fmt: skip
 
 
@@ -263,6 +273,7 @@ def test_workspace_rules_hold_for_every_widget_and_param_type(workspace: LiveSer
         "metric",
         "ssrm_table",
         "omni",
+        "chart",
     }
     params = {p["paramName"]: p for p in widgets["saved_table_all_params"]["params"]}
     assert params["floor"]["value"] == 1.5 and params["adjusted"]["value"] is False
