@@ -68,12 +68,12 @@ class Catalog:
     def _read(self, name: str) -> None:
         try:
             schemas = self.connector.describe_schema(name)
-            comments = self.connector.describe_comments(name)
         except ConnectorError as error:
             log.warning("connection %s: its tables could not be listed (%s)", name, error.detail)
             with self._lock:
                 self._reading.pop(name, None)
             return
+        comments = self._comments(name)
         with self._lock:
             self._entries[name] = _Entry(schemas, comments, time.monotonic())
             self._reading.pop(name, None)
@@ -97,15 +97,18 @@ class Catalog:
         entry = self._entries.get(name)
         if entry is None or time.monotonic() - entry.at > max_age_s:
             schemas = self.connector.describe_schema(name)
-            try:
-                comments = self.connector.describe_comments(name)
-            except ConnectorError as error:
-                log.warning("connection %s: no comments (%s)", name, error.detail)
-                comments = {}
-            entry = _Entry(schemas, comments, time.monotonic())
+            entry = _Entry(schemas, self._comments(name), time.monotonic())
             with self._lock:
                 self._entries[name] = entry
         return entry.schemas
+
+    def _comments(self, name: str) -> TableComments:
+        """The database's comments; none (and a log line) where it cannot say."""
+        try:
+            return self.connector.describe_comments(name)
+        except ConnectorError as error:
+            log.warning("connection %s: no comments read (%s)", name, error.detail)
+            return {}
 
     def kept(self, name: str) -> tuple[list[SchemaInfo], TableComments] | None:
         """The last catalog read for ``name``, however old, or None."""

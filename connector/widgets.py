@@ -145,6 +145,17 @@ def _merged_column_defs(
     return merged + list(overrides.values())
 
 
+def _described(query: SavedQuery, columns: Sequence[Column] | None) -> str:
+    """What a saved query without a description shows: its result's columns and params."""
+    text = f"The saved query {query.name} on the connection {query.connection}"
+    if columns:
+        shown = ", ".join(f"{c.name} ({c.type})" for c in columns[:12])
+        text += f", returning {shown}" + (" and more" if len(columns) > 12 else "")
+    if query.params:
+        text += f", filtered by {', '.join(p.label or p.name for p in query.params)}"
+    return text + "."
+
+
 def saved_widget(
     query: SavedQuery,
     columns: Sequence[Column] | None,
@@ -158,7 +169,7 @@ def saved_widget(
         columns = [Column(name=name, type=kind) for name, kind in options.columns.items()]
     entry: dict[str, Any] = {
         "name": query.name.replace("_", " "),
-        "description": query.description or f"Saved query {query.name} on {query.connection}.",
+        "description": query.description or _described(query, columns),
         "category": CATEGORY,
         "subCategory": query.connection,
         # "chart" is a table opened as Workspace's own chart; "plotly" a figure the

@@ -25,9 +25,18 @@ from tests.test_snowflake import fakesnow_port, sf_options  # noqa: F401 - fakes
 from tests.test_workspace_rules import app_problems, widget_problems
 
 
-def check_table_widgets(client: TestClient, name: str, schema: str, names: dict[str, str]) -> None:
+def check_table_widgets(
+    client: TestClient,
+    name: str,
+    schema: str,
+    names: dict[str, str],
+    *,
+    comments: bool = True,
+    column_comments: bool = True,
+) -> None:
     """``names`` maps ``prices``, ``view``, ``symbol``, ``close``, ``day`` to this database's
-    spelling of them (Snowflake upper-cases)."""
+    spelling of them (Snowflake upper-cases); with ``comments`` the database holds the
+    table comment "Daily closes" and the column comment "Closing price" on close."""
     answer = client.put(
         f"/connections/{name}/workspace",
         json={"tables": True, "include_schemas": [schema], "filters": [names["symbol"]],
@@ -47,6 +56,12 @@ def check_table_widgets(client: TestClient, name: str, schema: str, names: dict[
     assert prices["type"] == "ssrm_table"  # four rows, over the threshold of three
     assert widgets[view_id]["type"] == "table"  # the view shows two
     columns = {c["field"]: c for c in prices["data"]["table"]["columnsDefs"]}
+    if comments:  # the database's own words, for Workspace's AI
+        assert prices["description"].startswith("Daily closes (the table "), prices["description"]
+        if column_comments:
+            assert columns[names["close"]]["headerTooltip"].startswith("Closing price (")
+    else:
+        assert prices["description"].startswith("The table "), prices["description"]
     assert columns[names["day"]]["cellDataType"] == "date"
     assert columns[names["close"]]["cellDataType"] == "number"
     assert columns[names["symbol"]]["cellDataType"] == "text"
@@ -96,6 +111,8 @@ def test_table_widgets_mariadb(client: TestClient) -> None:
             cur.execute(f"CREATE DATABASE `{database}`")
             cur.execute(f"USE `{database}`")
             seed(cur.execute, odd="`Odd Col`")
+            cur.execute("ALTER TABLE prices COMMENT = 'Daily closes'")
+            cur.execute("ALTER TABLE prices MODIFY close DECIMAL(10,2) COMMENT 'Closing price'")
         body = {"name": "maria", "kind": "mysql",
                 "options": {"host": "127.0.0.1", "port": 3306, "user": "root",
                             "database": database}}  # fmt: skip
@@ -131,6 +148,8 @@ def test_table_widgets_postgresql(client: TestClient, pg_database: str) -> None:
         owner.execute("CREATE SCHEMA market")
         owner.execute("SET search_path TO market")
         seed(owner.execute, text="text", number="numeric(10,2)", odd='"Odd Col"')
+        owner.execute("COMMENT ON TABLE prices IS 'Daily closes'")
+        owner.execute("COMMENT ON COLUMN prices.close IS 'Closing price'")
         owner.execute("CREATE TABLE public.elsewhere (n int)")
     body = {"name": "pg", "kind": "postgresql",
             "options": {"host": "127.0.0.1", "port": 5432, "user": "postgres",
@@ -147,6 +166,8 @@ def test_table_widgets_duckdb(client: TestClient, tmp_path: Path) -> None:
         con.execute("CREATE SCHEMA market")
         con.execute("SET schema = 'market'")
         seed(con.execute, odd='"Odd Col"')
+        con.execute("COMMENT ON TABLE prices IS 'Daily closes'")
+        con.execute("COMMENT ON COLUMN prices.close IS 'Closing price'")
     body = {"name": "duck", "kind": "duckdb", "options": {"path": str(path)}}
     assert client.post("/connections", json=body).status_code == 201, body
     check_table_widgets(client, "duck", "market", LOWER)
@@ -168,6 +189,10 @@ def test_table_widgets_snowflake(client: TestClient, fakesnow_port: int) -> None
         "('MSFT', '2024-01-02', 370.00, 4)",
         "CREATE OR REPLACE VIEW MSFT_OR_BIG AS SELECT * FROM PRICES "
         "WHERE SYMBOL = 'MSFT' OR CLOSE > 190",
+        "COMMENT ON TABLE PRICES IS 'Daily closes'",
+        # fakesnow takes this but does not keep it in INFORMATION_SCHEMA.COLUMNS, so the
+        # column comment is not checked on Snowflake here (the query reading it is).
+        "ALTER TABLE PRICES ALTER COLUMN CLOSE COMMENT 'Closing price'",
     ):
         cursor.execute(statement)
     connection.close()
@@ -176,4 +201,4 @@ def test_table_widgets_snowflake(client: TestClient, fakesnow_port: int) -> None
     assert client.post("/connections", json=body).status_code == 201
     upper = {"prices": "PRICES", "view": "MSFT_OR_BIG", "symbol": "SYMBOL", "close": "CLOSE",
              "day": "DAY", "odd": "Odd Col"}  # fmt: skip
-    check_table_widgets(client, "snow", "MARKET", upper)
+    check_table_widgets(client, "snow", "MARKET", upper, column_comments=False)

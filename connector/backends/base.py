@@ -41,7 +41,14 @@ from connector.running import QueryControl
 from connector.statements import BoundStatement, GuardRules, ParamStyle
 from connector.values import infer_column_types
 
-__all__ = ["Backend", "DBAPIConnection", "DBAPICursor", "first_sentence", "options_info"]
+__all__ = [
+    "Backend",
+    "DBAPIConnection",
+    "DBAPICursor",
+    "first_sentence",
+    "gather_comments",
+    "options_info",
+]
 
 DBAPIConnection = Any
 DBAPICursor = Any
@@ -107,6 +114,21 @@ def options_info(model: type[BaseModel]) -> list[OptionInfo]:
             )
         )
     return options
+
+
+def gather_comments(rows: Any) -> dict[tuple[str, str], Comments]:
+    """(schema, table, column or None, comment) rows as Comments per table."""
+    found: dict[tuple[str, str], tuple[str | None, dict[str, str]]] = {}
+    for schema, table, column, comment in rows:
+        if not comment:
+            continue
+        current, columns = found.get((str(schema), str(table)), (None, {}))
+        if column is None:
+            current = str(comment)
+        else:
+            columns[str(column)] = str(comment)
+        found[(str(schema), str(table))] = (current, columns)
+    return {key: Comments(table=t, columns=c) for key, (t, c) in found.items()}
 
 
 class Backend(ABC):
