@@ -39,6 +39,7 @@ def test_cli_queries_and_cancel_reach_the_running_server(tmp_path: Path, sample_
     shutil.copy(sample_db, data_dir / "sample.db")
     server = start_server(data_dir)
     answers: list[int] = []
+
     def has_sample() -> bool:
         with server.client() as http:
             return "sample" in http.get("/connections").text
