@@ -1,8 +1,9 @@
 """``create_app(runtime)``: the FastAPI application, wired and nothing more.
 
-It adds the guard middleware (Host, CORS, API key, body rules), the routers, and the one
-place where any exception becomes the contract's error JSON. The lifespan caps the worker
-thread pool (Starlette's 40 threads halve throughput on two cores) and closes the runtime.
+It adds the guard middleware (Host, CORS, API key, body rules), the routers, the MCP
+server at ``/mcp``, and the one place where any exception becomes the contract's error JSON. The lifespan caps the worker
+thread pool (Starlette's 40 threads halve throughput on two cores), runs the MCP session
+manager and closes the runtime.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from connector import __version__
 from connector.api import connections, health, home, kinds, queries, saved
 from connector.api import openbb as openbb_api
+from connector.api import tables as tables_api
 from connector.errors import (
     BadRequestError,
     ConnectorError,
@@ -33,6 +36,7 @@ from connector.errors import (
     unexpected_error,
 )
 from connector.inputs import NOT_TEXT
+from connector.mcp_server import build_mcp
 from connector.runtime import Runtime
 from connector.security import GuardMiddleware
 from connector.values import dumps
@@ -117,6 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     """The connector's HTTP API over ``runtime``."""
     settings = runtime.settings
+    mcp, mcp_endpoint = build_mcp(runtime.workspace)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -124,7 +129,9 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
         app.state.control_limiter = anyio.CapacityLimiter(CONTROL_THREADS)
         runtime.start_background_setup()
         try:
-            yield
+            # The MCP session manager's task group lives as long as the app (connector.mcp_server).
+            async with mcp.session_manager.run():
+                yield
         finally:
             if close_runtime:
                 await anyio.to_thread.run_sync(runtime.close)
@@ -143,6 +150,9 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     for module in (home, health, kinds, connections, queries, saved):
         app.include_router(module.router)
     app.include_router(openbb_api.router)
+    app.include_router(tables_api.router)
+    # /mcp: the MCP server (Streamable HTTP), behind the same guard as every path.
+    app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint))
 
     app.add_middleware(
         GuardMiddleware,

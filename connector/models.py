@@ -135,6 +135,15 @@ class TableInfo:
     columns: list[ColumnInfo] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Comments:
+    """A table's comment and its columns' comments, as the database keeps them (empty where
+    the database has none or cannot say)."""
+
+    table: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class SchemaInfo:
     name: str
@@ -229,7 +238,7 @@ class HistoryEntry:
 ParamType = Literal["text", "number", "date", "boolean", "ticker"]
 # ``ssrm_table`` is the server-side row model as Workspace's frontend names it;
 # ``table_ssrm`` (the widgets.json reference's spelling) is read as the same.
-WidgetType = Literal["table", "chart", "metric", "markdown", "ssrm_table"]
+WidgetType = Literal["table", "chart", "metric", "markdown", "ssrm_table", "plotly"]
 
 
 class SavedParam(BaseModel):
@@ -243,6 +252,9 @@ class SavedParam(BaseModel):
     label: str | None = None
     description: str | None = None
     options: list[Any] | None = None
+    # Options from a query: value[, label[, description]] (``connector.options``); it may
+    # use the query's other params, which makes a dependent dropdown.
+    options_sql: str | None = Field(default=None, min_length=1, max_length=20_000)
     multiple: bool = False
 
     def option_values(self) -> list[Any]:

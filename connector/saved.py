@@ -37,6 +37,8 @@ from connector.models import (
     SavedQuery,
     SavedRunRequest,
 )
+from connector.options import check_options
+from connector.param_links import check_linked_params
 from connector.service import Connector
 from connector.ssrm import Page, paged_sql
 from connector.statements import check_read, parameter_names, reads_only_refusal
@@ -204,7 +206,16 @@ class SavedQueries:
             if param.type in ("boolean", "number") and not param.multiple:
                 param = param.model_copy(update={"default": typed})
             params.append(param)
-        return query.model_copy(update={"params": params})
+        checked = query.model_copy(update={"params": params})
+        # Dropdowns from the data and linked params (connector.options, .param_links).
+        check_options(self.connector, checked, self.bind(checked, {}))
+        app_names = {
+            name: str(body["app"])
+            for name, body in self.store.workspace_settings().items()
+            if body.get("app")
+        }
+        check_linked_params(checked, self.list(), app_names)
+        return checked
 
     def list(self) -> list[SavedQuery]:
         return self.list_valid()[0]

@@ -33,6 +33,7 @@ from connector.errors import (
 from connector.history import HistoryWriter
 from connector.keychain import SecretStore
 from connector.models import (
+    Comments,
     ConnectionInput,
     ConnectionSpec,
     HistoryEntry,
@@ -207,6 +208,20 @@ class Connector:
             raise _as_unavailable(backend.translate_error(exc)) from exc
         try:
             return backend.describe_schema(raw.driver_connection)
+        except Exception as exc:
+            raise backend.translate_error(exc) from exc
+        finally:
+            raw.close()
+
+    def describe_comments(self, name: str) -> dict[tuple[str, str], Comments]:
+        """The database's comments on tables and columns, keyed by (schema, table)."""
+        _, backend, engine = self._resolve(name)
+        try:
+            raw = engine.raw_connection()
+        except Exception as exc:
+            raise _as_unavailable(backend.translate_error(exc)) from exc
+        try:
+            return backend.describe_comments(raw.driver_connection)
         except Exception as exc:
             raise backend.translate_error(exc) from exc
         finally:

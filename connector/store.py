@@ -1,4 +1,4 @@
-"""The metadata store: saved connections, saved queries and query history.
+"""The metadata store: saved connections, saved queries, Workspace settings and query history.
 
 A small SQLAlchemy-managed database in the data folder (SQLite, WAL). Every change is one
 transaction, so a failed request leaves nothing half-written. Secrets never come here:
@@ -22,6 +22,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Float,
+    ForeignKey,
     Integer,
     MetaData,
     String,
@@ -67,6 +68,21 @@ saved_queries_table = Table(
     Column("connection", String(64), nullable=False),
     Column("body", JSON, nullable=False),
     Column("created_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+# A connection's OpenBB Workspace setting (``connector.table_settings``); it goes when the
+# connection goes.
+workspace_settings_table = Table(
+    "workspace_settings",
+    metadata,
+    Column(
+        "connection",
+        String(64),
+        ForeignKey("connections.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("body", JSON, nullable=False),
     Column("updated_at", String(40), nullable=False),
 )
 
@@ -200,6 +216,11 @@ class Store:
     @contextmanager
     def removing_connection(self, name: str) -> Iterator[None]:
         with self.transaction() as connection:
+            connection.execute(
+                delete(workspace_settings_table).where(
+                    workspace_settings_table.c.connection == name
+                )
+            )
             result = connection.execute(
                 delete(connections_table).where(connections_table.c.name == name)
             )
@@ -269,6 +290,39 @@ class Store:
             )
             if result.rowcount == 0:
                 raise NotFoundError(f"No saved query named {name!r}.")
+
+    # workspace settings -----------------------------------------------------------------
+
+    def workspace_settings(self) -> dict[str, dict[str, Any]]:
+        """Every connection's saved Workspace setting, keyed by connection name."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(workspace_settings_table.c.connection, workspace_settings_table.c.body)
+            ).all()
+        return {str(row[0]): dict(row[1]) for row in rows}
+
+    def put_workspace_settings(self, name: str, body: dict[str, Any]) -> None:
+        with self.transaction() as connection:
+            if not connection.scalar(select(func.count()).where(connections_table.c.name == name)):
+                raise NotFoundError(f"No connection named {name!r}.")
+            connection.execute(
+                delete(workspace_settings_table).where(
+                    workspace_settings_table.c.connection == name
+                )
+            )
+            connection.execute(
+                insert(workspace_settings_table).values(
+                    connection=name, body=body, updated_at=_now()
+                )
+            )
+
+    def remove_workspace_settings(self, name: str) -> None:
+        with self.transaction() as connection:
+            connection.execute(
+                delete(workspace_settings_table).where(
+                    workspace_settings_table.c.connection == name
+                )
+            )
 
     # history ----------------------------------------------------------------------------
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from connector.charts import ChartSpec
 from connector.errors import BadRequestError
 
 # AG Grid's integrated chart types (ChartType in its API reference).
@@ -94,8 +95,31 @@ class WidgetOptions(Strict):
     imgUrl: str | None = None
     chartType: ChartType | None = None
     columnsDefs: list[ColumnOverride] | None = None
+    # Cell clicks that set a param for the whole app: result column -> param name
+    # (renderFn cellOnClick with a groupBy action on that column).
+    groupBy: dict[str, str] | None = None
+    # A plotly widget's figure: kind and columns (connector.charts).
+    chart: ChartSpec | None = None
+    # The apps.json app this widget goes in (its connection's app when unset).
+    app: str | None = Field(default=None, min_length=1, max_length=100)
     # Result column types declared up front: widgets.json then needs no probe.
     columns: dict[str, DeclaredType] | None = None
+
+    @model_validator(mode="after")
+    def _chart_for_plotly(self) -> WidgetOptions:
+        if self.type == "plotly" and self.chart is None:
+            raise ValueError("chart: a plotly widget needs a chart ({kind, x, y})")
+        if self.type != "plotly" and self.chart is not None:
+            raise ValueError("chart: only a plotly widget takes a chart")
+        return self
+
+    @field_validator("groupBy")
+    @classmethod
+    def _group_by(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for column, param in (value or {}).items():
+            if not column or not re.match(r"^[A-Za-z_]\w{0,63}$", param):
+                raise ValueError("maps a result column to a param name")
+        return value
 
     @field_validator("refetchInterval")
     @classmethod
@@ -125,6 +149,9 @@ def check_widget(widget: dict[str, Any]) -> WidgetOptions:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in ("widget", *first.get("loc", ())))
         message = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
+        field, colon, rest = message.partition(": ")
+        if colon and field.isidentifier():  # a model-level check names its field first
+            where, message = f"{where}.{field}", rest
         if first.get("type") == "extra_forbidden":
             message = "is not a widget option this connector knows"
         elif first.get("type") == "literal_error" and where.endswith("chartType"):

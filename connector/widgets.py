@@ -1,4 +1,5 @@
-"""OpenBB Workspace files: ``widgets.json`` and ``apps.json`` from saved queries and connections.
+"""OpenBB Workspace's ``widgets.json`` from saved queries and connections (``apps.json`` is
+``connector.apps``'s).
 
 Pure functions: they take saved queries, the result columns known for each, and the
 connections, and give back plain dicts; they run nothing. Widget ids are derived from
@@ -23,6 +24,9 @@ from connector.wire import record_keys
 log = logging.getLogger(__name__)
 
 CATEGORY = "Data Connector"
+# The MCP server's name (connector.mcp_server): widgets name the tool that gives the same
+# data, so Workspace's AI can cite the widget; the server must be added under this name.
+MCP_SERVER = "Data Connector"
 WIDGET_TYPES = frozenset(
     {"table", "chart", "ssrm_table", "markdown", "metric", "omni", "note", "live_grid",
      "newsfeed", "advanced-chart", "multi_file_viewer", "chart-highcharts", "youtube"}
@@ -87,16 +91,29 @@ def _param_value(param: SavedParam) -> Any:
     return value
 
 
-def widget_param(param: SavedParam) -> dict[str, Any]:
+def widget_param(param: SavedParam, query: str = "", depends: Sequence[str] = ()) -> dict[str, Any]:
+    """A saved query's param as Workspace shows it. Options from a query make an
+    ``endpoint`` dropdown (``depends``: the params its options query uses, sent as
+    ``optionsParams``); a multi-value param is a ``multiSelect`` when it has options or
+    is a ticker, and ``multiple`` (several free-text values) otherwise."""
     entry: dict[str, Any] = {
         "paramName": param.name,
-        "type": param.type,
+        "type": "endpoint" if param.options_sql else param.type,
         "label": param.label or param.name.replace("_", " ").capitalize(),
         "value": _param_value(param),
         "description": param.description or f"The query's :{param.name} parameter.",
     }
+    if param.options_sql:
+        entry["optionsEndpoint"] = f"widgets/{query}/options/{param.name}"
+        if depends:
+            entry["optionsParams"] = {name: f"${name}" for name in depends}
+        if entry["value"] is None:
+            entry["value"] = ""
     if param.multiple:
-        entry["multiSelect"] = True
+        if param.options or param.options_sql or param.type == "ticker":
+            entry["multiSelect"] = True
+        else:
+            entry["multiple"] = True
     if param.options:
         entry["options"] = [
             {"label": str(option.get("label", value)), "value": value}
@@ -115,26 +132,57 @@ def _merged_column_defs(
     overrides = {
         item.field: item.model_dump(exclude_none=True) for item in options.columnsDefs or []
     }
+    for column, param in (options.groupBy or {}).items():
+        overrides.setdefault(column, {"field": column}).update(
+            renderFn="cellOnClick",
+            renderFnParams={
+                "actionType": "groupBy",
+                "groupByParamName": param,
+                "groupBy": {"paramName": param},
+            },
+        )
     merged = [{**column, **overrides.pop(column["field"], {})} for column in generated]
     return merged + list(overrides.values())
 
 
-def saved_widget(query: SavedQuery, columns: Sequence[Column] | None) -> dict[str, Any]:
-    """The widgets.json entry of one saved query."""
+def _described(query: SavedQuery, columns: Sequence[Column] | None) -> str:
+    """What a saved query without a description shows: its result's columns and params."""
+    text = f"The saved query {query.name} on the connection {query.connection}"
+    if columns:
+        shown = ", ".join(f"{c.name} ({c.type})" for c in columns[:12])
+        text += f", returning {shown}" + (" and more" if len(columns) > 12 else "")
+    if query.params:
+        text += f", filtered by {', '.join(p.label or p.name for p in query.params)}"
+    return text + "."
+
+
+def saved_widget(
+    query: SavedQuery,
+    columns: Sequence[Column] | None,
+    depends: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """The widgets.json entry of one saved query; ``depends`` maps a param with an options
+    query to the params that query uses."""
     options = check_widget(query.widget.model_dump())
     kind = query.widget.type
     if options.columns:
         columns = [Column(name=name, type=kind) for name, kind in options.columns.items()]
     entry: dict[str, Any] = {
         "name": query.name.replace("_", " "),
-        "description": query.description or f"Saved query {query.name} on {query.connection}.",
+        "description": query.description or _described(query, columns),
         "category": CATEGORY,
         "subCategory": query.connection,
-        "type": "table" if kind == "chart" else kind,
+        # "chart" is a table opened as Workspace's own chart; "plotly" a figure the
+        # connector draws (connector.charts), which Workspace's chart type shows.
+        "type": {"chart": "table", "plotly": "chart"}.get(kind, kind),
         "endpoint": f"widgets/{query.name}",
-        "params": [widget_param(param) for param in query.params],
+        "params": [
+            widget_param(param, query.name, (depends or {}).get(param.name, ()))
+            for param in query.params
+        ],
         "gridData": {"w": 20, "h": 5 if kind == "metric" else 9},
         "source": [CATEGORY],
+        "mcp_tool": {"mcp_server": MCP_SERVER, "tool_id": "run_saved_query"},
     }
     if options.gridData is not None:
         entry["gridData"] = options.gridData.model_dump()
@@ -177,6 +225,7 @@ def sql_widget(spec: ConnectionSpec) -> dict[str, Any]:
         ],
         "gridData": {"w": 20, "h": 12},
         "source": [CATEGORY],
+        "mcp_tool": {"mcp_server": MCP_SERVER, "tool_id": "run_query"},
     }
 
 
@@ -256,18 +305,25 @@ def build_widgets(
     saved: Iterable[SavedQuery],
     columns: Mapping[str, Sequence[Column] | None],
     connections: Iterable[ConnectionSpec],
+    tables: Mapping[str, dict[str, Any]] | None = None,
+    depends: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """widgets.json: one entry per saved query, one SQL widget per connection, all valid."""
+    """widgets.json: one entry per saved query, the table widgets given, one SQL widget per
+    connection, all valid."""
     widgets: dict[str, dict[str, Any]] = {}
     candidates: list[tuple[str, str, Any]] = []
     for query in saved:
         try:
-            entry: Any = saved_widget(query, columns.get(query.name))
+            entry: Any = saved_widget(
+                query, columns.get(query.name), (depends or {}).get(query.name)
+            )
         except WidgetOptionError as error:
             entry = error.detail
         except (TypeError, ValueError, AttributeError) as exc:
             entry = f"could not be built ({type(exc).__name__})"
         candidates.append((saved_widget_id(query.name), f"saved query {query.name!r}", entry))
+    for widget_id, table_entry in (tables or {}).items():
+        candidates.append((widget_id, f"table widget {widget_id!r}", table_entry))
     for spec in connections:
         candidates.append((sql_widget_id(spec.name), f"connection {spec.name!r}", sql_widget(spec)))
     for widget_id, what, entry in candidates:
@@ -277,35 +333,3 @@ def build_widgets(
             continue
         widgets[widget_id] = entry
     return widgets
-
-
-def build_apps(widgets: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """apps.json: one app laying out the saved-query widgets two to a row, or ``[]``."""
-    layout: list[dict[str, Any]] = []
-    x = y = row_height = 0
-    for widget_id, entry in widgets.items():
-        if not widget_id.startswith("saved_"):
-            continue
-        grid = entry.get("gridData", {})
-        w, h = min(int(grid.get("w", 20)), 40), int(grid.get("h", 9))
-        if x + w > 40:
-            x, y, row_height = 0, y + row_height, 0
-        layout.append({"i": widget_id, "x": x, "y": y, "w": w, "h": h})
-        x, row_height = x + w, max(row_height, h)
-    if not layout:
-        return []
-    return [
-        {
-            "name": "Data Connector",
-            "img": "",
-            "img_dark": "",
-            "img_light": "",
-            "description": "Your saved queries, laid out as widgets.",
-            "allowCustomization": True,
-            "tabs": {
-                "saved-queries": {"id": "saved-queries", "name": "Saved queries", "layout": layout}
-            },
-            "groups": [],
-            "prompts": [],
-        }
-    ]

@@ -18,13 +18,20 @@ from typing import Any
 
 import orjson
 
+from connector.apps import build_apps, plan_apps
+from connector.backends import get_backend
+from connector.charts import TEMPLATES, chart_rows, figure
 from connector.errors import BadParamError, ConnectorError, NotFoundError, SqlError
 from connector.inputs import NOT_TEXT, is_text
 from connector.models import Column, QueryRequest, SavedQuery
+from connector.options import Options, depends_on
+from connector.param_links import app_of
 from connector.saved import SavedQueries
 from connector.service import Connector
 from connector.ssrm import DEFAULT_PAGE_ROWS, Page
-from connector.widgets import build_apps, build_widgets
+from connector.tables import TableWidgets
+from connector.widget_options import check_widget
+from connector.widgets import build_widgets, saved_widget_id, sql_widget_id
 from connector.wire import (
     markdown_with_note,
     metric_body,
@@ -57,6 +64,8 @@ class Workspace:
     def __init__(self, connector: Connector) -> None:
         self.connector = connector
         self.saved = SavedQueries(connector)
+        self.tables = TableWidgets(connector)
+        self.options = Options(connector)
         self._probes: dict[bytes, _Probe] = {}
         self._running: dict[bytes, Future[None]] = {}
         self._lock = threading.Lock()
@@ -119,19 +128,54 @@ class Workspace:
     def _known_columns(self, query: SavedQuery) -> list[Column] | None:
         return self.known_columns([query])[query.name]
 
-    def widgets(self) -> dict[str, dict[str, Any]]:
-        """``widgets.json``."""
+    def _build(self) -> tuple[dict[str, dict[str, Any]], list[SavedQuery], dict[str, str]]:
         queries, _ = self.saved.list_valid()
         columns = self.known_columns(queries)
-        return build_widgets(queries, columns, self.connector.list_connections())
+        tables = self.tables.widgets()
+        connections = self.connector.list_connections()
+        table_connections = {wid: entry["subCategory"] for wid, entry in tables.items()}
+        dialects = {spec.name: get_backend(spec.kind).dialect for spec in connections}
+        depends = {
+            query.name: {
+                param.name: depends_on(param, dialects.get(query.connection, "sqlite"))
+                for param in query.params
+                if param.options_sql
+            }
+            for query in queries
+        }
+        return (
+            build_widgets(queries, columns, connections, tables, depends),
+            queries,
+            table_connections,
+        )
+
+    def widgets(self) -> dict[str, dict[str, Any]]:
+        """``widgets.json``."""
+        return self._build()[0]
 
     def close(self) -> None:
+        self.tables.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     def apps(self) -> list[dict[str, Any]]:
-        """``apps.json``."""
-        return build_apps(self.widgets())
+        """``apps.json``: one app per connection (or per app name given), laid out."""
+        widgets, queries, table_connections = self._build()
+        settings = self.tables.all_settings()
+        app_names = {name: s.app for name, s in settings.items() if s.app}
+        plans = plan_apps(
+            widgets,
+            saved_apps={
+                saved_widget_id(q.name): (q.connection, app_of(q, app_names)) for q in queries
+            },
+            table_connections=table_connections,
+            sql_connections={
+                spec.name: sql_widget_id(spec.name) for spec in self.connector.list_connections()
+            },
+            app_names=app_names,
+            enabled=[name for name, s in settings.items() if s.tables],
+        )
+        return build_apps(widgets, plans)
 
     def widget_data(
         self,
@@ -164,11 +208,32 @@ class Workspace:
                 name,
                 len(result.rows),
             )
+        if kind == "plotly":
+            if str(values.get("raw", "")).lower() in ("true", "1"):
+                return chart_rows(result)  # the rows, for Workspace's AI
+            spec = check_widget(query.widget.model_dump()).chart
+            if spec is None:  # refused when saved; a row edited by hand may lack it
+                raise BadParamError(f"The plotly widget {name!r} has no chart.")
+            theme = str(values.get("theme") or "dark")
+            if theme not in TEMPLATES:
+                raise BadParamError("theme must be dark or light.")
+            return figure(spec, result, theme)
         if kind == "metric":
             return metric_body(result)
         if kind == "markdown":
             return markdown_with_note(result, maximum)
         return records_with_note(result, maximum)
+
+    def param_options(
+        self, name: str, param: str, values: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """A param's dropdown from its options query, with the values of the params it
+        depends on."""
+        try:
+            query = self.saved.get(name)
+        except NotFoundError:
+            raise NotFoundError(f"No widget named {name!r}.") from None
+        return self.options.options(query, param, values, self.saved.bind)
 
     def is_paged(self, name: str) -> bool:
         try:

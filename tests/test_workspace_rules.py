@@ -53,6 +53,16 @@ SAVED: list[dict[str, Any]] = [
      "widget": {"type": "metric", "gridData": {"w": 10, "h": 5}}},
     {"name": "text", "sql": "SELECT 'Hello **markdown**' AS md", "widget": {"type": "markdown"}},
     {"name": "paged", "sql": "SELECT * FROM daily_prices", "widget": {"type": "ssrm_table"}},
+    {"name": "candles", "sql": (
+        "SELECT date, open, high, low, close FROM daily_prices WHERE symbol = :symbol "
+        "ORDER BY date DESC LIMIT 60"),
+     "params": [{"name": "symbol", "type": "ticker", "default": "ABF"}],
+     "widget": {"type": "plotly", "chart": {"kind": "candlestick", "x": "date"}}},
+    {"name": "sectors", "sql": "SELECT name, symbol FROM tickers WHERE sector = :sector",
+     "params": [{"name": "sector", "type": "text", "default": "Energy",
+                 "options_sql": "SELECT DISTINCT sector FROM tickers"},
+                {"name": "symbol", "type": "ticker", "default": "ABF"}],
+     "widget": {"groupBy": {"symbol": "symbol"}}},
 ]  # fmt: skip
 
 
@@ -97,6 +107,18 @@ def widget_problems(widgets: Any) -> list[str]:
         table = w.get("data", {}).get("table", {})
         for c in table.get("columnsDefs", []):
             found.extend(_column_problems(wid, c))
+        tool = w.get("mcp_tool")
+        if tool is not None and not (
+            isinstance(tool, dict)
+            and set(tool) == {"mcp_server", "tool_id"}
+            and all(isinstance(v, str) and v for v in tool.values())
+        ):
+            found.append(f"{wid}: mcp_tool must be {{mcp_server, tool_id}}")
+        names = {p.get("paramName") for p in w.get("params", [])}
+        for p in w.get("params", []):
+            for ref in (p.get("optionsParams") or {}).values():
+                if isinstance(ref, str) and ref.startswith("$") and ref[1:] not in names:
+                    found.append(f"{wid}: optionsParams names {ref}, not a param of the widget")
         if w.get("type") == "omni":
             prompt = [p for p in w.get("params", []) if p.get("paramName") == "prompt"]
             if not prompt:
@@ -124,6 +146,12 @@ def _param_problems(wid: str, p: dict[str, Any]) -> list[str]:
         found.append(f"{wid}: param {name} value {value!r} is not text")
     if kind == "endpoint" and "optionsEndpoint" not in p:
         found.append(f"{wid}: param {name} lacks optionsEndpoint")
+    depends = p.get("optionsParams")
+    if depends is not None and not (
+        isinstance(depends, dict)
+        and all(isinstance(v, str | int | float | bool) for v in depends.values())
+    ):
+        found.append(f"{wid}: param {name} optionsParams must map names to values or $param")
     options = p.get("options")
     if options is not None and not (
         isinstance(options, list) and all(isinstance(o, dict) and "value" in o for o in options)
@@ -150,7 +178,11 @@ def _column_problems(wid: str, c: dict[str, Any]) -> list[str]:
     return found
 
 
-def app_problems(apps: Any, widget_ids: set[str]) -> list[str]:
+def app_problems(
+    apps: Any, widget_ids: set[str], widgets: dict[str, Any] | None = None
+) -> list[str]:
+    """apps.json's rules; with ``widgets`` also that each group's param is in each of its
+    widgets with one type."""
     assert isinstance(apps, list), "apps.json must be an array"
     found: list[str] = []
     for index, app in enumerate(apps):
@@ -191,7 +223,26 @@ def app_problems(apps: Any, widget_ids: set[str]) -> list[str]:
             ids = group.get("widgetIds") if isinstance(group, dict) else None
             if not (isinstance(ids, list) and ids and set(ids) <= widget_ids):
                 found.append(f"{where}: a group's widgetIds")
+                continue
+            if not re.match(r"^Group \d+$", str(group.get("name"))):
+                found.append(f"{where}: group name {group.get('name')!r}")
+            if group.get("type") not in ("param", "endpointParam") or "defaultValue" not in group:
+                found.append(f"{where}: group {group.get('name')} type and defaultValue")
+            if widgets is not None:
+                kinds = set()
+                for wid in ids:
+                    named = [p for p in widgets[wid].get("params", [])
+                             if p.get("paramName") == group.get("paramName")]  # fmt: skip
+                    if not named:
+                        found.append(f"{where}: {wid} has no param {group.get('paramName')!r}")
+                    kinds.update(str(p.get("type")) for p in named)
+                if len(kinds) > 1:
+                    found.append(f"{where}: group {group.get('paramName')!r} mixes {kinds}")
     return found
+
+
+# The sample's tables as widgets too, with two filter columns (dropdowns, linked).
+TABLES = {"tables": True, "filters": ["symbol", "sector"]}
 
 
 @pytest.fixture(scope="module")
@@ -200,10 +251,12 @@ def workspace(live_server: LiveServer) -> Iterator[LiveServer]:
         for body in SAVED:
             answer = http.post("/saved-queries", json={"connection": "sample", **body})
             assert answer.status_code == 201, answer.text
+        assert http.put("/connections/sample/workspace", json=TABLES).status_code == 200
     yield live_server
-    for body in SAVED:
-        with live_server.client() as http:
+    with live_server.client() as http:
+        for body in SAVED:
             assert http.delete(f"/saved-queries/{body['name']}").status_code == 204
+        assert http.delete("/connections/sample/workspace").status_code == 204
 
 
 def test_workspace_rules_hold_for_every_widget_and_param_type(workspace: LiveServer) -> None:
@@ -211,14 +264,16 @@ def test_workspace_rules_hold_for_every_widget_and_param_type(workspace: LiveSer
         widgets = http.get("/widgets.json").json()
         apps = http.get("/apps.json").json()
     assert {f"saved_{body['name']}" for body in SAVED} <= set(widgets)  # none left out
+    assert {"table_sample__main__tickers", "table_sample__main__daily_prices"} <= set(widgets)
     assert widget_problems(widgets) == []
-    assert app_problems(apps, set(widgets)) == []
+    assert app_problems(apps, set(widgets), widgets) == []
     assert {w["type"] for w in widgets.values()} >= {
         "table",
         "markdown",
         "metric",
         "ssrm_table",
         "omni",
+        "chart",
     }
     params = {p["paramName"]: p for p in widgets["saved_table_all_params"]["params"]}
     assert params["floor"]["value"] == 1.5 and params["adjusted"]["value"] is False
@@ -233,7 +288,13 @@ def test_workspace_every_widget_endpoint_answers(workspace: LiveServer) -> None:
                 answer = http.post(f"/{entry['endpoint']}", json={"prompt": "SELECT 1 AS one"})
             elif entry["type"] == "ssrm_table":
                 answer = http.post(f"/{entry['endpoint']}", json={"startRow": 0, "endRow": 10})
+                assert answer.json()["rowCount"] > 0, wid
             else:
                 values = {p["paramName"]: p["value"] for p in entry.get("params", [])}
                 answer = http.get(f"/{entry['endpoint']}", params=values)
             assert answer.status_code == 200, (wid, answer.text)
+            for param in entry.get("params", []):
+                if param["type"] == "endpoint":
+                    options = http.get(f"/{param['optionsEndpoint']}")
+                    assert options.status_code == 200, (wid, param["paramName"], options.text)
+                    assert options.json() and all("value" in o for o in options.json())

@@ -40,7 +40,7 @@ def apps_json(workspace: WorkspaceDep) -> JSONBytes:
     return JSONBytes(workspace.apps())
 
 
-def _values(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def param_values(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """Parameter values; a repeated key gives a list (a multi-select sent that way)."""
     values: dict[str, Any] = {}
     for key, value in pairs:
@@ -54,7 +54,7 @@ def _values(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return values
 
 
-def _grid_from_query(request: Request) -> dict[str, Any]:
+def grid_from_query(request: Request) -> dict[str, Any]:
     """An AG Grid request sent as a query string: models as JSON text."""
     query = request.query_params
     grid: dict[str, Any] = {key: query[key] for key in ("startRow", "endRow") if key in query}
@@ -83,9 +83,27 @@ def widget_data(
     """A saved query's widget data, shaped for its widget type."""
     page = None
     if workspace.is_paged(name):
-        page = read_page(_grid_from_query(request), connector.settings.max_row_limit)
-    values = _values(request.query_params.multi_items())
+        page = read_page(grid_from_query(request), connector.settings.max_row_limit)
+    values = param_values(request.query_params.multi_items())
     return JSONBytes(workspace.widget_data(name, values, page, client))
+
+
+@router.get(
+    "/widgets/{name}/options/{param}",
+    response_class=JSONBytes,
+    response_model=list[dict[str, Any]],
+    responses=openapi.RUNNING,
+)
+def param_options(
+    request: Request,
+    workspace: WorkspaceDep,
+    name: str = WidgetName,
+    param: str = Path(pattern=r"^[A-Za-z_]\w{0,63}$", description="The param's name."),
+) -> JSONBytes:
+    """A param's dropdown, ``[{"label", "value", "extraInfo"?}]``, from its options query;
+    the query string carries the values of the params it depends on."""
+    values = param_values(request.query_params.multi_items())
+    return JSONBytes(workspace.param_options(name, param, values))
 
 
 @router.post(
@@ -107,7 +125,7 @@ def widget_rows(
 ) -> JSONBytes:
     """An ``ssrm_table`` widget's page, as Workspace asks for it; other widgets' data."""
     page = read_page(body, connector.settings.max_row_limit) if workspace.is_paged(name) else None
-    return JSONBytes(workspace.widget_data(name, _values(list(body.items())), page, client))
+    return JSONBytes(workspace.widget_data(name, param_values(list(body.items())), page, client))
 
 
 @router.post(

@@ -32,6 +32,7 @@ from connector.backends.funnel import ErrorTable, first_sentence, translate
 from connector.errors import ConnectorError
 from connector.models import (
     Capabilities,
+    Comments,
     KindInfo,
     OptionInfo,
     OptionType,
@@ -43,7 +44,14 @@ from connector.running import QueryControl
 from connector.statements import BoundStatement, GuardRules, ParamStyle
 from connector.values import infer_column_types
 
-__all__ = ["Backend", "DBAPIConnection", "DBAPICursor", "first_sentence", "options_info"]
+__all__ = [
+    "Backend",
+    "DBAPIConnection",
+    "DBAPICursor",
+    "first_sentence",
+    "gather_comments",
+    "options_info",
+]
 
 DBAPIConnection = Any
 DBAPICursor = Any
@@ -109,6 +117,21 @@ def options_info(model: type[BaseModel]) -> list[OptionInfo]:
             )
         )
     return options
+
+
+def gather_comments(rows: Any) -> dict[tuple[str, str], Comments]:
+    """(schema, table, column or None, comment) rows as Comments per table."""
+    found: dict[tuple[str, str], tuple[str | None, dict[str, str]]] = {}
+    for schema, table, column, comment in rows:
+        if not comment:
+            continue
+        current, columns = found.get((str(schema), str(table)), (None, {}))
+        if column is None:
+            current = str(comment)
+        else:
+            columns[str(column)] = str(comment)
+        found[(str(schema), str(table))] = (current, columns)
+    return {key: Comments(table=t, columns=c) for key, (t, c) in found.items()}
 
 
 class Backend(ABC):
@@ -226,6 +249,11 @@ class Backend(ABC):
     @abstractmethod
     def describe_schema(self, connection: DBAPIConnection) -> list[SchemaInfo]:
         """Schemas, tables, views and columns, in a fixed number of queries."""
+
+    def describe_comments(self, connection: DBAPIConnection) -> dict[tuple[str, str], Comments]:
+        """Comments on tables and their columns, keyed by (schema, table) as
+        ``describe_schema`` names them; none by default (the database keeps none)."""
+        return {}
 
     def translate_error(self, exc: BaseException) -> ConnectorError:
         """Our error for ``exc``, through this kind's error table (pure)."""

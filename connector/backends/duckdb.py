@@ -84,7 +84,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 from sqlglot.tokenizer_core import Token, TokenType
 
-from connector.backends.base import Backend, DBAPIConnection, DBAPICursor
+from connector.backends.base import Backend, DBAPIConnection, DBAPICursor, gather_comments
 from connector.backends.files import local_database, shown
 from connector.backends.funnel import ErrorRule, ErrorTable
 from connector.errors import (
@@ -95,7 +95,14 @@ from connector.errors import (
     ReadOnlyError,
     SqlError,
 )
-from connector.models import Capabilities, ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
+from connector.models import (
+    Capabilities,
+    ColumnInfo,
+    Comments,
+    ConnectionSpec,
+    SchemaInfo,
+    TableInfo,
+)
 from connector.running import QueryControl
 from connector.statements import GuardRules
 from connector.values import infer_column_types
@@ -685,6 +692,20 @@ class DuckdbBackend(Backend):
 
     def server_version(self, connection: DBAPIConnection) -> str:
         return f"DuckDB {connection.execute('SELECT version()').fetchone()[0]}"
+
+    def describe_comments(self, connection: DBAPIConnection) -> dict[tuple[str, str], Comments]:
+        """``COMMENT ON TABLE/VIEW/COLUMN``, from DuckDB's own catalog functions."""
+        rows = connection.execute(
+            "SELECT schema_name, table_name, NULL, comment FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND comment IS NOT NULL "
+            "UNION ALL SELECT schema_name, view_name, NULL, comment FROM duckdb_views() "
+            "WHERE database_name = current_database() AND comment IS NOT NULL "
+            "AND NOT internal "
+            "UNION ALL SELECT schema_name, table_name, column_name, comment "
+            "FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND comment IS NOT NULL"
+        ).fetchall()
+        return gather_comments(rows)
 
     def describe_schema(self, connection: DBAPIConnection) -> list[SchemaInfo]:
         hidden = "('information_schema', 'pg_catalog')"

@@ -49,7 +49,7 @@ from pymysql.constants import FIELD_TYPE
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
-from connector.backends.base import DBAPIConnection, DBAPICursor
+from connector.backends.base import DBAPIConnection, DBAPICursor, gather_comments
 from connector.backends.funnel import ErrorRule, ErrorTable, first_sentence
 from connector.backends.network import (
     POOL_OVERFLOW,
@@ -69,7 +69,14 @@ from connector.errors import (
     ReadOnlyError,
     SqlError,
 )
-from connector.models import Capabilities, ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
+from connector.models import (
+    Capabilities,
+    ColumnInfo,
+    Comments,
+    ConnectionSpec,
+    SchemaInfo,
+    TableInfo,
+)
 from connector.running import QueryControl
 from connector.statements import BoundStatement, TableRef
 from connector.values import infer_column_types
@@ -664,6 +671,25 @@ class MysqlBackend(NetworkBackend):
             row = cursor.fetchone()
         version = str(row[0])
         return f"MariaDB {version}" if "mariadb" in version.lower() else f"MySQL {version}"
+
+    def describe_comments(self, connection: DBAPIConnection) -> dict[tuple[str, str], Comments]:
+        """Table and column ``COMMENT``s, in the schemas ``describe_schema`` lists."""
+        placeholders = ", ".join(["%s"] * len(_SYSTEM_SCHEMAS))
+        scope = f"(DATABASE() IS NULL AND {{s}} NOT IN ({placeholders})) OR {{s}} = DATABASE()"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, NULL, TABLE_COMMENT "
+                "FROM information_schema.TABLES WHERE TABLE_COMMENT <> '' "
+                "AND TABLE_TYPE <> 'VIEW' AND (" + scope.format(s="TABLE_SCHEMA") + ") "
+                "UNION ALL SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLUMN_COMMENT "
+                "FROM information_schema.COLUMNS WHERE COLUMN_COMMENT <> '' AND ("
+                + scope.format(s="TABLE_SCHEMA")
+                + ")",
+                (*_SYSTEM_SCHEMAS, *_SYSTEM_SCHEMAS),
+            )
+            rows = cursor.fetchall()
+        connection.rollback()
+        return gather_comments(rows)
 
     def describe_schema(self, connection: DBAPIConnection) -> list[SchemaInfo]:
         placeholders = ", ".join(["%s"] * len(_SYSTEM_SCHEMAS))

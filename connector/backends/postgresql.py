@@ -49,7 +49,7 @@ from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 from sqlglot.tokenizer_core import TokenType
 
-from connector.backends.base import DBAPIConnection, DBAPICursor
+from connector.backends.base import DBAPIConnection, DBAPICursor, gather_comments
 from connector.backends.funnel import ErrorRule, ErrorTable, first_sentence
 from connector.backends.network import (
     POOL_OVERFLOW,
@@ -69,7 +69,14 @@ from connector.errors import (
     ReadOnlyError,
     SqlError,
 )
-from connector.models import Capabilities, ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
+from connector.models import (
+    Capabilities,
+    ColumnInfo,
+    Comments,
+    ConnectionSpec,
+    SchemaInfo,
+    TableInfo,
+)
 from connector.running import QueryControl
 from connector.values import infer_column_types
 
@@ -490,6 +497,25 @@ class PostgresqlBackend(NetworkBackend):
             row = cursor.fetchone()
         connection.rollback()
         return f"PostgreSQL {row[0]}"
+
+    def describe_comments(self, connection: DBAPIConnection) -> dict[tuple[str, str], Comments]:
+        """``COMMENT ON TABLE/VIEW/COLUMN``, from pg_description in one query."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT n.nspname, c.relname, a.attname, d.description "
+                "FROM pg_description AS d "
+                "JOIN pg_class AS c ON c.oid = d.objoid "
+                "AND d.classoid = 'pg_catalog.pg_class'::regclass "
+                "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+                "LEFT JOIN pg_attribute AS a ON a.attrelid = c.oid AND a.attnum = d.objsubid "
+                "AND d.objsubid > 0 "
+                "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+                "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND has_schema_privilege(n.oid, 'USAGE')"
+            )
+            rows = cursor.fetchall()
+        connection.rollback()
+        return gather_comments(rows)
 
     def describe_schema(self, connection: DBAPIConnection) -> list[SchemaInfo]:
         with connection.cursor() as cursor:

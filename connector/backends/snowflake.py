@@ -38,7 +38,7 @@ from sqlalchemy import URL, Engine, create_engine
 from sqlalchemy.pool import NullPool, QueuePool
 from sqlglot.tokenizer_core import Token, TokenType
 
-from connector.backends.base import Backend, DBAPIConnection, DBAPICursor
+from connector.backends.base import Backend, DBAPIConnection, DBAPICursor, gather_comments
 from connector.backends.funnel import ErrorRule, ErrorTable, first_sentence
 from connector.backends.snowflake_auth import check_account, load_private_key
 from connector.errors import (
@@ -52,6 +52,7 @@ from connector.errors import (
 from connector.models import (
     Capabilities,
     ColumnInfo,
+    Comments,
     ConnectionSpec,
     ProbeResult,
     SchemaInfo,
@@ -606,6 +607,35 @@ class SnowflakeBackend(Backend):
         finally:
             cursor.close()
         return list(schemas.values())
+
+    def describe_comments(self, connection: DBAPIConnection) -> dict[tuple[str, str], Comments]:
+        """Table, view and column ``COMMENT``s from each database's INFORMATION_SCHEMA,
+        with schemas named as ``describe_schema`` names them."""
+        cursor = connection.cursor()
+        try:
+            database = getattr(connection, "database", None)
+            if database:
+                databases, qualify = [str(database)], False
+            else:
+                cursor.execute("SHOW TERSE DATABASES")
+                databases, qualify = [str(row[1]) for row in cursor.fetchall()], True
+            rows = []
+            for name in databases:
+                quoted = '"' + name.replace('"', '""') + '"'
+                cursor.execute(
+                    "SELECT table_schema, table_name, NULL, comment "
+                    f"FROM {quoted}.INFORMATION_SCHEMA.TABLES "
+                    "WHERE comment IS NOT NULL AND table_schema <> 'INFORMATION_SCHEMA' "
+                    "UNION ALL SELECT table_schema, table_name, column_name, comment "
+                    f"FROM {quoted}.INFORMATION_SCHEMA.COLUMNS "
+                    "WHERE comment IS NOT NULL AND table_schema <> 'INFORMATION_SCHEMA'"
+                )
+                for schema, table, column, comment in cursor.fetchall():
+                    label = f"{name}.{schema}" if qualify else str(schema)
+                    rows.append((label, table, column, comment))
+        finally:
+            cursor.close()
+        return gather_comments(rows)
 
     def _describe_database(
         self, cursor: Any, database: str, qualify: bool, schemas: dict[str, SchemaInfo]
