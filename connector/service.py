@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
@@ -49,6 +49,7 @@ from connector.statements import prepare, reads_only_refusal
 from connector.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SPEC_CACHE_S = 2.0
 EXPORT = "An export"
@@ -200,32 +201,29 @@ class Connector:
             self.secrets.delete(name)
         self._drop_engine(name)
 
-    def describe_schema(self, name: str) -> list[SchemaInfo]:
+    def _on_connection(self, name: str, work: Callable[[Backend, Any], T]) -> T:
+        """``work(backend, driver connection)`` on a pooled connection of ``name``, its
+        failures as our errors (failing to connect is the database's failure)."""
         _, backend, engine = self._resolve(name)
         try:
             raw = engine.raw_connection()
         except Exception as exc:
             raise _as_unavailable(backend.translate_error(exc)) from exc
         try:
-            return backend.describe_schema(raw.driver_connection)
+            return work(backend, raw.driver_connection)
+        except ConnectorError:
+            raise
         except Exception as exc:
             raise backend.translate_error(exc) from exc
         finally:
             raw.close()
 
+    def describe_schema(self, name: str) -> list[SchemaInfo]:
+        return self._on_connection(name, lambda backend, raw: backend.describe_schema(raw))
+
     def describe_comments(self, name: str) -> dict[tuple[str, str], Comments]:
         """The database's comments on tables and columns, keyed by (schema, table)."""
-        _, backend, engine = self._resolve(name)
-        try:
-            raw = engine.raw_connection()
-        except Exception as exc:
-            raise _as_unavailable(backend.translate_error(exc)) from exc
-        try:
-            return backend.describe_comments(raw.driver_connection)
-        except Exception as exc:
-            raise backend.translate_error(exc) from exc
-        finally:
-            raw.close()
+        return self._on_connection(name, lambda backend, raw: backend.describe_comments(raw))
 
     # engines ----------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ Must not import FastAPI, the store or any backend.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -22,16 +22,6 @@ from connector.charts import ChartSpec
 from connector.errors import BadRequestError
 
 # AG Grid's integrated chart types (ChartType in its API reference).
-CHART_TYPES = (
-    "column", "groupedColumn", "stackedColumn", "normalizedColumn",
-    "bar", "groupedBar", "stackedBar", "normalizedBar",
-    "line", "stackedLine", "normalizedLine",
-    "scatter", "bubble", "pie", "donut", "doughnut",
-    "area", "stackedArea", "normalizedArea", "histogram",
-    "radarLine", "radarArea", "nightingale", "radialColumn", "radialBar",
-    "sunburst", "treemap", "heatmap", "waterfall", "boxPlot", "rangeBar", "rangeArea",
-    "columnLineCombo", "areaColumnCombo", "customCombo",
-)  # fmt: skip
 ChartType = Literal[
     "column", "groupedColumn", "stackedColumn", "normalizedColumn",
     "bar", "groupedBar", "stackedBar", "normalizedBar",
@@ -42,6 +32,7 @@ ChartType = Literal[
     "sunburst", "treemap", "heatmap", "waterfall", "boxPlot", "rangeBar", "rangeArea",
     "columnLineCombo", "areaColumnCombo", "customCombo",
 ]  # fmt: skip
+CHART_TYPES: tuple[str, ...] = get_args(ChartType)
 FormatterFn = Literal["int", "none", "percent", "normalized", "normalizedPercent", "dateToYear"]
 RenderFn = Literal[
     "greenRed", "titleCase", "hoverCard", "cellOnClick", "columnColor", "showCellChange"
