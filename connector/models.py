@@ -220,6 +220,7 @@ class RunningQueryInfo:
     started_at: str
     elapsed_ms: float
     client: str | None
+    caller: str | None = None
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,7 @@ class HistoryEntry:
     outcome: str
     error_code: str | None
     client: str | None
+    caller: str | None = None
 
 
 ParamType = Literal["text", "number", "date", "boolean", "ticker"]
@@ -287,6 +289,9 @@ class SavedQuery(BaseModel):
     # Rows a widget shows at most (up to the server's maximum); the server's row limit if
     # unset. A widget whose result is cut says so in its last row.
     limit: int | None = Field(default=None, ge=1)
+    # Set by the server: 1 when saved, one more at each update. An update that sends the
+    # version it read (here or as If-Match) is refused with 409 if someone changed it since.
+    version: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="before")
     @classmethod

@@ -244,15 +244,20 @@ class SavedQueries:
 
     def add(self, query: SavedQuery) -> SavedQuery:
         checked = self.validate(query)
-        self.store.add_saved(checked.model_dump(mode="json"))
-        return checked
+        version = self.store.add_saved(checked.model_dump(mode="json"))
+        return checked.model_copy(update={"version": version})
 
-    def update(self, name: str, query: SavedQuery) -> SavedQuery:
+    def update(
+        self, name: str, query: SavedQuery, expected_version: int | None = None
+    ) -> SavedQuery:
+        """Replace ``name``; the version the caller read (``expected_version``, else the
+        body's ``version``) must still be current, or 409."""
         if query.name != name:
             raise BadParamError("A saved query cannot be renamed; remove it and add it again.")
         checked = self.validate(query)
-        self.store.update_saved(name, checked.model_dump(mode="json"))
-        return checked
+        expected = expected_version if expected_version is not None else query.version
+        version = self.store.update_saved(name, checked.model_dump(mode="json"), expected)
+        return checked.model_copy(update={"version": version})
 
     def remove(self, name: str) -> None:
         self.store.remove_saved(name)

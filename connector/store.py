@@ -1,8 +1,14 @@
 """The metadata store: saved connections, saved queries, Workspace settings and query history.
 
-A small SQLAlchemy-managed database in the data folder (SQLite, WAL). Every change is one
-transaction, so a failed request leaves nothing half-written. Secrets never come here:
-``connector.keychain`` holds them. History keeps the SQL, never parameter values.
+A small SQLAlchemy-managed database: a SQLite file (WAL) in the data folder, or for a
+team the PostgreSQL database ``CONNECTOR_METADATA_URL`` names, shared by every replica.
+Its schema is brought up to date at start by ``connector.migrate``. Every change is one
+transaction, so a failed request leaves nothing half-written. Saved queries carry a
+``version``: an update that names a stale one is refused (409), so two people editing the
+same query never lose an edit silently. Secrets never come here: ``connector.keychain``
+holds them. History keeps the SQL and the caller (the API key's name), never parameter
+values. Named API keys (``connector.named_keys``) and the running-query board
+(``connector.running_board``) keep their tables on the same ``metadata``.
 
 Must not import FastAPI or any backend.
 """
@@ -36,9 +42,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from connector.errors import ConflictError, NotFoundError
+from connector.errors import ConflictError, DatabaseUnavailableError, NotFoundError
+from connector.migrate import migrate
 from connector.models import ConnectionSpec, HistoryEntry
 
 metadata = MetaData()
@@ -69,6 +76,7 @@ saved_queries_table = Table(
     Column("body", JSON, nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("updated_at", String(40), nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),
 )
 
 # A connection's OpenBB Workspace setting (``connector.table_settings``); it goes when the
@@ -99,6 +107,7 @@ history_table = Table(
     Column("outcome", String(32), nullable=False),
     Column("error_code", String(40)),
     Column("client", String(200)),
+    Column("caller", String(64)),
 )
 
 HISTORY_TRIM_EVERY = 100
@@ -117,6 +126,18 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _unavailable(engine: Engine, exc: SQLAlchemyError) -> DatabaseUnavailableError:
+    """The metadata database cannot be used: where it is (no password) and why."""
+    where = engine.url.render_as_string(hide_password=True)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    if engine.url.password:
+        reason = reason.replace(str(engine.url.password), "***")
+    reason = reason.rstrip(".")
+    return DatabaseUnavailableError(
+        f"The metadata database {where} cannot be used ({reason[:300]}); nothing was changed."
+    )
+
+
 class Store:
     """Connections, saved queries and history in the metadata database."""
 
@@ -129,7 +150,11 @@ class Store:
         )
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _set_sqlite_pragmas)
-        metadata.create_all(self.engine)
+        try:
+            migrate(self.engine)
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise _unavailable(self.engine, exc) from None
         self.history_size = history_size
         self._history_writes = 0
 
@@ -240,23 +265,28 @@ class Store:
     # saved queries ----------------------------------------------------------------------
 
     def list_saved(self) -> list[dict[str, Any]]:
+        """Every saved query's body, with its ``version``."""
+        table = saved_queries_table
         with self.engine.connect() as connection:
             rows = connection.execute(
-                select(saved_queries_table.c.body).order_by(saved_queries_table.c.name)
+                select(table.c.body, table.c.version).order_by(table.c.name)
             ).all()
-        return [dict(row[0]) for row in rows]
+        return [{**dict(row[0]), "version": row[1]} for row in rows]
 
     def get_saved(self, name: str) -> dict[str, Any]:
+        table = saved_queries_table
         with self.engine.connect() as connection:
-            body = connection.scalar(
-                select(saved_queries_table.c.body).where(saved_queries_table.c.name == name)
-            )
-        if body is None:
+            row = connection.execute(
+                select(table.c.body, table.c.version).where(table.c.name == name)
+            ).first()
+        if row is None:
             raise NotFoundError(f"No saved query named {name!r}.")
-        return dict(body)
+        return {**dict(row[0]), "version": row[1]}
 
-    def add_saved(self, body: dict[str, Any]) -> None:
+    def add_saved(self, body: dict[str, Any]) -> int:
+        """Insert a saved query; returns its version (1)."""
         now = _now()
+        body = {k: v for k, v in body.items() if k != "version"}
         with self.transaction() as connection:
             try:
                 connection.execute(
@@ -266,22 +296,48 @@ class Store:
                         body=body,
                         created_at=now,
                         updated_at=now,
+                        version=1,
                     )
                 )
             except IntegrityError as exc:
                 raise ConflictError(
                     f"A saved query named {body['name']!r} already exists."
                 ) from exc
+        return 1
 
-    def update_saved(self, name: str, body: dict[str, Any]) -> None:
+    def update_saved(
+        self, name: str, body: dict[str, Any], expected_version: int | None = None
+    ) -> int:
+        """Replace a saved query; returns its new version.
+
+        With ``expected_version`` the update happens only if nobody changed it since that
+        version (checked by the database in the same statement), else 409 ``conflict``."""
+        table = saved_queries_table
+        body = {k: v for k, v in body.items() if k != "version"}
+        condition = table.c.name == name
+        if expected_version is not None:
+            condition = condition & (table.c.version == expected_version)
         with self.transaction() as connection:
             result = connection.execute(
-                update(saved_queries_table)
-                .where(saved_queries_table.c.name == name)
-                .values(connection=body["connection"], body=body, updated_at=_now())
+                update(table)
+                .where(condition)
+                .values(
+                    connection=body["connection"],
+                    body=body,
+                    updated_at=_now(),
+                    version=table.c.version + 1,
+                )
             )
             if result.rowcount == 0:
-                raise NotFoundError(f"No saved query named {name!r}.")
+                current = connection.scalar(select(table.c.version).where(table.c.name == name))
+                if current is None:
+                    raise NotFoundError(f"No saved query named {name!r}.")
+                raise ConflictError(
+                    f"The saved query {name!r} was changed by someone else (it is at version "
+                    f"{current}, not {expected_version}): read it again and redo the edit."
+                )
+            version = connection.scalar(select(table.c.version).where(table.c.name == name))
+            return int(version or 1)
 
     def remove_saved(self, name: str) -> None:
         with self.transaction() as connection:
@@ -342,6 +398,7 @@ class Store:
                         "outcome": e.outcome,
                         "error_code": e.error_code,
                         "client": e.client,
+                        "caller": e.caller,
                     }
                     for e in entries
                 ],
@@ -373,6 +430,7 @@ class Store:
                 outcome=row.outcome,
                 error_code=row.error_code,
                 client=row.client,
+                caller=row.caller,
             )
             for row in rows
         ]

@@ -447,7 +447,9 @@ def test_api_history_records_outcomes_without_values(client: TestClient) -> None
         "outcome",
         "error_code",
         "client",
+        "caller",
     }
+    assert entries[0]["caller"] == "api_key"  # the key file's holder
     assert "ZZZZ-VALUE" not in client.get("/history").text
 
 

@@ -1,15 +1,19 @@
-"""``/saved-queries``: list, add, read, update, remove and run saved queries."""
+"""``/saved-queries``: list, add, read, update, remove and run saved queries.
+
+A saved query's ``version`` is also its ``ETag``; a PUT that sends the version it read, as
+``If-Match`` or in the body, is refused with 409 ``conflict`` if the query changed since."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Header, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from connector.api import openapi
 from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, no_content
+from connector.errors import InvalidRequestError
 from connector.models import NAME_PATTERN, SavedQuery
 from connector.saved import SavedQueries
 from connector.wire import result_body
@@ -32,25 +36,45 @@ def list_saved(connector: ConnectorDep) -> JSONBytes:
     responses={**openapi.BODY, **openapi.errors(400, 404, 409)},
 )
 def add_saved(query: SavedQuery, connector: ConnectorDep) -> JSONBytes:
-    saved = SavedQueries(connector).add(query)
-    return JSONBytes(saved.model_dump(mode="json"), status_code=201)
+    return _with_etag(SavedQueries(connector).add(query), status_code=201)
+
+
+def _with_etag(query: SavedQuery, status_code: int = 200) -> JSONBytes:
+    headers = {"ETag": f'"{query.version}"'} if query.version is not None else None
+    return JSONBytes(query.model_dump(mode="json"), status_code=status_code, headers=headers)
+
+
+def _if_match(value: str | None) -> int | None:
+    """The version in an ``If-Match`` header (``"3"``, ``W/"3"`` or ``3``); ``*`` is none."""
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise InvalidRequestError("If-Match must be the version the query was read at.")
+    return int(text)
 
 
 @router.get(
     "/{name}", response_class=JSONBytes, response_model=SavedQuery, responses=openapi.errors(404)
 )
 def get_saved(connector: ConnectorDep, name: str = SavedName) -> JSONBytes:
-    return JSONBytes(SavedQueries(connector).get(name).model_dump(mode="json"))
+    return _with_etag(SavedQueries(connector).get(name))
 
 
 @router.put(
     "/{name}",
     response_class=JSONBytes,
     response_model=SavedQuery,
-    responses={**openapi.BODY, **openapi.errors(400, 404)},
+    responses={**openapi.BODY, **openapi.errors(400, 404, 409)},
 )
-def update_saved(query: SavedQuery, connector: ConnectorDep, name: str = SavedName) -> JSONBytes:
-    return JSONBytes(SavedQueries(connector).update(name, query).model_dump(mode="json"))
+def update_saved(
+    query: SavedQuery,
+    connector: ConnectorDep,
+    name: str = SavedName,
+    if_match: str | None = Header(None, description="The version read, as its ETag."),
+) -> JSONBytes:
+    updated = SavedQueries(connector).update(name, query, _if_match(if_match))
+    return _with_etag(updated)
 
 
 @router.delete("/{name}", status_code=204, response_class=Response, responses=openapi.errors(404))

@@ -1,0 +1,1 @@
+"""The metadata store's Alembic migrations (``versions/``), run by ``connector.migrate``."""
