@@ -157,6 +157,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     app.add_middleware(
         GuardMiddleware,
         api_key=runtime.current_api_key,
+        named_key=runtime.caller_of_named_key,
         cors_origins=settings.all_cors_origins,
         allowed_hosts=settings.allowed_hosts,
         max_body_bytes=settings.max_body_bytes,
@@ -165,8 +166,15 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
 
 
 def app_from_environment() -> Any:
-    """A factory for ``uvicorn --factory connector.app:app_from_environment``."""
-    from connector.config import Settings
+    """A factory for ``uvicorn --factory connector.app:app_from_environment``: settings
+    from ``CONNECTOR_*`` and the file ``CONNECTOR_CONFIG`` names (each of ``serve
+    --workers N``'s processes builds its app this way)."""
+    import os
+    from pathlib import Path
+
+    from connector.config_file import build_settings
     from connector.runtime import open_runtime
 
-    return create_app(open_runtime(Settings()))
+    config = os.environ.get("CONNECTOR_CONFIG")
+    settings, declared = build_settings({}, Path(config) if config else None)
+    return create_app(open_runtime(settings, declared, sample_in_background=True))

@@ -4,6 +4,8 @@ The keychain (``keyring``) is used when the platform has one. On a machine witho
 (headless Linux, containers) secrets go to ``secrets.json`` in the data folder, readable
 by the owner only, with a warning at start. Secrets are namespaced by this data folder's
 instance id, so two data folders never share or overwrite each other's secrets.
+``DeclaredSecrets`` puts the secrets of connections declared in the configuration file
+(read from their variables or files at start) in front of either, in memory only.
 
 Must not import FastAPI, the store or any backend.
 """
@@ -108,6 +110,30 @@ class KeyringSecrets:
 
         with contextlib.suppress(keyring.errors.PasswordDeleteError):
             self._keyring.delete_password(self.service, name)
+
+
+class DeclaredSecrets:
+    """Secrets of declared connections, in memory, in front of another store. They are
+    never written anywhere: setting a declared connection's secret changes nothing, since
+    the file's variable or file is where it comes from."""
+
+    def __init__(self, declared: dict[str, str], fallback: SecretStore) -> None:
+        self._declared = dict(declared)
+        self.fallback = fallback
+        self.description = fallback.description
+
+    def get(self, name: str) -> str | None:
+        if name in self._declared:
+            return self._declared[name]
+        return self.fallback.get(name)
+
+    def set(self, name: str, secret: str) -> None:
+        if name not in self._declared:
+            self.fallback.set(name, secret)
+
+    def delete(self, name: str) -> None:
+        self._declared.pop(name, None)
+        self.fallback.delete(name)
 
 
 def keyring_available() -> bool:

@@ -4,6 +4,8 @@ A ``QueryControl`` is shared by the thread that runs a query and anyone who may 
 The backend running the query installs a cancel hook (SQLite ``interrupt()``, MySQL
 ``KILL QUERY``, ...). One watchdog thread fires that hook, marked as a timeout, for any
 query that outlives its deadline: a backstop behind the limits the databases enforce.
+A query's caller (its API key's name) is taken from ``connector.callers`` when it starts.
+With several server processes, ``connector.running_board`` shares this registry.
 
 Must not import FastAPI or any driver.
 """
@@ -18,6 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from connector.callers import current_caller
 from connector.errors import QueryCancelledError, QueryTimeoutError
 from connector.models import RunningQueryInfo
 
@@ -48,6 +51,7 @@ class QueryControl:
         self.sql = sql
         self.timeout_s = timeout_s
         self.client = client
+        self.caller = current_caller.get()
         self.started = time.monotonic()
         self.started_at = datetime.now(UTC)
         self.deadline = self.started + timeout_s
@@ -118,6 +122,7 @@ class QueryControl:
             started_at=self.started_at.isoformat(timespec="milliseconds"),
             elapsed_ms=round(self.elapsed_ms(), 1),
             client=self.client,
+            caller=self.caller,
         )
 
 
@@ -153,6 +158,14 @@ class RunningQueries:
     def get(self, query_id: str) -> QueryControl | None:
         with self._wake:
             return self._queries.get(query_id)
+
+    def cancel(self, query_id: str) -> bool:
+        """Stop the query ``query_id``; False when no such query runs."""
+        control = self.get(query_id)
+        if control is None:
+            return False
+        control.cancel()
+        return True
 
     def list(self) -> list[RunningQueryInfo]:
         with self._wake:

@@ -1,12 +1,16 @@
 """Start-up: the data folder, the API key, the metadata store, the secret store and the sample.
 
-``open_runtime(settings)`` is the one place that turns settings into live objects; the
-HTTP app and the CLI both call it. First start creates the data folder (owner-only), an
-API key, and the sample SQLite database registered as connection ``sample``.
+``open_runtime(settings, declared)`` is the one place that turns settings into live
+objects; the HTTP app and the CLI both call it. First start creates the data folder
+(owner-only), an API key, and the sample SQLite database registered as connection
+``sample``. What the configuration file declares (``declared``) is applied to the store.
+With a shared metadata store or several workers, running queries are published for the
+other processes (``connector.running_board``).
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import secrets
@@ -15,10 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from connector.config import Settings
+from connector.config_file import Declarations
+from connector.declared import apply_declarations
 from connector.errors import ConflictError
-from connector.keychain import SecretStore, open_secret_store
-from connector.keys import API_KEY_FILE, load_api_key, rotate_api_key
+from connector.keychain import DeclaredSecrets, SecretStore, open_secret_store
+from connector.keys import API_KEY_FILE, FILE_KEY_CALLER, load_api_key, rotate_api_key
 from connector.models import ConnectionInput
+from connector.named_keys import NamedKeys
+from connector.running import RunningQueries
+from connector.running_board import SharedRunningQueries
 from connector.sample import SAMPLE_FILE, ensure_sample
 from connector.service import Connector
 from connector.store import Store
@@ -38,6 +47,7 @@ class Runtime:
     secrets: SecretStore
     connector: Connector
     workspace: Workspace
+    keys: NamedKeys
     api_key: str | None
     new_key: bool = False
     notes: list[str] = field(default_factory=list)
@@ -62,6 +72,17 @@ class Runtime:
             self.api_key = load_api_key(self.settings.data_dir)[0]
             self._key_stamp = stamp
         return self.api_key
+
+    def caller_of_named_key(self, given: str) -> str | None:
+        """The name of the active named key ``given`` (a store lookup; blocking)."""
+        return self.keys.caller(given)
+
+    def caller_of_key(self, given: str) -> str | None:
+        """Who ``given`` belongs to: the key file's holder, a named key, or None."""
+        expected = self.current_api_key()
+        if expected is not None and hmac.compare_digest(given.encode(), expected.encode()):
+            return FILE_KEY_CALLER
+        return self.caller_of_named_key(given)
 
     def start_background_setup(self) -> threading.Thread | None:
         """Build the sample database off the start-up path, if ``open_runtime`` deferred it.
@@ -97,19 +118,41 @@ def prepare_data_dir(path: Path) -> None:
 
 
 def open_runtime(
-    settings: Settings, *, with_sample: bool | None = None, sample_in_background: bool = False
+    settings: Settings,
+    declared: Declarations | None = None,
+    *,
+    with_sample: bool | None = None,
+    sample_in_background: bool = False,
 ) -> Runtime:
     """Open (and on first start, set up) everything behind ``settings.data_dir``.
 
     With ``sample_in_background`` a sample database that does not exist yet is left to
     ``Runtime.start_background_setup`` (the server calls it once bound), so a first start
-    answers as fast as any other.
+    answers as fast as any other. A metadata store that cannot be reached raises
+    ``DatabaseUnavailableError`` before anything is written; a declaration the store
+    refuses raises ``config_file.ConfigError``.
     """
-    prepare_data_dir(settings.data_dir)
-    store = Store(settings.metadata_url, history_size=settings.history_size)
-    instance_id = store.meta_value("instance_id", lambda: secrets.token_hex(8))
-    secret_store = open_secret_store(settings.data_dir, instance_id, settings.secret_store)
-    connector = Connector(settings, store, secret_store)
+    declared = declared or Declarations()
+    if not settings.shared_metadata:
+        prepare_data_dir(settings.data_dir)  # the SQLite file lives there
+    store = Store(settings.metadata_database_url(), history_size=settings.history_size)
+    try:
+        prepare_data_dir(settings.data_dir)
+        instance_id = store.meta_value("instance_id", lambda: secrets.token_hex(8))
+        secret_store: SecretStore = open_secret_store(
+            settings.data_dir, instance_id, settings.secret_store
+        )
+        declared_secrets = {c.name or "": c.secret for c in declared.connections if c.secret}
+        if declared_secrets:
+            secret_store = DeclaredSecrets(declared_secrets, secret_store)
+        shared = settings.shared_metadata or settings.workers > 1
+        running = SharedRunningQueries(store) if shared else RunningQueries()
+        connector = Connector(settings, store, secret_store, running)
+        keys = NamedKeys(store)
+        apply_declarations(declared, connector, keys)
+    except BaseException:
+        store.close()
+        raise
     api_key, new_key = load_api_key(settings.data_dir)
     runtime = Runtime(
         settings=settings,
@@ -117,6 +160,7 @@ def open_runtime(
         secrets=secret_store,
         connector=connector,
         workspace=Workspace(connector),
+        keys=keys,
         api_key=api_key if settings.auth else None,
         new_key=new_key,
     )

@@ -5,7 +5,8 @@ the Host allow-list (421, against DNS rebinding; exactly one Host header, parsed
 as ``host[:port]``, so ``localhost:1@evil.example`` or ``[::1].evil.example`` never pass
 for a local name), CORS for the allow-listed origins
 (preflights answered here, with ``Access-Control-Allow-Private-Network`` when asked),
-the API key (401 missing, 403 wrong; ``/health`` and preflights are open), then bodies:
+the API key (401 missing, 403 wrong or revoked; ``/health`` and preflights are open; the
+key's holder is set as ``connector.callers.current_caller``), then bodies:
 POST/PUT/PATCH must be ``application/json`` (415) and no larger than the configured size
 (413), counted as the bytes arrive so a chunked body cannot slip past.
 
@@ -20,8 +21,11 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 
+import anyio
+import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connector.callers import current_caller
 from connector.errors import (
     AuthInvalidError,
     AuthRequiredError,
@@ -31,6 +35,7 @@ from connector.errors import (
     UnsupportedMediaTypeError,
     error_body,
 )
+from connector.keys import FILE_KEY_CALLER
 from connector.values import dumps
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,16 @@ _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 MAX_ECHOED_HEADERS = 32
 CORS_MAX_AGE = "600"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+KEY_CHECK_THREADS = 4
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below ``root_path`` (uvicorn puts a proxy's prefix in front of it)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
 
 
 # RFC 7230 ``Host = uri-host [ ":" port ]``, with RFC 3986's uri-host narrowed to what a
@@ -102,9 +117,14 @@ class GuardMiddleware:
         cors_origins: Iterable[str],
         allowed_hosts: Iterable[str] = (),
         max_body_bytes: int = 1_048_576,
+        named_key: Callable[[str], str | None] | None = None,
     ) -> None:
         self.app = app
         self.api_key = api_key
+        # A key that is not the key file's is looked up (blocking) by this, off the loop,
+        # in threads of its own so a check never waits behind running queries.
+        self.named_key = named_key
+        self._key_limiter: anyio.CapacityLimiter | None = None
         self.cors_origins = frozenset(cors_origins)
         configured = {_normal(host) for host in allowed_hosts}
         self.allowed_hosts = LOCAL_HOSTS | {host for host in configured if host}
@@ -127,8 +147,8 @@ class GuardMiddleware:
             if scope["method"] == "OPTIONS" and cors and "access-control-request-method" in headers:
                 await self._preflight(send, cors, headers)
                 return
-            if scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS":
-                self._check_key(headers)
+            if _route_path(scope) not in OPEN_PATHS and scope["method"] != "OPTIONS":
+                await self._check_key(headers)
             if scope["method"] in BODY_METHODS:
                 self._check_body_headers(headers)
                 receive = self._limit_body(receive)
@@ -146,7 +166,7 @@ class GuardMiddleware:
                 "This server answers only to localhost and its configured host names."
             )
 
-    def _check_key(self, headers: dict[str, str]) -> None:
+    async def _check_key(self, headers: dict[str, str]) -> None:
         expected = self.api_key()
         if expected is None:
             return
@@ -159,8 +179,19 @@ class GuardMiddleware:
             raise AuthRequiredError(
                 "An API key is required: send it as X-API-KEY or Authorization: Bearer."
             )
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        if hmac.compare_digest(given.encode(), expected.encode()):
+            current_caller.set(FILE_KEY_CALLER)
+            return
+        caller = None
+        if self.named_key is not None:
+            if self._key_limiter is None:
+                self._key_limiter = anyio.CapacityLimiter(KEY_CHECK_THREADS)
+            caller = await anyio.to_thread.run_sync(
+                self.named_key, given, limiter=self._key_limiter
+            )
+        if caller is None:
             raise AuthInvalidError("The API key is not valid.")
+        current_caller.set(caller)
 
     def _check_body_headers(self, headers: dict[str, str]) -> None:
         length = headers.get("content-length")

@@ -64,11 +64,17 @@ def _scrub_secret(error: ConnectorError, secret: str | None) -> ConnectorError:
 class Connector:
     """Connections, queries and history: the operations behind every entry point."""
 
-    def __init__(self, settings: Settings, store: Store, secrets: SecretStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        secrets: SecretStore,
+        running: RunningQueries | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.secrets = secrets
-        self.running = RunningQueries()
+        self.running = running or RunningQueries()
         self.history_writer = HistoryWriter(store, enabled=settings.history_size > 0)
         self._specs: dict[str, tuple[float, ConnectionSpec]] = {}
         self._engines: dict[str, tuple[ConnectionSpec, Engine]] = {}
@@ -384,10 +390,8 @@ class Connector:
         self._record(stream.job.control, started, stream.row_count, error)
 
     def cancel(self, query_id: str) -> None:
-        control = self.running.get(query_id)
-        if control is None:
+        if not self.running.cancel(query_id):
             raise NotFoundError(f"No running query with id {query_id!r}.")
-        control.cancel()
 
     def running_queries(self) -> list[RunningQueryInfo]:
         return self.running.list()
@@ -416,6 +420,7 @@ class Connector:
                 outcome="ok" if error is None else error.code,
                 error_code=None if error is None else error.code,
                 client=control.client,
+                caller=control.caller,
             )
         )
 

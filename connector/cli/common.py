@@ -11,6 +11,7 @@ exits with a code that tells its kind:
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connector.config import Settings, settings_error
+from connector.config_file import ConfigError, Declarations, build_settings
 from connector.errors import (
     BadRequestError,
     ConflictError,
@@ -78,7 +80,8 @@ def warn(message: str) -> None:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    err.print(Text.assemble(("error: ", "bold red"), message))
+    for line in message.splitlines() or [""]:
+        err.print(Text.assemble(("error: ", "bold red"), line))
     sys.exit(code)
 
 
@@ -87,18 +90,31 @@ class Context:
 
     def __init__(self, overrides: dict[str, Any] | None = None) -> None:
         self.overrides: dict[str, Any] = dict(overrides or {})
+        self.declared = Declarations()
         self._runtime: Runtime | None = None
 
+    def config_path(self) -> Path | None:
+        """The configuration file: ``--config``, else ``CONNECTOR_CONFIG``, else none."""
+        given = self.overrides.get("config") or os.environ.get("CONNECTOR_CONFIG")
+        return Path(given) if given else None
+
     def settings(self, **more: Any) -> Settings:
+        """Flags, then ``CONNECTOR_*`` variables, then the configuration file; a problem in
+        any of them is one line each and exit code 2."""
+        overrides = {k: v for k, v in {**self.overrides, **more}.items() if k != "config"}
         try:
-            return Settings(**{**self.overrides, **more})
+            settings, self.declared = build_settings(overrides, self.config_path())
+        except ConfigError as exc:
+            fail("\n".join(exc.problems), EXIT_USAGE)
         except ValidationError as exc:
             fail(settings_error(exc), EXIT_USAGE)
+        return settings
 
     def runtime(self) -> Runtime:
         if self._runtime is None:
+            settings = self.settings()
             with reported():
-                self._runtime = open_runtime(self.settings())
+                self._runtime = open_runtime(settings, self.declared)
         return self._runtime
 
     def close(self) -> None:
@@ -127,13 +143,33 @@ def data_dir_option(command: F) -> F:
     return decorator(command)
 
 
+def _set_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(Context).overrides["config"] = value
+
+
+def config_option(command: F) -> F:
+    """``--config FILE``, accepted after a command as well as before it."""
+    decorator = click.option(
+        "--config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False,
+        callback=_set_config,
+        is_eager=True,
+        help="The TOML configuration file (also CONNECTOR_CONFIG).",
+    )
+    return decorator(command)
+
+
 @contextmanager
 def reported() -> Iterator[None]:
-    """Turn our errors into one line and an exit code."""
+    """Turn our errors into one line and an exit code (a configuration problem: 2)."""
     try:
         yield
     except ConnectorError as error:
         fail(error.detail, exit_code(error))
+    except ConfigError as exc:
+        fail("\n".join(exc.problems), EXIT_USAGE)
 
 
 def parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:

@@ -1,8 +1,20 @@
-"""``serve`` (the HTTP server) and ``recommend-port``."""
+"""``serve`` (the HTTP server) and ``recommend-port``.
+
+``serve`` runs one process, or with ``--workers N`` uvicorn's supervisor and N worker
+processes: the supervisor first opens the runtime once (migrations, the configuration
+file's declarations, the key, the sample), then hands every setting to the workers as
+``CONNECTOR_*`` variables, and each worker builds its app with
+``connector.app.app_from_environment``. Behind a reverse proxy, ``--root-path`` is the
+prefix it serves under and ``--forwarded-allow-ips`` the proxies whose
+``X-Forwarded-For``/``-Proto`` are believed (uvicorn's proxy headers).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import click
@@ -12,6 +24,7 @@ from connector import __version__
 from connector.cli.common import (
     EXIT_USAGE,
     Context,
+    config_option,
     data_dir_option,
     err,
     fail,
@@ -21,7 +34,7 @@ from connector.cli.common import (
     say,
     warn,
 )
-from connector.config import DEFAULT_PORT
+from connector.config import DEFAULT_PORT, Settings
 from connector.handoff import forget_server, record_server
 from connector.memory import tune_allocator
 from connector.ports import EXIT_PORT_TAKEN, is_port_free, recommend_port
@@ -42,7 +55,15 @@ from connector.runtime import Runtime, open_runtime
     default=None,
     help="How much the server logs.",
 )
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Server processes.")
+@click.option("--root-path", default=None, help="The prefix a reverse proxy serves this under.")
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    help="Proxies whose X-Forwarded-* headers are trusted (default 127.0.0.1).",
+)
 @data_dir_option
+@config_option
 @pass_context
 def serve(
     context: Context,
@@ -52,6 +73,9 @@ def serve(
     no_sample: bool,
     log_level: str | None,
     tls: bool = False,
+    workers: int | None = None,
+    root_path: str | None = None,
+    forwarded_allow_ips: str | None = None,
 ) -> None:
     """Start the HTTP server."""
     import uvicorn
@@ -61,6 +85,15 @@ def serve(
     more: dict[str, Any] = {}
     if host:
         more["host"] = host
+    if tls:
+        more["tls"] = True
+    for name, value in (
+        ("workers", workers),
+        ("root_path", root_path),
+        ("forwarded_allow_ips", forwarded_allow_ips),
+    ):
+        if value is not None:
+            more[name] = value
     if no_auth:
         more["auth"] = False
     if no_sample:
@@ -86,30 +119,77 @@ def serve(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
     tune_allocator()
+    many = settings.workers > 1
     with reported():
-        runtime = open_runtime(settings, sample_in_background=True)
-    ssl: dict[str, Any] = {}
-    if tls:
-        from connector.tls import ensure_tls, trust_instructions
-
-        files = ensure_tls(settings.data_dir)
-        ssl = {"ssl_certfile": str(files.cert), "ssl_keyfile": str(files.key)}
-        say(trust_instructions(files.ca_cert))
-    url = _print_banner(runtime, settings.host, bind_port, "https" if tls else "http")
-    app = create_app(runtime)
+        runtime = open_runtime(settings, context.declared, sample_in_background=not many)
+    ssl = _tls_files(settings)
+    url = _print_banner(runtime, settings.host, bind_port, "https" if ssl else "http")
+    common: dict[str, Any] = {
+        **ssl,
+        "host": settings.host,
+        "port": bind_port,
+        "log_level": settings.log_level,
+        "server_header": False,
+        "timeout_graceful_shutdown": 5,
+        "root_path": settings.root_path,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+    }
     record_server(settings.data_dir, url)
     try:
-        uvicorn.run(
-            app,
-            **ssl,
-            host=settings.host,
-            port=bind_port,
-            log_level=settings.log_level,
-            server_header=False,
-            timeout_graceful_shutdown=5,
-        )
+        if many:
+            runtime.close()  # each worker opens its own
+            _export_settings(settings, {**context.overrides, **more}, context.config_path())
+            uvicorn.run(
+                "connector.app:app_from_environment",
+                factory=True,
+                workers=settings.workers,
+                **common,
+            )
+        else:
+            uvicorn.run(create_app(runtime), **common)
     finally:
         forget_server(settings.data_dir)
+
+
+def _tls_files(settings: Settings) -> dict[str, str]:
+    """uvicorn's certificate arguments: the configured files, or the local CA's."""
+    if settings.tls_cert_file is not None:
+        if settings.tls_key_file is None:
+            fail("tls_cert_file needs tls_key_file (the certificate's key)", EXIT_USAGE)
+        for path in (settings.tls_cert_file, settings.tls_key_file):
+            if not path.is_file():
+                fail(f"the TLS file {path} does not exist", EXIT_USAGE)
+        return {
+            "ssl_certfile": str(settings.tls_cert_file),
+            "ssl_keyfile": str(settings.tls_key_file),
+        }
+    if not settings.tls:
+        return {}
+    from connector.tls import ensure_tls, trust_instructions
+
+    files = ensure_tls(settings.data_dir)
+    say(trust_instructions(files.ca_cert))
+    return {"ssl_certfile": str(files.cert), "ssl_keyfile": str(files.key)}
+
+
+def _export_settings(settings: Settings, flags: dict[str, Any], config: Path | None) -> None:
+    """Hand the flags (and the file's name) to the worker processes as variables; the
+    workers read the rest from the same environment and file as this process did."""
+    for name in flags:
+        if name == "config" or name not in Settings.model_fields:
+            continue
+        value = getattr(settings, name)
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, list):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        os.environ[f"CONNECTOR_{name.upper()}"] = text
+    os.environ["CONNECTOR_SAMPLE"] = "true" if settings.sample else "false"
+    if config is not None:
+        os.environ["CONNECTOR_CONFIG"] = str(config.resolve())
 
 
 def _print_banner(runtime: Runtime, host: str, port: int, scheme: str = "http") -> str:
