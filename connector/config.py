@@ -70,6 +70,10 @@ class Settings(BaseSettings):
         None,
         description="a PostgreSQL URL for the shared metadata store instead of the SQLite file",
     )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="encrypts connection secrets kept in the shared metadata store",
+    )
     row_limit: int = Field(1000, ge=1, description="rows a query returns when it gives no limit")
     max_row_limit: int = Field(100_000, ge=1, description="the most rows a query may ask for")
     timeout_s: float = Field(30.0, gt=0, description="a query's timeout when it gives none")

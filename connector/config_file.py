@@ -67,7 +67,14 @@ SETTING_KEYS: dict[tuple[str, str], str] = {
 }
 PATH_SETTINGS = frozenset({"data_dir", "tls_cert_file", "tls_key_file"})
 # Settings the file does not set: itself, and the metadata URL (a secret: url_env/url_file).
-ENV_ONLY_SETTINGS = frozenset({"config", "metadata_url"})
+ENV_ONLY_SETTINGS = frozenset({"config", "metadata_url", "secret_key"})
+# [metadata] key -> (the secret setting it fills, how it is read).
+METADATA_KEYS = {
+    "url_env": ("metadata_url", "env"),
+    "url_file": ("metadata_url", "file"),
+    "secret_key_env": ("secret_key", "env"),
+    "secret_key_file": ("secret_key", "file"),
+}
 
 SECRET_SOURCES = {
     "password": "the connection's password",
@@ -79,6 +86,9 @@ SECRET_SOURCES = {
 OTHER_KEYS: dict[tuple[str, str], str] = {
     ("metadata", "url_env"): "the variable holding the shared metadata store's PostgreSQL URL",
     ("metadata", "url_file"): "or a file holding that URL (e.g. a Docker secret)",
+    ("metadata", "secret_key_env"): "the variable holding the key that encrypts connection "
+    "secrets in the shared store",
+    ("metadata", "secret_key_file"): "or a file holding that key",
     ("keys", "name"): "the key's name, recorded in history as the caller",
     ("keys", "key_env"): "the variable holding the key",
     ("keys", "key_file"): "or a file holding the key",
@@ -212,15 +222,14 @@ def _settings_part(
             continue
         for key, value in table.items():
             if section == "metadata":
-                if key not in ("url_env", "url_file"):
-                    _unknown(problems, (section,), key, ("url_env", "url_file"))
+                if key not in METADATA_KEYS:
+                    _unknown(problems, (section,), key, METADATA_KEYS)
                     continue
-                url = _read_secret(
-                    problems, (section, key), key.removeprefix("url_"), value, base, environ
-                )
-                if url is not None:
-                    values["metadata_url"] = url
-                    origins["metadata_url"] = (section, key)
+                secret_name, how = METADATA_KEYS[key]
+                secret = _read_secret(problems, (section, key), how, value, base, environ)
+                if secret is not None:
+                    values[secret_name] = secret
+                    origins[secret_name] = (section, key)
                 continue
             name = SETTING_KEYS.get((section, key))
             if name is None:

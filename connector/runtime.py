@@ -30,6 +30,7 @@ from connector.running import RunningQueries
 from connector.running_board import SharedRunningQueries
 from connector.sample import SAMPLE_FILE, ensure_sample
 from connector.service import Connector
+from connector.shared_secrets import RefusingSecrets, StoreSecrets
 from connector.store import Store
 from connector.workspace import Workspace
 
@@ -139,9 +140,13 @@ def open_runtime(
     try:
         prepare_data_dir(settings.data_dir)
         instance_id = store.meta_value("instance_id", lambda: secrets.token_hex(8))
-        secret_store: SecretStore = open_secret_store(
-            settings.data_dir, instance_id, settings.secret_store
-        )
+        secret_store: SecretStore
+        if settings.secret_key is not None and settings.shared_metadata:
+            secret_store = StoreSecrets(store, settings.secret_key.get_secret_value())
+        elif settings.shared_metadata:
+            secret_store = RefusingSecrets()
+        else:
+            secret_store = open_secret_store(settings.data_dir, instance_id, settings.secret_store)
         declared_secrets = {c.name or "": c.secret for c in declared.connections if c.secret}
         if declared_secrets:
             secret_store = DeclaredSecrets(declared_secrets, secret_store)

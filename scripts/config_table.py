@@ -36,7 +36,11 @@ def render() -> str:
         )
     for (section, key), meaning in OTHER_KEYS.items():
         shown = "(any)" if key == "*" else f"`{key}`"
-        variable = "`CONNECTOR_METADATA_URL`" if section == "metadata" else ""
+        variable = ""
+        if section == "metadata":
+            variable = (
+                "`CONNECTOR_SECRET_KEY`" if "secret_key" in key else "`CONNECTOR_METADATA_URL`"
+            )
         lines.append(f"| `{_table(section)}` | {shown} | {variable} | {_cell(meaning)} |")
     return "\n".join(lines)
 

@@ -174,3 +174,50 @@ def test_metadata_store_processes_migrating_postgresql_at_once_do_it_once(
     finally:
         engine.dispose()
     assert schema_differences(pg_metadata_url) == []
+
+
+def test_metadata_store_shared_secrets_are_encrypted_and_need_the_key(
+    pg_metadata_url: str, tmp_path: Path
+) -> None:
+    from connector.config import Settings
+    from connector.errors import InvalidRequestError
+    from connector.models import ConnectionInput
+    from connector.runtime import open_runtime
+
+    password = "pw-" + secrets.token_hex(8)
+    body = ConnectionInput(
+        name="wh",
+        kind="postgresql",
+        options={"host": "db.internal", "user": "analyst"},
+        secret=password,
+    )
+
+    def runtime(folder: str, **more: Any) -> Any:
+        settings = Settings(
+            data_dir=tmp_path / folder, sample=False, metadata_url=pg_metadata_url, **more
+        )
+        return open_runtime(settings)
+
+    a = runtime("a", secret_key="team-key-1")
+    b = runtime("b", secret_key="team-key-1")
+    other = runtime("c", secret_key="another-key")
+    keyless = runtime("d")
+    try:
+        a.connector.create_connection(body, test=False)
+        assert b.secrets.get("wh") == password  # added on one replica, usable on another
+        with pytest.raises(InvalidRequestError, match="another CONNECTOR_SECRET_KEY"):
+            other.secrets.get("wh")
+        with pytest.raises(InvalidRequestError, match="CONNECTOR_SECRET_KEY"):
+            keyless.connector.create_connection(body.model_copy(update={"name": "wh2"}), test=False)
+        assert not keyless.store.has_connection("wh2")  # refused whole, nothing half-written
+    finally:
+        for each in (a, b, other, keyless):
+            each.close()
+    engine = create_engine(pg_metadata_url)
+    try:
+        with engine.connect() as connection:
+            dump = str(connection.execute(text("SELECT * FROM connection_secrets")).all())
+            dump += str(connection.execute(text("SELECT * FROM connections")).all())
+        assert "wh" in dump and password not in dump
+    finally:
+        engine.dispose()

@@ -1,5 +1,5 @@
-"""Team deployment: saved-query versions, named API keys, the caller in history, and the
-queries running in every server process.
+"""Team deployment: saved-query versions, named API keys, the caller in history, the
+queries running in every server process, and encrypted connection secrets for replicas.
 
 Revision ID: 0002
 Revises: 0001
@@ -42,8 +42,15 @@ def upgrade() -> None:
         sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     )
 
+    op.create_table(
+        "connection_secrets",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("token", sa.Text, nullable=False),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("connection_secrets")
     op.drop_table("running_queries")
     op.drop_table("api_keys")
     with op.batch_alter_table("history") as batch:
