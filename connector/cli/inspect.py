@@ -47,7 +47,7 @@ def history(context: Context, limit: int, connection: str | None, fmt: str) -> N
     if fmt == "json":
         sys.stdout.buffer.write(dumps([dataclasses.asdict(e) for e in entries]) + b"\n")
         return
-    table = Table("started", "connection", "outcome", "rows", "ms", "client", "sql")
+    table = Table("started", "connection", "outcome", "rows", "ms", "caller", "client", "sql")
     for entry in entries:
         table.add_row(
             entry.started_at,
@@ -55,6 +55,7 @@ def history(context: Context, limit: int, connection: str | None, fmt: str) -> N
             entry.outcome,
             "" if entry.row_count is None else f"{entry.row_count:,}",
             f"{entry.duration_ms:.1f}",
+            Text(entry.caller or ""),
             Text(entry.client or ""),
             Text(" ".join(entry.sql.split())[:120]),
         )

@@ -71,12 +71,13 @@ def queries(context: Context, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(running))
         return
-    table = Table("id", "connection", "seconds", "client", "sql")
+    table = Table("id", "connection", "seconds", "caller", "client", "sql")
     for item in running:
         table.add_row(
             item["query_id"],
             Text(item["connection"]),
             f"{item['elapsed_ms'] / 1000:.1f}",
+            Text(item.get("caller") or ""),
             Text(item.get("client") or ""),
             Text(" ".join(item["sql"].split())[:100]),
         )
