@@ -4,10 +4,13 @@ TOML, secrets only from the variables and files it names, every problem with its
 from __future__ import annotations
 
 import json
+import shutil
+import ssl
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -245,3 +248,24 @@ def test_config_file_covers_every_setting() -> None:
     reachable = set(SETTING_KEYS.values()) | ENV_ONLY_SETTINGS
     assert sorted(set(Settings.model_fields) - reachable) == []
     assert json.dumps(sorted(reachable - set(Settings.model_fields))) == "[]"
+
+
+def test_config_file_tls_files_are_served(tmp_path: Path, sample_db: Path) -> None:
+    # A team's own certificate (here: one made by another local CA) named in [tls] is the
+    # one served; the check trusts only that CA, copied where start_server looks for it.
+    from connector.tls import ensure_tls
+    from tests.conftest import start_server, stop_server
+
+    theirs = ensure_tls(tmp_path / "team-ca")
+    data = tmp_path / "data"
+    (data / "tls").mkdir(parents=True)
+    shutil.copy(theirs.ca_cert, data / "tls" / "ca.pem")
+    shutil.copy(sample_db, data / "sample.db")
+    path = write(tmp_path, f'[tls]\ncert_file = "{theirs.cert}"\nkey_file = "{theirs.key}"\n')
+    server = start_server(data, "--config", str(path), tls=True)
+    try:
+        trusted = ssl.create_default_context(cafile=str(theirs.ca_cert))
+        assert httpx.get(f"{server.url}/health", verify=trusted).status_code == 200
+        assert sorted(p.name for p in (data / "tls").iterdir()) == ["ca.pem"]  # none made
+    finally:
+        stop_server(server)
