@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-HEAD = "0002"
+HEAD = "0003"
 BASELINE = "0001"
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
 # pg_advisory_xact_lock's key: "dc-meta" as a number, the same in every process.

@@ -152,6 +152,7 @@ def test_docker_image_package_builds_from_what_the_dockerfile_copies(tmp_path: P
         "connector/migrations/script.py.mako",
         "connector/migrations/versions/0001_baseline.py",
         "connector/migrations/versions/0002_team.py",
+        "connector/migrations/versions/0003_workspace_settings.py",
         "connector/cli/serve.py",
     ):
         assert needed in names

@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, inspect, text
 import connector.named_keys
 import connector.running_board  # noqa: F401 - registers their tables on the metadata
 from connector.migrate import BASELINE, HEAD, SCRIPTS, current_revision
-from connector.store import Store, metadata
+from connector.store import Store, metadata, workspace_settings_table
 from tests import netdb
 from tests.conftest import assert_error, require_service, serve_refused
 
@@ -59,7 +59,10 @@ def test_metadata_store_new_sqlite_file_is_migrated_to_head(tmp_path: Path) -> N
     assert schema_differences(url) == []  # the migrations make exactly the tables the code uses
 
 
-def test_metadata_store_file_from_before_migrations_is_upgraded_in_place(tmp_path: Path) -> None:
+@pytest.mark.parametrize("had_workspace_settings", [False, True])
+def test_metadata_store_file_from_before_migrations_is_upgraded_in_place(
+    tmp_path: Path, had_workspace_settings: bool
+) -> None:
     path = tmp_path / "connector.db"
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as connection:  # the tables older versions made, with no version table
@@ -68,6 +71,8 @@ def test_metadata_store_file_from_before_migrations_is_upgraded_in_place(tmp_pat
         config.attributes["connection"] = connection
         command.upgrade(config, BASELINE)
         connection.exec_driver_sql("DROP TABLE alembic_version")
+        if had_workspace_settings:  # made by create_all in the last version before migrations
+            workspace_settings_table.create(connection)
         connection.exec_driver_sql(
             "INSERT INTO saved_queries VALUES ('old', 'sample', '{\"name\": \"old\", "
             '"connection": "sample", "sql": "SELECT 1"}\', \'then\', \'then\')'
