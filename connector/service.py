@@ -74,7 +74,7 @@ class Connector:
         self.settings = settings
         self.store = store
         self.secrets = secrets
-        self.running = running or RunningQueries()
+        self.running = running if running is not None else RunningQueries()
         self.history_writer = HistoryWriter(store, enabled=settings.history_size > 0)
         self._specs: dict[str, tuple[float, ConnectionSpec]] = {}
         self._engines: dict[str, tuple[ConnectionSpec, Engine]] = {}
