@@ -27,6 +27,7 @@ CLI_WORDS = frozenset(
         "history",
         "queries",
         "cancel",
+        "config",
         "connections",
         "saved",
         "key",
