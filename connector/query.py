@@ -103,6 +103,7 @@ def run_query(job: QueryJob, limit: int) -> QueryResult:
         with job.backend.session(
             raw.driver_connection, job.control, read_only=job.read_only, stream=False
         ) as cursor:
+            job.backend.cap_rows(cursor, limit + 1)
             job.backend.execute(cursor, job.statement)
             description = cursor.description
             rows = list(cursor.fetchmany(limit + 1)) if description else []

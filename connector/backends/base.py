@@ -200,6 +200,12 @@ class Backend(ABC):
         else:
             cursor.execute(statement.sql, statement.params)
 
+    def cap_rows(self, cursor: DBAPICursor, rows: int) -> None:
+        """Before ``execute``: the caller reads at most ``rows`` rows of the next statement,
+        so the database need not produce more (a row-limited ``/query``). By default
+        nothing: the cursor already reads rows as they are fetched (SQLite, DuckDB)."""
+        return None
+
     def column_types(
         self, description: Sequence[Sequence[Any]], rows: Sequence[Sequence[Any]]
     ) -> list[str]:

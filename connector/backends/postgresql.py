@@ -11,7 +11,8 @@ with the extended query protocol, which carries exactly one statement, so
 ``SELECT 1; DROP ...`` is refused by the server itself. The
 timeout is ``SET LOCAL statement_timeout`` (gone with the transaction); the cancel hook is
 libpq's cancel request (``connection.cancel_safe()``), the same as ``pg_cancel_backend``.
-Exports read through a named (server-side) cursor, ``FETCH``-ing one batch at a time.
+Exports and row-limited queries read through a named (server-side) cursor, ``FETCH``-ing
+one batch at a time, so a ``limit`` of 50 on a big table reads 51 rows.
 
 Values, where the contract leaves a choice:
 
@@ -172,16 +173,34 @@ _DECLARABLE = re.compile(
 )
 
 
-class StreamCursor:
-    """For exports: a named (server-side) cursor for statements ``DECLARE`` accepts, and a
-    client-side one for the rest (``SHOW``, ``EXPLAIN``: small results), chosen at execute."""
+# Words that make a statement write; one that names any (even in a string) is not declared
+# as a cursor: DECLARE refuses a data-modifying WITH, which must fail as the write it is.
+_WRITES = re.compile(r"\b(?:insert|update|delete|merge)\b", re.IGNORECASE)
 
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+
+class StreamCursor:
+    """The cursor a query runs on. With ``server_side`` (exports, and ``/query`` once its
+    rows are capped) a statement ``DECLARE`` accepts runs as a named (server-side) cursor,
+    so each ``fetchmany`` is one ``FETCH`` and nothing past the rows read is sent; anything
+    else (``SHOW``, ``EXPLAIN``, writes) runs on a client-side cursor, chosen at execute."""
+
+    def __init__(self, connection: psycopg.Connection[Any], *, server_side: bool) -> None:
         self._connection = connection
         self._cursor: Any = None
+        self.server_side = server_side
+
+    def __getattr__(self, name: str) -> Any:
+        if self._cursor is None:
+            raise AttributeError(name)
+        return getattr(self._cursor, name)
 
     def execute(self, query: str, params: Any = None) -> None:
-        if _DECLARABLE.match(query):
+        declared = (
+            self.server_side
+            and _DECLARABLE.match(query) is not None
+            and _WRITES.search(query) is None
+        )
+        if declared:
             self._cursor = self._connection.cursor(name=f"dc_{secrets.token_hex(6)}")
         else:
             self._cursor = self._connection.cursor()
@@ -449,7 +468,7 @@ class PostgresqlBackend(NetworkBackend):
         with connection.cursor() as setup:
             setup.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
         control.set_cancel_hook(lambda: connection.cancel_safe(timeout=CANCEL_TIMEOUT_S))
-        cursor = StreamCursor(connection) if stream else connection.cursor()
+        cursor = StreamCursor(connection, server_side=stream)
         succeeded = False
         try:
             yield cursor
@@ -468,6 +487,11 @@ class PostgresqlBackend(NetworkBackend):
             finally:
                 with suppress(psycopg.Error):
                     connection.read_only = None
+
+    def cap_rows(self, cursor: DBAPICursor, rows: int) -> None:
+        """A row-limited query reads through a named cursor: one ``FETCH`` of ``rows``."""
+        if isinstance(cursor, StreamCursor):
+            cursor.server_side = True
 
     def column_types(
         self, description: Sequence[Sequence[Any]], rows: Sequence[Sequence[Any]]
