@@ -68,9 +68,10 @@ def _timed(server: Server, name: str, table: str, repeat: int) -> tuple[float, f
     body = {"sql": f"SELECT * FROM {table}", "limit": LIMIT}
     url = f"{server.url}/connections/{name}/query"
     times = []
-    with httpx.Client(headers=server.headers(), timeout=120) as client, RssSampler(
-        server.pid
-    ) as rss:
+    with (
+        httpx.Client(headers=server.headers(), timeout=120) as client,
+        RssSampler(server.pid) as rss,
+    ):
         for _ in range(repeat):
             started = time.perf_counter()
             response = client.post(url, json=body)

@@ -1,7 +1,8 @@
-"""Export 1M rows of trades from SQLite as NDJSON over HTTP, against the raw sqlite3 loop.
+"""Export 1M rows of trades from SQLite over HTTP (NDJSON and CSV), against the raw sqlite3
+loop writing arrays (``raw_array_loop``: fetchmany + one orjson array per row).
 
-Run: ``.venv/bin/python -m benchmarks.bench_sqlite [--rows N]``. The data is generated
-deterministically into ``benchmarks/data/trades.db`` the first time.
+Run: ``.venv/bin/python -m benchmarks.bench_sqlite [--rows N] [--formats ndjson,csv]``. The
+data is generated deterministically into ``benchmarks/data/trades-N.db`` the first time.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from benchmarks.harness import (
     compare_export,
     export_arguments,
     http_export,
-    raw_ndjson_loop,
+    raw_array_loop,
     start_server,
 )
 from connector.memory import tune_allocator
@@ -62,7 +63,7 @@ def make_database(path: Path, rows: int) -> Path:
 def raw_seconds(path: Path) -> tuple[int, float]:
     started = time.perf_counter()
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    rows = raw_ndjson_loop(connection.execute(SQL))
+    rows = raw_array_loop(connection.execute(SQL))
     connection.close()
     return rows, time.perf_counter() - started
 
@@ -71,19 +72,29 @@ def main() -> None:
     tune_allocator()  # the server does the same at start; both loops run alike
     args = export_arguments(__doc__)
     database = make_database(ROOT / "data" / f"trades-{args.rows}.db", args.rows)
-    with tempfile.TemporaryDirectory() as data_dir:
-        server = start_server(Path(data_dir))
+    with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as exact_dir:
+        # The same server twice: the database writing the text (the default), and the
+        # server's own encoder for every row (CONNECTOR_NATIVE_EXPORT=false).
+        servers = {
+            "": start_server(Path(data_dir)),
+            "_exact": start_server(Path(exact_dir), env={"CONNECTOR_NATIVE_EXPORT": "false"}),
+        }
         try:
-            add_connection(
-                server, {"name": "bench", "kind": "sqlite", "options": {"path": str(database)}}
-            )
-            http_export(server, "bench", "SELECT * FROM trades LIMIT 1000")  # warm the pool
-            compare_export(
-                "sqlite_export_ndjson", server, SQL, lambda: raw_seconds(database),
-                rows=args.rows, repeat=args.repeat,
-            )  # fmt: skip
+            for server in servers.values():
+                add_connection(
+                    server, {"name": "bench", "kind": "sqlite", "options": {"path": str(database)}}
+                )
+                http_export(server, "bench", "SELECT * FROM trades LIMIT 1000")  # warm the pool
+            for fmt in args.formats.split(","):
+                for suffix, server in servers.items():
+                    compare_export(
+                        f"sqlite_export_{fmt}{suffix}", server, SQL,
+                        lambda: raw_seconds(database), rows=args.rows, repeat=args.repeat,
+                        fmt=fmt, baseline="raw_array_loop",
+                    )  # fmt: skip
         finally:
-            server.stop()
+            for server in servers.values():
+                server.stop()
 
 
 if __name__ == "__main__":

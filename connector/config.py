@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     worker_threads: int = Field(4, ge=1, le=64)
     history_size: int = Field(10_000, ge=0)
+    # Exports the database writes itself where its text is the contract's (fastpath).
+    native_export: bool = True
     secret_store: Literal["auto", "keyring", "file"] = "auto"
     sample: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
