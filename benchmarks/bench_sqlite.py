@@ -15,15 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks.harness import (
-    ROOT,
-    add_connection,
-    compare_export,
-    export_arguments,
-    http_export,
-    raw_array_loop,
-    start_server,
-)
+from benchmarks.harness import ROOT, compare_plans, export_arguments, plan_servers, raw_array_loop
 from connector.memory import tune_allocator
 
 SYMBOLS = [f"S{i:03d}" for i in range(200)]
@@ -72,26 +64,14 @@ def main() -> None:
     tune_allocator()  # the server does the same at start; both loops run alike
     args = export_arguments(__doc__)
     database = make_database(ROOT / "data" / f"trades-{args.rows}.db", args.rows)
-    with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as exact_dir:
-        # The same server twice: the database writing the text (the default), and the
-        # server's own encoder for every row (CONNECTOR_NATIVE_EXPORT=false).
-        servers = {
-            "": start_server(Path(data_dir)),
-            "_exact": start_server(Path(exact_dir), env={"CONNECTOR_NATIVE_EXPORT": "false"}),
-        }
+    with tempfile.TemporaryDirectory() as data_dir:
+        servers = plan_servers(Path(data_dir))
         try:
-            for server in servers.values():
-                add_connection(
-                    server, {"name": "bench", "kind": "sqlite", "options": {"path": str(database)}}
-                )
-                http_export(server, "bench", "SELECT * FROM trades LIMIT 1000")  # warm the pool
-            for fmt in args.formats.split(","):
-                for suffix, server in servers.items():
-                    compare_export(
-                        f"sqlite_export_{fmt}{suffix}", server, SQL,
-                        lambda: raw_seconds(database), rows=args.rows, repeat=args.repeat,
-                        fmt=fmt, baseline="raw_array_loop",
-                    )  # fmt: skip
+            compare_plans(
+                "sqlite_export", servers, {"path": str(database)}, "sqlite", SQL,
+                lambda: raw_seconds(database), rows=args.rows, repeat=args.repeat,
+                formats=args.formats, baseline="raw_array_loop",
+            )  # fmt: skip
         finally:
             for server in servers.values():
                 server.stop()

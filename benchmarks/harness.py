@@ -327,6 +327,42 @@ def compare_export(
     )  # fmt: skip
 
 
+def plan_servers(data_dir: Path) -> dict[str, Server]:
+    """The same server twice: the database writing export text where it can (the default,
+    suffix ``""``) and the server's own encoder for every row (``"_exact"``,
+    ``CONNECTOR_NATIVE_EXPORT=false``), compared in one run."""
+    return {
+        "": start_server(data_dir / "native"),
+        "_exact": start_server(data_dir / "exact", env={"CONNECTOR_NATIVE_EXPORT": "false"}),
+    }
+
+
+def compare_plans(
+    prefix: str,
+    servers: dict[str, Server],
+    options: dict[str, Any],
+    kind: str,
+    sql: str,
+    raw_run: Callable[[], tuple[int, float]],
+    *,
+    rows: int,
+    repeat: int,
+    formats: str,
+    **extra: Any,
+) -> None:
+    """``compare_export`` for each format on each of ``plan_servers``, all against the raw
+    loop ``raw_run``."""
+    for server in servers.values():
+        add_connection(server, {"name": "bench", "kind": kind, "options": options})
+        http_export(server, "bench", f"{sql} LIMIT 1000")  # warm the pool
+    for fmt in formats.split(","):
+        for suffix, server in servers.items():
+            compare_export(
+                f"{prefix}_{fmt}{suffix}", server, sql, raw_run, rows=rows, repeat=repeat,
+                fmt=fmt, **extra,
+            )  # fmt: skip
+
+
 def report(
     name: str, rows: int, http_s: float, raw_s: float, peak_rss_mb: float, **extra: Any
 ) -> dict[str, Any]:

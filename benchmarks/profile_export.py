@@ -51,19 +51,22 @@ def main() -> None:
         server = start_server(Path(temp) / "data", env=env)
         try:
             add_connection(
-                server, {"name": "bench", "kind": args.kind, "options": _options(args.kind, args.rows)}
+                server,
+                {"name": "bench", "kind": args.kind, "options": _options(args.kind, args.rows)},
             )
             http_export(server, "bench", "SELECT * FROM trades LIMIT 1000", args.format)
             out = Path(temp) / "profile.txt"
+            spy_log = (Path(temp) / "spy.log").open("wb")
             spy = subprocess.Popen(
                 [py_spy, "record", "--pid", str(server.pid), "--format", "raw", "--output",
                  str(out), "--rate", "200", "--threads", "--native"],
-                stdout=subprocess.DEVNULL, stderr=open(Path(temp) / "spy.log", "wb"),
+                stdout=subprocess.DEVNULL, stderr=spy_log,
             )  # fmt: skip
             threading.Event().wait(1.0)  # py-spy attached
             http_export(server, "bench", SQL, args.format)
             spy.send_signal(2)
             spy.wait(30)
+            spy_log.close()
             if not out.exists():
                 raise SystemExit((Path(temp) / "spy.log").read_text())
         finally:

@@ -19,6 +19,8 @@ Must not import FastAPI or any driver.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +30,11 @@ from connector.export import ExportFormat, encode, encode_rest
 from connector.models import Column
 from connector.query import STREAM_BATCH_ROWS, QueryJob, RowStream, _fail
 from connector.statements import BoundStatement
+from connector.values import csv_value
+
+# Marks a plan's statement puts in front of a value the database would write differently
+# from the exact path: a float's exact text, a BLOB's hex, or text that starts with a mark.
+REAL_MARK, BLOB_MARK, TEXT_MARK = "\x01", "\x02", "\x03"
 
 Batches = Iterable[list[tuple[Any, ...]]]
 
@@ -46,6 +53,33 @@ class NativePlan:
     # failure stopped the plan's statement.
     resume: BoundStatement | None = None
     resumable: Callable[[BaseException], bool] | None = None
+    # Instead of a statement to fetch from: the database streams the text itself
+    # (PostgreSQL ``COPY ... TO STDOUT``), as (bytes, rows in them) from the session cursor.
+    stream: Callable[[Any], Iterator[tuple[bytes, int]]] | None = None
+    # Puts the session back as it was before the plan, when ``retry_on_error`` retries.
+    recover: Callable[[Any], None] | None = None
+
+
+def unmark(value: Any) -> Any:
+    """The value a marked field stands for; any other value as it is."""
+    if isinstance(value, str) and value and value[0] in "\x01\x02\x03":
+        mark, rest = value[0], value[1:]
+        if mark == REAL_MARK:
+            return float(rest)
+        if mark == BLOB_MARK:
+            return bytes.fromhex(rest)
+        return rest
+    return value
+
+
+def redo_csv(text: str) -> str:
+    """CSV rows holding marked fields, written again by the exact path's rules."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(
+        [[csv_value(unmark(value)) for value in row] for row in csv.reader(io.StringIO(text))]
+    )
+    return buffer.getvalue()
 
 
 class ExportStream(RowStream):
@@ -66,6 +100,8 @@ class ExportStream(RowStream):
         self.plan: NativePlan | None = None
 
     def _start(self) -> None:
+        self._stream: Iterator[tuple[bytes, int]] | None = None
+        self._head: list[bytes] = []
         job = self.job
         plan = (
             job.backend.native_export(self._cursor, job.statement, self.fmt)
@@ -76,11 +112,20 @@ class ExportStream(RowStream):
             super()._start()
             return
         try:
-            job.backend.execute(self._cursor, plan.statement)
-            self._first = self._cursor.fetchmany(self.batch_size)
+            if plan.stream is not None:
+                # Started here, so a failing statement fails before the response starts.
+                self._stream = plan.stream(self._cursor)
+                self._head = [data for data, _ in self._counted(self._take(1))]
+            else:
+                job.backend.execute(self._cursor, plan.statement)
+                self._first = self._cursor.fetchmany(self.batch_size)
         except Exception:
             if not plan.retry_on_error or job.control.stopped:
                 raise
+            self._stream = None
+            self.row_count = 0
+            if plan.recover is not None:
+                plan.recover(self._cursor)
             super()._start()
             return
         self.plan = plan
@@ -90,7 +135,35 @@ class ExportStream(RowStream):
         """The response body, one chunk per batch."""
         if self.plan is None:
             return encode(self.fmt, self.columns, self.batches())
+        if self._stream is not None:
+            return self._streamed()
         return self._native_chunks(self.plan)
+
+    def _take(self, count: int | None) -> Iterator[tuple[bytes, int]]:
+        assert self._stream is not None
+        for index, item in enumerate(self._stream):
+            yield item
+            if count is not None and index + 1 >= count:
+                return
+
+    def _counted(self, items: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, int]]:
+        for data, rows in items:
+            self.row_count += rows
+            yield data, rows
+
+    def _streamed(self) -> Iterator[bytes]:
+        job = self.job
+        yield from self._head
+        try:
+            for data, _ in self._counted(self._take(None)):
+                yield data
+                if job.control.stopped:
+                    raise job.control.stopped_error()
+        except ConnectorError:
+            raise
+        except Exception as exc:
+            raise _fail(job, exc) from exc
+        self.finished = True
 
     def _native_chunks(self, plan: NativePlan) -> Iterator[bytes]:
         resumed: list[bool] = []

@@ -192,3 +192,110 @@ def test_sqlite_blob_after_the_first_batch_resumes_by_the_exact_path(
     lines = body.splitlines()
     assert len(lines) == 12_000
     assert lines[7000] == b'{"id":7001,"t":"AP8=","r":1000.1428571428571}'
+
+
+# -- PostgreSQL: CSV through COPY -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_database() -> Iterator[str]:
+    import secrets
+
+    import psycopg
+    from psycopg import sql as pgsql
+
+    from tests import netdb
+    from tests.conftest import require_service
+
+    require_service(netdb.port_open("127.0.0.1", 5432), "no PostgreSQL on 127.0.0.1:5432")
+    name = f"dc_fast_{secrets.token_hex(4)}"
+    root = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
+    root.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=name, autocommit=True) as db:
+        db.execute(
+            "CREATE TABLE v (id int8, f float8, g float4, t text, c varchar(20), ok bool, "
+            "d date, ts timestamp, b bytea, u uuid, n numeric)"
+        )
+        floats = [0.1 + 0.2, 5.0, 1e20, 1e15, 1e16, -0.0, 1e-5, 123.45, 1 / 3, 2.5e-30]
+        texts = ["", 'a "q", b', "line\nbreak", "cr\rhere", "\\.", "\x01mark", "é \U0001f600", " "]
+        for index in range(12):
+            db.execute(
+                "INSERT INTO v VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    index,
+                    floats[index % len(floats)],
+                    floats[index % len(floats)],
+                    texts[index % len(texts)],
+                    texts[(index + 3) % len(texts)],
+                    index % 3 == 0,
+                    f"2024-05-{index + 1:02d}",
+                    f"2024-05-01 13:45:{index:02d}" + (".5" if index % 2 else ""),
+                    bytes(range(index * 7)),
+                    f"00000000-0000-0000-0000-{index:012d}",
+                    index / 8,
+                ),
+            )
+        db.execute(
+            "INSERT INTO v (id, f, g, d, ts) VALUES (98, 'NaN', 'Infinity', 'infinity', "
+            "'-infinity'), (99, '-Infinity', 'NaN', '0044-03-15 BC', '0044-03-15 12:00 BC')"
+        )
+        db.execute("INSERT INTO v (id) VALUES (100)")
+    yield name
+    root.execute(
+        pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
+    )
+    root.close()
+
+
+@pytest.fixture
+def pg_conn(client: TestClient, pg_database: str) -> str:
+    options = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": pg_database}
+    body = {"name": "pgfast", "kind": "postgresql", "options": options}
+    assert client.post("/connections", json=body).status_code == 201
+    return "pgfast"
+
+
+def _pg_csv(client: TestClient, sql: str) -> bytes:
+    response = client.post(
+        "/connections/pgfast/export", params={"format": "csv"}, json={"sql": sql}
+    )
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+@pytest.mark.parametrize(
+    ("sql", "planned"),
+    [
+        ("SELECT id, f, g, t, c, ok, d, ts, b, u FROM v ORDER BY id", True),
+        ("SELECT id, t FROM v ORDER BY id DESC", True),
+        ("SELECT id, f * 3 AS tripled, t || '!' AS shout FROM v", True),
+        ("SELECT id, n FROM v", False),  # numeric: not vouched for
+        ("SELECT t FROM v", False),  # one column
+        ("SHOW DateStyle", False),
+    ],
+)
+def test_postgresql_copy_writes_what_the_exact_path_writes(
+    client: TestClient,
+    pg_conn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    sql: str,
+    planned: bool,
+) -> None:
+    from connector.backends import postgresql_native
+    from connector.backends.postgresql import PostgresqlBackend
+
+    made: list[bool] = []
+    real = postgresql_native.plan
+
+    def recording(*args: Any) -> Any:
+        found = real(*args)
+        made.append(found is not None)
+        return found
+
+    monkeypatch.setattr(postgresql_native, "plan", recording)
+    fast = _pg_csv(client, sql)
+    assert made == [planned]
+    with monkeypatch.context() as patch:
+        patch.setattr(PostgresqlBackend, "native_export", lambda *_: None)
+        exact = _pg_csv(client, sql)
+    assert fast == exact

@@ -50,6 +50,7 @@ from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 from sqlglot.tokenizer_core import TokenType
 
+from connector.backends import postgresql_native
 from connector.backends.base import DBAPIConnection, DBAPICursor
 from connector.backends.funnel import ErrorRule, ErrorTable, first_sentence
 from connector.backends.network import (
@@ -70,8 +71,10 @@ from connector.errors import (
     ReadOnlyError,
     SqlError,
 )
+from connector.fastpath import NativePlan
 from connector.models import Capabilities, ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
 from connector.running import QueryControl
+from connector.statements import BoundStatement
 from connector.values import infer_column_types
 
 if TYPE_CHECKING:
@@ -194,12 +197,17 @@ class StreamCursor:
             raise AttributeError(name)
         return getattr(self._cursor, name)
 
+    @property
+    def connection(self) -> psycopg.Connection[Any]:
+        return self._connection
+
+    @staticmethod
+    def declarable(query: str) -> bool:
+        """True for a statement ``DECLARE`` (and a subquery) takes: one that only reads."""
+        return _DECLARABLE.match(query) is not None and _WRITES.search(query) is None
+
     def execute(self, query: str, params: Any = None) -> None:
-        declared = (
-            self.server_side
-            and _DECLARABLE.match(query) is not None
-            and _WRITES.search(query) is None
-        )
+        declared = self.server_side and self.declarable(query)
         if declared:
             self._cursor = self._connection.cursor(name=f"dc_{secrets.token_hex(6)}")
         else:
@@ -487,6 +495,15 @@ class PostgresqlBackend(NetworkBackend):
             finally:
                 with suppress(psycopg.Error):
                     connection.read_only = None
+
+    def native_export(
+        self, cursor: DBAPICursor, statement: BoundStatement, fmt: str
+    ) -> NativePlan | None:
+        """CSV through ``COPY ... TO STDOUT`` where its text is the contract's
+        (``postgresql_native``)."""
+        if not isinstance(cursor, StreamCursor):
+            return None
+        return postgresql_native.plan(cursor, statement, fmt)
 
     def cap_rows(self, cursor: DBAPICursor, rows: int) -> None:
         """A row-limited query reads through a named cursor: one ``FETCH`` of ``rows``."""
