@@ -256,9 +256,7 @@ def pg_conn(client: TestClient, pg_database: str) -> str:
 
 
 def _pg_export(client: TestClient, sql: str, fmt: str) -> bytes:
-    response = client.post(
-        "/connections/pgfast/export", params={"format": fmt}, json={"sql": sql}
-    )
+    response = client.post("/connections/pgfast/export", params={"format": fmt}, json={"sql": sql})
     assert response.status_code == 200, response.text
     return response.content
 
