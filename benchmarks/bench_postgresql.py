@@ -1,7 +1,8 @@
-"""Export 1M rows of trades from PostgreSQL as NDJSON over HTTP, against the raw psycopg
-loop (a named, server-side cursor, as the server's export uses).
+"""Export 1M rows of trades from PostgreSQL over HTTP (NDJSON and CSV, with and without
+``COPY``), against the raw psycopg loop writing arrays (a named, server-side cursor, as
+the server's export uses; ``raw_array_loop``).
 
-Run: ``.venv/bin/python -m benchmarks.bench_postgresql [--rows N]`` with PostgreSQL on
+Run: ``.venv/bin/python -m benchmarks.bench_postgresql [--rows N] [--formats ndjson,csv]`` with PostgreSQL on
 127.0.0.1:5432 (user postgres, trust). The rows, the same as the SQLite benchmark's, are
 generated deterministically into the ``dc_bench`` database the first time.
 """
@@ -16,14 +17,7 @@ from typing import Any
 import psycopg
 
 from benchmarks.bench_sqlite import SQL, trades
-from benchmarks.harness import (
-    add_connection,
-    compare_export,
-    export_arguments,
-    http_export,
-    raw_ndjson_loop,
-    start_server,
-)
+from benchmarks.harness import compare_plans, export_arguments, plan_servers, raw_array_loop
 from connector.memory import tune_allocator
 
 HOST, PORT, DATABASE = "127.0.0.1", 5432, "dc_bench"
@@ -62,7 +56,7 @@ def raw_seconds() -> tuple[int, float]:
     with connect() as connection:
         cursor = connection.cursor(name="raw_bench")
         cursor.execute(SQL)
-        rows = raw_ndjson_loop(cursor)
+        rows = raw_array_loop(cursor)
         cursor.close()
     return rows, time.perf_counter() - started
 
@@ -71,28 +65,20 @@ def main() -> None:
     tune_allocator()
     args = export_arguments(__doc__)
     make_table(args.rows)
+    with connect() as connection:
+        version = connection.execute("SHOW server_version").fetchone()
+    options = {"host": HOST, "port": PORT, "user": "postgres", "database": DATABASE}
     with tempfile.TemporaryDirectory() as data_dir:
-        server = start_server(Path(data_dir))
+        servers = plan_servers(Path(data_dir))
         try:
-            add_connection(
-                server,
-                {
-                    "name": "bench",
-                    "kind": "postgresql",
-                    "options": {
-                        "host": HOST, "port": PORT, "user": "postgres", "database": DATABASE
-                    },
-                },
-            )  # fmt: skip
-            http_export(server, "bench", "SELECT * FROM trades LIMIT 1000")  # warm the pool
-            with connect() as connection:
-                version = connection.execute("SHOW server_version").fetchone()
-            compare_export(
-                "postgresql_export_ndjson", server, SQL, raw_seconds, rows=args.rows,
-                repeat=args.repeat, server_version=str(version[0] if version else ""),
+            compare_plans(
+                "postgresql_export", servers, options, "postgresql", SQL, raw_seconds,
+                rows=args.rows, repeat=args.repeat, formats=args.formats,
+                baseline="raw_array_loop", server_version=str(version[0] if version else ""),
             )  # fmt: skip
         finally:
-            server.stop()
+            for server in servers.values():
+                server.stop()
 
 
 if __name__ == "__main__":

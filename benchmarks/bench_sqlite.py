@@ -1,7 +1,8 @@
-"""Export 1M rows of trades from SQLite as NDJSON over HTTP, against the raw sqlite3 loop.
+"""Export 1M rows of trades from SQLite over HTTP (NDJSON and CSV), against the raw sqlite3
+loop writing arrays (``raw_array_loop``: fetchmany + one orjson array per row).
 
-Run: ``.venv/bin/python -m benchmarks.bench_sqlite [--rows N]``. The data is generated
-deterministically into ``benchmarks/data/trades.db`` the first time.
+Run: ``.venv/bin/python -m benchmarks.bench_sqlite [--rows N] [--formats ndjson,csv]``. The
+data is generated deterministically into ``benchmarks/data/trades-N.db`` the first time.
 """
 
 from __future__ import annotations
@@ -14,15 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks.harness import (
-    ROOT,
-    add_connection,
-    compare_export,
-    export_arguments,
-    http_export,
-    raw_ndjson_loop,
-    start_server,
-)
+from benchmarks.harness import ROOT, compare_plans, export_arguments, plan_servers, raw_array_loop
 from connector.memory import tune_allocator
 
 SYMBOLS = [f"S{i:03d}" for i in range(200)]
@@ -62,7 +55,7 @@ def make_database(path: Path, rows: int) -> Path:
 def raw_seconds(path: Path) -> tuple[int, float]:
     started = time.perf_counter()
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    rows = raw_ndjson_loop(connection.execute(SQL))
+    rows = raw_array_loop(connection.execute(SQL))
     connection.close()
     return rows, time.perf_counter() - started
 
@@ -72,18 +65,16 @@ def main() -> None:
     args = export_arguments(__doc__)
     database = make_database(ROOT / "data" / f"trades-{args.rows}.db", args.rows)
     with tempfile.TemporaryDirectory() as data_dir:
-        server = start_server(Path(data_dir))
+        servers = plan_servers(Path(data_dir))
         try:
-            add_connection(
-                server, {"name": "bench", "kind": "sqlite", "options": {"path": str(database)}}
-            )
-            http_export(server, "bench", "SELECT * FROM trades LIMIT 1000")  # warm the pool
-            compare_export(
-                "sqlite_export_ndjson", server, SQL, lambda: raw_seconds(database),
-                rows=args.rows, repeat=args.repeat,
+            compare_plans(
+                "sqlite_export", servers, {"path": str(database)}, "sqlite", SQL,
+                lambda: raw_seconds(database), rows=args.rows, repeat=args.repeat,
+                formats=args.formats, baseline="raw_array_loop",
             )  # fmt: skip
         finally:
-            server.stop()
+            for server in servers.values():
+                server.stop()
 
 
 if __name__ == "__main__":

@@ -264,11 +264,30 @@ def raw_ndjson_loop(cursor: Any, batch: int = 5000) -> int:
         del data
 
 
+def raw_array_loop(cursor: Any, batch: int = 5000) -> int:
+    """The naive loop the fast paths are measured against: ``fetchmany`` batches and one
+    ``orjson`` array per row with a newline (no dict, no keys); returns rows."""
+    rows = 0
+    while True:
+        chunk = cursor.fetchmany(batch)
+        if not chunk:
+            return rows
+        data = b"".join(
+            [
+                orjson.dumps(row, default=json_default, option=orjson.OPT_APPEND_NEWLINE)
+                for row in chunk
+            ]
+        )
+        rows += len(chunk)
+        del data
+
+
 def export_arguments(description: str | None, rows: int = 1_000_000) -> argparse.Namespace:
     """``--rows`` and ``--repeat``, shared by the export benchmarks."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--rows", type=int, default=rows)
     parser.add_argument("--repeat", type=int, default=3, help="best of N runs each way")
+    parser.add_argument("--formats", default="ndjson,csv", help="export formats to measure")
     return parser.parse_args()
 
 
@@ -280,6 +299,7 @@ def compare_export(
     *,
     rows: int,
     repeat: int,
+    fmt: str = "ndjson",
     **extra: Any,
 ) -> dict[str, Any]:
     """Alternate the raw loop and the HTTP export ``repeat`` times and report each one's best
@@ -292,7 +312,9 @@ def compare_export(
     for _ in range(repeat):
         raw_rows, raw_s = raw_run()
         with RssSampler(server.pid) as rss:
-            http_rows, http_s = http_export(server, "bench", sql)
+            http_rows, http_s = http_export(server, "bench", sql, fmt)
+        if fmt == "csv":
+            http_rows -= 1  # the header line
         if raw_rows != rows or http_rows != rows:
             raise RuntimeError(f"expected {rows} rows, raw gave {raw_rows}, HTTP {http_rows}")
         raw_times.append(raw_s)
@@ -301,8 +323,44 @@ def compare_export(
         peak_mb = max(peak_mb, rss.peak_mb)
     return report(
         name, rows, min(http_times), min(raw_times), peak_mb,
-        server_start_rss_mb=round(start_mb, 1), repeat=repeat, **extra,
+        server_start_rss_mb=round(start_mb, 1), repeat=repeat, format=fmt, **extra,
     )  # fmt: skip
+
+
+def plan_servers(data_dir: Path) -> dict[str, Server]:
+    """The same server twice: the database writing export text where it can (the default,
+    suffix ``""``) and the server's own encoder for every row (``"_exact"``,
+    ``CONNECTOR_NATIVE_EXPORT=false``), compared in one run."""
+    return {
+        "": start_server(data_dir / "native"),
+        "_exact": start_server(data_dir / "exact", env={"CONNECTOR_NATIVE_EXPORT": "false"}),
+    }
+
+
+def compare_plans(
+    prefix: str,
+    servers: dict[str, Server],
+    options: dict[str, Any],
+    kind: str,
+    sql: str,
+    raw_run: Callable[[], tuple[int, float]],
+    *,
+    rows: int,
+    repeat: int,
+    formats: str,
+    **extra: Any,
+) -> None:
+    """``compare_export`` for each format on each of ``plan_servers``, all against the raw
+    loop ``raw_run``."""
+    for server in servers.values():
+        add_connection(server, {"name": "bench", "kind": kind, "options": options})
+        http_export(server, "bench", f"{sql} LIMIT 1000")  # warm the pool
+    for fmt in formats.split(","):
+        for suffix, server in servers.items():
+            compare_export(
+                f"{prefix}_{fmt}{suffix}", server, sql, raw_run, rows=rows, repeat=repeat,
+                fmt=fmt, **extra,
+            )  # fmt: skip
 
 
 def report(
@@ -318,12 +376,13 @@ def report(
         "server_peak_rss_mb": round(peak_rss_mb, 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "when": time.strftime("%Y-%m-%d"),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         **extra,
     }
     print(
         f"{name}: {rows:,} rows  http {result['http_rows_per_s']:,}/s  raw "
         f"{result['raw_rows_per_s']:,}/s  ratio {result['ratio']}  server peak RSS "
-        f"{result['server_peak_rss_mb']} MB"
+        f"{result['server_peak_rss_mb']} MB  load {result['load_average_1m']}"
     )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
         None, description="serve HTTPS with this certificate (PEM) instead of a local one"
     )
     tls_key_file: Path | None = Field(None, description="the key file of tls_cert_file")
+    native_export: bool = Field(
+        True,
+        description="exports the database writes itself where its text is the contract's",
+    )
 
     @field_validator("data_dir")
     @classmethod

@@ -59,6 +59,7 @@ SETTING_KEYS: dict[tuple[str, str], str] = {
             "max_body_bytes",
             "worker_threads",
             "history_size",
+            "native_export",
         )
     },
     ("tls", "enabled"): "tls",

@@ -73,11 +73,12 @@ def encode_json(
 
 
 def encode_csv(
-    columns: Sequence[Column], batches: Iterable[list[tuple[Any, ...]]]
+    columns: Sequence[Column], batches: Iterable[list[tuple[Any, ...]]], *, header: bool = True
 ) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([column.name for column in columns])
+    if header:
+        writer.writerow([column.name for column in columns])
     for batch in batches:
         writer.writerows([[csv_value(value) for value in row] for row in batch])
         yield buffer.getvalue().encode("utf-8")
@@ -95,3 +96,15 @@ def encode(
     fmt: ExportFormat, columns: Sequence[Column], batches: Iterable[list[tuple[Any, ...]]]
 ) -> Iterator[bytes]:
     return ENCODERS[fmt](columns, batches)
+
+
+def encode_rest(
+    fmt: ExportFormat, columns: Sequence[Column], batches: Iterable[list[tuple[Any, ...]]]
+) -> Iterator[bytes]:
+    """The rest of an NDJSON or CSV export whose first rows (and CSV header) were written
+    by the database (``connector.fastpath``): the same lines, without a header."""
+    if fmt == "csv":
+        return encode_csv(columns, batches, header=False)
+    if fmt == "ndjson":
+        return encode_ndjson(columns, batches)
+    raise ValueError(f"a {fmt} export cannot be continued")

@@ -103,6 +103,7 @@ def run_query(job: QueryJob, limit: int) -> QueryResult:
         with job.backend.session(
             raw.driver_connection, job.control, read_only=job.read_only, stream=False
         ) as cursor:
+            job.backend.cap_rows(cursor, limit + 1)
             job.backend.execute(cursor, job.statement)
             description = cursor.description
             rows = list(cursor.fetchmany(limit + 1)) if description else []
@@ -160,16 +161,21 @@ class RowStream:
                 self._raw.driver_connection, job.control, read_only=job.read_only, stream=True
             )
             self._cursor = self._session.__enter__()
-            job.backend.execute(self._cursor, job.statement)
-            description = self._cursor.description
-            self._first = self._cursor.fetchmany(self.batch_size) if description else []
-            self.columns = _columns(job, description, self._first)
+            self._start()
         except BaseException as exc:
             self._release(exc)
             if isinstance(exc, Exception):
                 raise _fail(job, exc) from exc
             raise
         return self
+
+    def _start(self) -> None:
+        """Execute on the open session and read the first batch and the columns."""
+        job = self.job
+        job.backend.execute(self._cursor, job.statement)
+        description = self._cursor.description
+        self._first = self._cursor.fetchmany(self.batch_size) if description else []
+        self.columns = _columns(job, description, self._first)
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
         """Yield batches until the result is exhausted; raises if the query is stopped."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -30,6 +30,8 @@ from connector.errors import (
     NotFoundError,
     ReadOnlyError,
 )
+from connector.export import ExportFormat
+from connector.fastpath import ExportStream
 from connector.history import HistoryWriter
 from connector.keychain import SecretStore
 from connector.models import (
@@ -352,7 +354,11 @@ class Connector:
         return result
 
     def open_stream(
-        self, name: str, request: QueryRequest, client: str | None = None
+        self,
+        name: str,
+        request: QueryRequest,
+        client: str | None = None,
+        fmt: ExportFormat = "ndjson",
     ) -> ManagedStream:
         """Start an export: the query runs until every row is read or the stream closes.
 
@@ -372,7 +378,7 @@ class Connector:
             self._record_failure(name, request.sql, started, error, client)
             raise
         self.running.add(job.control)
-        stream = RowStream(job)
+        stream = ExportStream(job, fmt, native=self.settings.native_export)
         try:
             stream.open()
         except ConnectorError as error:
@@ -437,10 +443,10 @@ class Connector:
 
 
 class ManagedStream:
-    """A ``RowStream`` plus what to do when it ends, however it ends."""
+    """An ``ExportStream`` plus what to do when it ends, however it ends."""
 
     def __init__(
-        self, stream: RowStream, on_finish: Callable[[ConnectorError | None], None]
+        self, stream: ExportStream, on_finish: Callable[[ConnectorError | None], None]
     ) -> None:
         self.stream = stream
         self.columns = stream.columns
@@ -451,6 +457,14 @@ class ManagedStream:
     def batches(self) -> Any:
         try:
             yield from self.stream.batches()
+        except ConnectorError as error:
+            self._error = error
+            raise
+
+    def chunks(self) -> Iterator[bytes]:
+        """The export's bytes in the format it was opened for, one chunk per batch."""
+        try:
+            yield from self.stream.chunks()
         except ConnectorError as error:
             self._error = error
             raise

@@ -14,7 +14,7 @@ from starlette.concurrency import iterate_in_threadpool
 
 from connector.api import openapi
 from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, no_content
-from connector.export import MEDIA_TYPES, ExportFormat, encode
+from connector.export import MEDIA_TYPES, ExportFormat
 from connector.models import NAME_PATTERN, HistoryEntry, QueryRequest, RunningQueryInfo
 from connector.service import ManagedStream
 from connector.wire import result_body
@@ -40,8 +40,8 @@ def run_query(
     return JSONBytes(result_body(connector.run(name, request, client), shape))
 
 
-async def _stream_body(stream: ManagedStream, fmt: ExportFormat) -> AsyncIterator[bytes]:
-    chunks = encode(fmt, stream.columns, stream.batches())
+async def _stream_body(stream: ManagedStream) -> AsyncIterator[bytes]:
+    chunks = stream.chunks()
     try:
         async for chunk in iterate_in_threadpool(chunks):
             yield chunk
@@ -71,10 +71,10 @@ async def export(
     name: str = ConnectionName,
     format: ExportFormat = Query("ndjson", description="ndjson, csv or json."),
 ) -> StreamingResponse:
-    stream = await anyio.to_thread.run_sync(connector.open_stream, name, request, client)
+    stream = await anyio.to_thread.run_sync(connector.open_stream, name, request, client, format)
     filename = f"{name}-export.{format}"
     return StreamingResponse(
-        _stream_body(stream, format),
+        _stream_body(stream),
         media_type=MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

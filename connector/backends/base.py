@@ -23,7 +23,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
@@ -43,6 +43,9 @@ from connector.models import ConnectionSpec as ConnectionSpec
 from connector.running import QueryControl
 from connector.statements import BoundStatement, GuardRules, ParamStyle
 from connector.values import infer_column_types
+
+if TYPE_CHECKING:
+    from connector.fastpath import NativePlan
 
 __all__ = [
     "Backend",
@@ -222,6 +225,19 @@ class Backend(ABC):
             cursor.execute(statement.sql)
         else:
             cursor.execute(statement.sql, statement.params)
+
+    def native_export(
+        self, cursor: DBAPICursor, statement: BoundStatement, fmt: str
+    ) -> NativePlan | None:
+        """A plan for the database to write export ``fmt`` itself (``connector.fastpath``),
+        on the session ``cursor`` is open on, or None to export the rows as usual."""
+        return None
+
+    def cap_rows(self, cursor: DBAPICursor, rows: int) -> None:
+        """Before ``execute``: the caller reads at most ``rows`` rows of the next statement,
+        so the database need not produce more (a row-limited ``/query``). By default
+        nothing: the cursor already reads rows as they are fetched (SQLite, DuckDB)."""
+        return None
 
     def column_types(
         self, description: Sequence[Sequence[Any]], rows: Sequence[Sequence[Any]]

@@ -647,10 +647,18 @@ class MysqlBackend(NetworkBackend):
             connection.rollback()
         with connection.cursor() as restore:
             restore.execute(
-                "SET SESSION max_statement_time = DEFAULT"
+                "SET SESSION max_statement_time = DEFAULT, sql_select_limit = DEFAULT"
                 if mariadb
-                else "SET SESSION MAX_EXECUTION_TIME = DEFAULT"
+                else "SET SESSION MAX_EXECUTION_TIME = DEFAULT, sql_select_limit = DEFAULT"
             )
+
+    def cap_rows(self, cursor: DBAPICursor, rows: int) -> None:
+        """``sql_select_limit``: the server stops a top-level SELECT after ``rows`` rows, so a
+        row-limited query on a big table reads and sends only those (the buffered cursor
+        would otherwise receive the whole result). A ``LIMIT`` in the statement itself wins
+        over it; the session reset or ``_finish`` puts the default back."""
+        with cursor.connection.cursor() as setup:
+            setup.execute(f"SET SESSION sql_select_limit = {int(rows)}")
 
     def column_types(
         self, description: Sequence[Sequence[Any]], rows: Sequence[Sequence[Any]]

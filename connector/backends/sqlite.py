@@ -37,6 +37,7 @@ from sqlalchemy.pool import NullPool, QueuePool
 from sqlglot import expressions as exp
 from sqlglot.tokenizer_core import Token
 
+from connector.backends import sqlite_native
 from connector.backends.base import Backend, DBAPIConnection, DBAPICursor
 from connector.backends.files import is_regular_file, local_database, not_regular, shown
 from connector.backends.funnel import ErrorRule, ErrorTable
@@ -47,9 +48,10 @@ from connector.errors import (
     ReadOnlyError,
     SqlError,
 )
+from connector.fastpath import NativePlan
 from connector.models import Capabilities, ColumnInfo, ConnectionSpec, SchemaInfo, TableInfo
 from connector.running import QueryControl
-from connector.statements import READ_ONLY_REFUSAL, GuardRules
+from connector.statements import READ_ONLY_REFUSAL, BoundStatement, GuardRules
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 # Pragmas that take an argument yet only read.
@@ -364,6 +366,13 @@ class SqliteBackend(Backend):
             finally:
                 if attached is not None:
                     allow_writes(connection, attached)
+
+    def native_export(
+        self, cursor: DBAPICursor, statement: BoundStatement, fmt: str
+    ) -> NativePlan | None:
+        """SQLite writes NDJSON, JSON and CSV itself where its text is the contract's
+        (``sqlite_native``)."""
+        return sqlite_native.plan(cursor.connection, statement, fmt)
 
     def server_version(self, connection: DBAPIConnection) -> str:
         # Counting sqlite_master makes SQLite read the file header, so a file that is not

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
 import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -149,7 +148,7 @@ def export(
     temp = output.with_name(f".{output.name}.part")
     runtime = context.runtime()
     with reported():
-        stream = runtime.connector.open_stream(connection, request, client="cli")
+        stream = runtime.connector.open_stream(connection, request, client="cli", fmt=chosen)
         started = time.perf_counter()
         try:
             with Progress(
@@ -157,11 +156,9 @@ def export(
                 console=err, transient=True,
             ) as progress, temp.open("wb") as handle:  # fmt: skip
                 task = progress.add_task("0 rows", total=None)
-                counted = _counting(
-                    stream.batches(), lambda n: progress.update(task, description=f"{n:,} rows")
-                )
-                for chunk in encode(chosen, stream.columns, counted):
+                for chunk in stream.chunks():
                     handle.write(chunk)
+                    progress.update(task, description=f"{stream.stream.row_count:,} rows")
             os.replace(temp, output)
         except (KeyboardInterrupt, QueryCancelledError):
             # Ctrl-C lands either here or, inside SQLite, as an interrupted statement.
@@ -175,11 +172,3 @@ def export(
             stream.close()
     seconds = time.perf_counter() - started
     note(f"wrote {count_phrase(stream.stream.row_count)} to {output} in {seconds:.1f} s")
-
-
-def _counting(batches: Iterator[list[Any]], report: Callable[[int], None]) -> Iterator[list[Any]]:
-    total = 0
-    for batch in batches:
-        total += len(batch)
-        report(total)
-        yield batch

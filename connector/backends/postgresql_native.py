@@ -1,0 +1,263 @@
+"""PostgreSQL writes CSV and NDJSON exports itself: ``COPY (SELECT <text per column> FROM
+(<the user's SQL>) AS _dc(c0, c1, ...)) TO STDOUT (FORMAT csv)``, or for NDJSON each row
+one JSON object built by concatenation (``to_json`` for text, numbers as below) in
+COPY's text format, streamed as it arrives.
+
+The result's column types are read first (the statement wrapped in ``LIMIT 0``, inside a
+savepoint). Each column of a type below gets an expression that makes PostgreSQL print
+exactly what the exact path writes; any other type (numeric, json, arrays, timestamptz,
+time...), parameters, one column only (Python's csv writes an empty one-field row as
+``""``), or a statement ``COPY`` cannot wrap means no plan.
+
+- integers as they are; booleans ``true``/``false``; ``uuid`` as text; ``bytea`` as
+  base64 without line breaks; dates in ISO style (BC, infinity and years past 9999 stay
+  the text PostgreSQL prints, as the exact path keeps it);
+- ``timestamp`` as ``2024-05-01T13:45:00`` (microseconds only when there are some, six
+  digits, as Python's ``isoformat``);
+- ``float8`` (and ``float4`` through its text) as Python's ``repr``: the shortest digits
+  (``extra_float_digits = 1``), which PostgreSQL prints in fixed notation from 1e-4 to
+  1e15, with ``.0`` for whole numbers; NaN and infinities as an empty field; other
+  magnitudes are marked;
+- text: an empty string as an empty field (PostgreSQL would quote it to tell it from
+  NULL); a value the two writers would quote differently (``\\r``, ``\\.``) or that starts
+  with a mark character is marked.
+
+Marked values (``\\x01`` + a float's text, ``\\x03`` + text) make the rows of that chunk be
+parsed and written again by the exact rules (``connector.fastpath.redo_csv``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+from psycopg.postgres import types as pg_types
+
+from connector.fastpath import NativePlan, redo_csv
+from connector.models import Column
+from connector.statements import BoundStatement
+from connector.values import dumps
+
+_OIDS = {info.name: info.oid for info in pg_types}
+CHUNK_BYTES = 1 << 18
+
+
+def _csv_quotes_cr() -> bool:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(["a\rb", "x"])
+    return buffer.getvalue().startswith('"')
+
+
+_PYTHON_QUOTES_CR = _csv_quotes_cr()
+
+
+def _float8(c: str) -> str:
+    # PostgreSQL prints the shortest digits, in fixed notation from 1e-4 up to 1e15.
+    return (
+        f"CASE WHEN {c} = 0 THEN CASE WHEN {c}::text = '-0' THEN '-0.0' ELSE '0.0' END "
+        f"WHEN abs({c}) >= 1e-4 AND abs({c}) < 1e15 THEN "
+        f"CASE WHEN {c} = trunc({c}) THEN {c}::text || '.0' ELSE {c}::text END "
+        f"WHEN {c} = 'NaN'::float8 OR {c} IN ('Infinity'::float8, '-Infinity'::float8) THEN NULL "
+        f"ELSE chr(1) || {c}::text END"
+    )
+
+
+def _text(c: str) -> str:
+    # PostgreSQL quotes a field holding \r; Python's csv (3.11) does not: redo those.
+    cr = "" if _PYTHON_QUOTES_CR else f" OR strpos({c}, chr(13)) > 0"
+    return (
+        f"CASE WHEN {c} = '' THEN NULL "
+        f"WHEN ascii({c}) BETWEEN 1 AND 3 OR {c} = '\\.'{cr} "
+        f"THEN chr(3) || {c} ELSE {c} END"
+    )
+
+
+def _timestamp(c: str) -> str:
+    # ISO text with a T; fractions padded to the six digits isoformat writes.
+    text = f"replace({c}::text, ' ', 'T')"
+    return (
+        f"CASE WHEN isfinite({c}) AND {c} >= '0001-01-01' AND {c} < '10000-01-01' THEN "
+        f"CASE WHEN strpos({c}::text, '.') > 0 THEN rpad({text}, 26, '0') ELSE {text} END "
+        f"ELSE {c}::text END"
+    )
+
+
+def _expression(oid: int, c: str) -> str | None:
+    """The text PostgreSQL should print for column ``c`` of type ``oid``, or None."""
+    if oid in (_OIDS["int2"], _OIDS["int4"], _OIDS["int8"], _OIDS["oid"], _OIDS["date"]):
+        return c
+    if oid in (_OIDS["text"], _OIDS["varchar"], _OIDS["bpchar"], _OIDS["name"]):
+        return _text(c)
+    if oid == _OIDS["float8"]:
+        return _float8(c)
+    if oid == _OIDS["float4"]:
+        return _float8(f"({c})::text::float8")
+    if oid == _OIDS["bool"]:
+        return f"CASE WHEN {c} THEN 'true' WHEN NOT {c} THEN 'false' END"
+    if oid == _OIDS["timestamp"]:
+        return _timestamp(c)
+    if oid == _OIDS["bytea"]:
+        return f"NULLIF(replace(encode({c}, 'base64'), chr(10), ''), '')"
+    if oid == _OIDS["uuid"]:
+        return f"{c}::text"
+    return None
+
+
+def _json_float8(c: str) -> str:
+    number = (
+        f"CASE WHEN {c} = 0 THEN CASE WHEN {c}::text = '-0' THEN '-0.0' ELSE '0.0' END "
+        f"WHEN abs({c}) >= 1e-4 AND abs({c}) < 1e15 THEN "
+        f"CASE WHEN {c} = trunc({c}) THEN {c}::text || '.0' ELSE {c}::text END "
+        f"WHEN {c} = 'NaN'::float8 OR {c} IN ('Infinity'::float8, '-Infinity'::float8) "
+        f"THEN 'null' ELSE '[\"' || {c}::text || '\"]' END"
+    )
+    return f"COALESCE({number}, 'null')"
+
+
+def _quoted(text: str) -> str:
+    return f"COALESCE('\"' || {text} || '\"', 'null')"
+
+
+def _json_expression(oid: int, c: str) -> str | None:
+    """The JSON text PostgreSQL should print for column ``c`` of type ``oid``, or None."""
+    if oid in (_OIDS["int2"], _OIDS["int4"], _OIDS["int8"], _OIDS["oid"]):
+        return f"COALESCE({c}::text, 'null')"
+    if oid in (_OIDS["text"], _OIDS["varchar"], _OIDS["bpchar"], _OIDS["name"]):
+        return f"COALESCE(to_json({c})::text, 'null')"
+    if oid == _OIDS["float8"]:
+        return _json_float8(c)
+    if oid == _OIDS["float4"]:
+        return _json_float8(f"({c})::text::float8")
+    if oid == _OIDS["bool"]:
+        return f"CASE WHEN {c} THEN 'true' WHEN NOT {c} THEN 'false' ELSE 'null' END"
+    if oid in (_OIDS["date"], _OIDS["uuid"]):
+        return _quoted(f"{c}::text")
+    if oid == _OIDS["timestamp"]:
+        return _quoted(_timestamp(c))
+    if oid == _OIDS["bytea"]:
+        return _quoted(f"replace(encode({c}, 'base64'), chr(10), '')")
+    return None
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _header(names: list[str]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(names)
+    return buffer.getvalue().encode()
+
+
+def _describe(connection: Any, statement: BoundStatement) -> list[Any] | None:
+    """The result columns of ``statement`` (wrapped in ``LIMIT 0``), inside a savepoint
+    that a failure rolls back to, so the session goes on as if nothing had run."""
+    probe = connection.cursor()
+    try:
+        probe.execute("SAVEPOINT dc_native")
+        probe.execute(f"SELECT * FROM (\n{statement.sql}\n) AS _dc LIMIT 0")
+        return list(probe.description or [])
+    except Exception:
+        probe.execute("ROLLBACK TO SAVEPOINT dc_native")
+        return None
+    finally:
+        probe.close()
+
+
+def plan(cursor: Any, statement: BoundStatement, fmt: str) -> NativePlan | None:
+    """The COPY plan for a CSV or NDJSON export of ``statement`` on the session
+    ``cursor``, or None."""
+    if fmt not in ("csv", "ndjson") or statement.params or not cursor.declarable(statement.sql):
+        return None
+    connection = cursor.connection
+    description = _describe(connection, statement)
+    if description is None or len(description) < (2 if fmt == "csv" else 1):
+        return None
+    aliases = [f"c{index}" for index in range(len(description))]
+    names = [str(item.name) for item in description]
+    if fmt == "csv":
+        found = [
+            _expression(item.type_code, c) for item, c in zip(description, aliases, strict=True)
+        ]
+        if any(expression is None for expression in found):
+            return None
+        select, options, first = ", ".join(str(e) for e in found), "(FORMAT csv)", _header(names)
+        finish = _chunk
+    else:
+        found = [
+            _json_expression(item.type_code, c)
+            for item, c in zip(description, aliases, strict=True)
+        ]
+        if any(expression is None for expression in found) or len(set(names)) != len(names):
+            return None
+        keys = [orjson.dumps(name).decode() + ":" for name in names]
+        parts = [
+            _literal(("{" if index == 0 else ",") + key) + f" || {expression}"
+            for index, (key, expression) in enumerate(zip(keys, found, strict=True))
+        ]
+        select, options, first = " || ".join(parts) + " || '}'", "", b""
+        finish = _ndjson_chunk
+    sql = (
+        f"COPY (SELECT {select} FROM (\n{statement.sql}\n) AS _dc({', '.join(aliases)})) "
+        f"TO STDOUT {options}"
+    )
+
+    def stream(_: Any) -> Iterator[tuple[bytes, int]]:
+        with connection.cursor() as setup:
+            setup.execute("SET LOCAL extra_float_digits = 1")
+            setup.execute("SET LOCAL DateStyle = 'ISO, MDY'")
+        if first:
+            yield first, 0
+        with connection.cursor() as copier, copier.copy(sql) as copy:
+            parts: list[bytes] = []
+            size = rows = 0
+            for data in copy:
+                parts.append(bytes(data))
+                size += len(data)
+                rows += 1
+                if size >= CHUNK_BYTES:
+                    yield finish(parts), rows
+                    parts, size, rows = [], 0, 0
+            if parts:
+                yield finish(parts), rows
+
+    def recover(_: Any) -> None:
+        with connection.cursor() as undo:
+            undo.execute("ROLLBACK TO SAVEPOINT dc_native")
+
+    return NativePlan(
+        statement,
+        [Column(name=name, type="unknown") for name in names],
+        lambda batches: iter(()),
+        retry_on_error=True,
+        stream=stream,
+        recover=recover,
+    )
+
+
+def _chunk(parts: list[bytes]) -> bytes:
+    data = b"".join(parts)
+    if b"\x01" in data or b"\x03" in data:
+        return redo_csv(data.decode()).encode()
+    return data
+
+
+def _ndjson_chunk(parts: list[bytes]) -> bytes:
+    # COPY's text format doubles each backslash; a JSON line holds no other character it
+    # escapes (PostgreSQL's JSON escapes control characters itself).
+    data = b"".join(parts).replace(b"\\\\", b"\\")
+    if b'":["' not in data:
+        return data
+    lines = data.decode().split("\n")
+    return "\n".join(_json_fixed(line) if '":["' in line else line for line in lines).encode()
+
+
+def _json_fixed(line: str) -> str:
+    record = orjson.loads(line)
+    for key, value in record.items():
+        if isinstance(value, list):
+            record[key] = float(value[0])
+    return dumps(record).decode()

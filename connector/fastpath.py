@@ -1,0 +1,209 @@
+"""Exports the database writes itself: a backend may answer an export with a ``NativePlan``
+(a statement that makes the database produce the format's text, and the encoder that
+turns what it fetches into the response's bytes) instead of rows for ``connector.export``.
+
+A backend makes a plan only where the database's own formatting is, value for value, what
+the contract's exact path writes; otherwise (a column type it cannot vouch for, a driver
+without what the plan needs) it answers ``None`` and the export runs as before. A plan may
+also name a ``resume`` statement: when fetching fails in a way the plan knows (SQLite
+refusing a BLOB inside ``json_object``), the rows already written are skipped on that
+statement, which yields the same rows as plain values in the same order in the same
+transaction, and the export goes on by the exact path. Each plan is checked byte for byte
+against the exact path in ``tests/test_fastpath.py``.
+
+``ExportStream`` is the ``RowStream`` an export runs on: it asks the backend for a plan,
+runs the plan's statement if there is one, and gives ``chunks()``, the encoded bytes.
+
+Must not import FastAPI or any driver.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from connector.errors import ConnectorError
+from connector.export import ExportFormat, encode, encode_rest
+from connector.models import Column
+from connector.query import STREAM_BATCH_ROWS, QueryJob, RowStream, _fail
+from connector.statements import BoundStatement
+from connector.values import csv_value
+
+# Marks a plan's statement puts in front of a value the database would write differently
+# from the exact path: a float's exact text, a BLOB's hex, or text that starts with a mark.
+REAL_MARK, BLOB_MARK, TEXT_MARK = "\x01", "\x02", "\x03"
+
+Batches = Iterable[list[tuple[Any, ...]]]
+
+
+@dataclass
+class NativePlan:
+    """A statement whose rows are already (mostly) the format's text, and its encoder."""
+
+    statement: BoundStatement
+    columns: list[Column]
+    encode: Callable[[Batches], Iterator[bytes]]
+    # The statement may fail where the user's own would not (SQLite: the wrapping), and
+    # the session is still usable after a failure: run the exact path instead.
+    retry_on_error: bool = False
+    # Same rows as values, same order, same snapshot; run from where a ``resumable``
+    # failure stopped the plan's statement.
+    resume: BoundStatement | None = None
+    resumable: Callable[[BaseException], bool] | None = None
+    # Instead of a statement to fetch from: the database streams the text itself
+    # (PostgreSQL ``COPY ... TO STDOUT``), as (bytes, rows in them) from the session cursor.
+    stream: Callable[[Any], Iterator[tuple[bytes, int]]] | None = None
+    # Puts the session back as it was before the plan, when ``retry_on_error`` retries.
+    recover: Callable[[Any], None] | None = None
+
+
+def unmark(value: Any) -> Any:
+    """The value a marked field stands for; any other value as it is."""
+    if isinstance(value, str) and value and value[0] in "\x01\x02\x03":
+        mark, rest = value[0], value[1:]
+        if mark == REAL_MARK:
+            return float(rest)
+        if mark == BLOB_MARK:
+            return bytes.fromhex(rest)
+        return rest
+    return value
+
+
+def redo_csv(text: str) -> str:
+    """CSV rows holding marked fields, written again by the exact path's rules."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(
+        [[csv_value(unmark(value)) for value in row] for row in csv.reader(io.StringIO(text))]
+    )
+    return buffer.getvalue()
+
+
+class ExportStream(RowStream):
+    """Every row of an export as bytes of ``fmt``, the database writing the text where the
+    backend's plan lets it."""
+
+    def __init__(
+        self,
+        job: QueryJob,
+        fmt: ExportFormat,
+        batch_size: int = STREAM_BATCH_ROWS,
+        *,
+        native: bool = True,
+    ) -> None:
+        super().__init__(job, batch_size)
+        self.fmt = fmt
+        self.native = native
+        self.plan: NativePlan | None = None
+
+    def _start(self) -> None:
+        self._stream: Iterator[tuple[bytes, int]] | None = None
+        self._head: list[bytes] = []
+        job = self.job
+        plan = (
+            job.backend.native_export(self._cursor, job.statement, self.fmt)
+            if self.native
+            else None
+        )
+        if plan is None:
+            super()._start()
+            return
+        try:
+            if plan.stream is not None:
+                # Started here, so a failing statement fails before the response starts.
+                self._stream = plan.stream(self._cursor)
+                self._head = [data for data, _ in self._counted(self._take(1))]
+            else:
+                job.backend.execute(self._cursor, plan.statement)
+                self._first = self._cursor.fetchmany(self.batch_size)
+        except Exception:
+            if not plan.retry_on_error or job.control.stopped:
+                raise
+            self._stream = None
+            self.row_count = 0
+            if plan.recover is not None:
+                plan.recover(self._cursor)
+            super()._start()
+            return
+        self.plan = plan
+        self.columns = plan.columns
+
+    def chunks(self) -> Iterator[bytes]:
+        """The response body, one chunk per batch."""
+        if self.plan is None:
+            return encode(self.fmt, self.columns, self.batches())
+        if self._stream is not None:
+            return self._streamed()
+        return self._native_chunks(self.plan)
+
+    def _take(self, count: int | None) -> Iterator[tuple[bytes, int]]:
+        assert self._stream is not None
+        for index, item in enumerate(self._stream):
+            yield item
+            if count is not None and index + 1 >= count:
+                return
+
+    def _counted(self, items: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, int]]:
+        for data, rows in items:
+            self.row_count += rows
+            yield data, rows
+
+    def _streamed(self) -> Iterator[bytes]:
+        job = self.job
+        yield from self._head
+        try:
+            for data, _ in self._counted(self._take(None)):
+                yield data
+                if job.control.stopped:
+                    raise job.control.stopped_error()
+        except ConnectorError:
+            raise
+        except Exception as exc:
+            raise _fail(job, exc) from exc
+        self.finished = True
+
+    def _native_chunks(self, plan: NativePlan) -> Iterator[bytes]:
+        resumed: list[bool] = []
+        yield from plan.encode(self._native_batches(plan, resumed))
+        if resumed:
+            yield from encode_rest(self.fmt, self.columns, self._resumed(plan))
+
+    def _native_batches(self, plan: NativePlan, resumed: list[bool]) -> Batches:
+        job = self.job
+        batch, self._first = self._first, []
+        while batch:
+            self.row_count += len(batch)
+            yield batch
+            if job.control.stopped:
+                raise job.control.stopped_error()
+            try:
+                batch = self._cursor.fetchmany(self.batch_size)
+            except Exception as exc:
+                if plan.resumable is None or plan.resume is None or not plan.resumable(exc):
+                    raise _fail(job, exc) from exc
+                resumed.append(True)
+                return
+        self.finished = True
+
+    def _resumed(self, plan: NativePlan) -> Iterator[list[tuple[Any, ...]]]:
+        job = self.job
+        assert plan.resume is not None
+        try:
+            job.backend.execute(self._cursor, plan.resume)
+            skip = self.row_count
+            rest: list[tuple[Any, ...]] = []
+            while skip > 0:
+                batch = self._cursor.fetchmany(min(skip, self.batch_size))
+                if not batch:
+                    break
+                skip -= len(batch)
+            rest = self._cursor.fetchmany(self.batch_size)
+        except ConnectorError:
+            raise
+        except Exception as exc:
+            raise _fail(job, exc) from exc
+        self._first = rest
+        yield from self.batches()
