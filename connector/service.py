@@ -336,7 +336,7 @@ class Connector:
                 reads_only=reads_only,
             )
         except ConnectorError as error:
-            self._record_failure(name, request.sql, started, error, client)
+            self.record_refusal(name, request.sql, error, client, started)
             raise
         self.running.add(job.control)
         try:
@@ -375,7 +375,7 @@ class Connector:
                 reads_only=EXPORT,
             )
         except ConnectorError as error:
-            self._record_failure(name, request.sql, started, error, client)
+            self.record_refusal(name, request.sql, error, client, started)
             raise
         self.running.add(job.control)
         stream = ExportStream(job, fmt, native=self.settings.native_export)
@@ -430,11 +430,19 @@ class Connector:
             )
         )
 
-    def _record_failure(
-        self, name: str, sql: str, started: float, error: ConnectorError, client: str | None
+    def record_refusal(
+        self,
+        name: str,
+        sql: str,
+        error: ConnectorError,
+        client: str | None,
+        started: float | None = None,
     ) -> None:
+        """History for a query refused before it ran (a bad parameter, the guard): its SQL
+        as written, never the values. An unknown connection or saved query is not a query."""
         if isinstance(error, NotFoundError):
             return
+        started = time.time() if started is None else started
         control = QueryControl(new_query_id(), name, sql, 0.0, client)
         self._record(control, started, None, error)
 
