@@ -415,19 +415,34 @@ class Connector:
         row_count: int | None,
         error: ConnectorError | None,
     ) -> None:
-        self._write_history(
-            HistoryEntry(
-                query_id=control.query_id,
-                connection=control.connection,
-                sql=control.sql,
-                started_at=control.started_at.isoformat(timespec="milliseconds"),
-                duration_ms=round((time.time() - started) * 1000, 2),
-                row_count=row_count,
-                outcome="ok" if error is None else error.code,
-                error_code=None if error is None else error.code,
-                client=control.client,
-                caller=control.caller,
-            )
+        entry = HistoryEntry(
+            query_id=control.query_id,
+            connection=control.connection,
+            sql=control.sql,
+            started_at=control.started_at.isoformat(timespec="milliseconds"),
+            duration_ms=round((time.time() - started) * 1000, 2),
+            row_count=row_count,
+            outcome="ok" if error is None else error.code,
+            error_code=None if error is None else error.code,
+            client=control.client,
+            caller=control.caller,
+        )
+        self._write_history(entry)
+        # The log's line of the query: its fields, never its SQL or values.
+        log.info(
+            "query %s on %s: %s",
+            entry.query_id,
+            entry.connection,
+            entry.outcome,
+            extra={
+                "query_id": entry.query_id,
+                "connection": entry.connection,
+                "duration_ms": entry.duration_ms,
+                "rows": entry.row_count,
+                "outcome": entry.outcome,
+                "caller": entry.caller,
+                "client": entry.client,
+            },
         )
 
     def record_refusal(

@@ -12,7 +12,6 @@ prefix it serves under and ``--forwarded-allow-ips`` the proxies whose
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from connector.cli.common import (
 )
 from connector.config import DEFAULT_PORT, Settings
 from connector.handoff import forget_server, record_server
+from connector.logs import configure_logging, log_config
 from connector.memory import tune_allocator
 from connector.ports import EXIT_PORT_TAKEN, is_port_free, recommend_port
 from connector.runtime import Runtime, open_runtime
@@ -55,6 +55,18 @@ from connector.runtime import Runtime, open_runtime
     default=None,
     help="How much the server logs.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="text, or json: one JSON object a line.",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the log to this file (rotated: LOG_FILE_MAX_BYTES, LOG_FILE_BACKUPS).",
+)
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Server processes.")
 @click.option("--root-path", default=None, help="The prefix a reverse proxy serves this under.")
 @click.option(
@@ -72,6 +84,8 @@ def serve(
     no_auth: bool,
     no_sample: bool,
     log_level: str | None,
+    log_format: str | None = None,
+    log_file: Path | None = None,
     tls: bool = False,
     workers: int | None = None,
     root_path: str | None = None,
@@ -88,6 +102,8 @@ def serve(
     if tls:
         more["tls"] = True
     for name, value in (
+        ("log_format", log_format),
+        ("log_file", log_file),
         ("workers", workers),
         ("root_path", root_path),
         ("forwarded_allow_ips", forwarded_allow_ips),
@@ -115,9 +131,10 @@ def serve(
             f"data-connector serve --port {suggestion}",
             EXIT_PORT_TAKEN,
         )
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        configure_logging(settings)
+    except OSError as exc:
+        fail(f"cannot write the log file {settings.log_file}: {exc.strerror or exc}", EXIT_USAGE)
     tune_allocator()
     many = settings.workers > 1
     with reported():
@@ -129,6 +146,8 @@ def serve(
         "host": settings.host,
         "port": bind_port,
         "log_level": settings.log_level,
+        # Applied again by uvicorn in this process and in each --workers process.
+        "log_config": log_config(settings),
         "server_header": False,
         "timeout_graceful_shutdown": 5,
         "root_path": settings.root_path,
