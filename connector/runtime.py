@@ -22,7 +22,13 @@ from connector.config import Settings
 from connector.config_file import Declarations
 from connector.declared import apply_declarations
 from connector.errors import ConflictError
-from connector.keychain import DeclaredSecrets, SecretStore, open_secret_store
+from connector.keychain import (
+    DeclaredSecrets,
+    SecretStore,
+    open_secret_store,
+    row_digest,
+    settle_secrets,
+)
 from connector.keys import API_KEY_FILE, FILE_KEY_CALLER, load_api_key, rotate_api_key
 from connector.models import ConnectionInput
 from connector.named_keys import NamedKeys
@@ -147,6 +153,13 @@ def open_runtime(
             secret_store = RefusingSecrets()
         else:
             secret_store = open_secret_store(settings.data_dir, instance_id, settings.secret_store)
+        settle_secrets(
+            secret_store,
+            {
+                spec.name: row_digest(spec.kind, spec.options, spec.read_only)
+                for spec in store.list_connections()
+            },
+        )
         declared_secrets = {c.name or "": c.secret for c in declared.connections if c.secret}
         if declared_secrets:
             secret_store = DeclaredSecrets(declared_secrets, secret_store)
