@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from connector.errors import StorageError
+
 log = logging.getLogger(__name__)
 
 
@@ -106,13 +108,21 @@ class FileSecrets:
         with self._lock:
             data = self._load()
             data[name] = secret
-            write_private_file(self.path, json.dumps(data).encode())
+            self._write(data)
 
     def delete(self, name: str) -> None:
         with self._lock:
             data = self._load()
             if data.pop(name, None) is not None:
-                write_private_file(self.path, json.dumps(data).encode())
+                self._write(data)
+
+    def _write(self, data: dict[str, str]) -> None:
+        try:
+            write_private_file(self.path, json.dumps(data).encode())
+        except OSError as exc:
+            raise StorageError(
+                f"The secrets file cannot be written ({exc.strerror or exc}), so nothing was saved."
+            ) from None
 
 
 class KeyringSecrets:

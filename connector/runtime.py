@@ -14,6 +14,8 @@ import hmac
 import logging
 import os
 import secrets
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ from pathlib import Path
 from connector.config import Settings
 from connector.config_file import Declarations
 from connector.declared import apply_declarations
-from connector.errors import ConflictError
+from connector.errors import ConflictError, StorageError
 from connector.keychain import (
     DeclaredSecrets,
     SecretStore,
@@ -118,10 +120,32 @@ class Runtime:
         self.store.close()
 
 
+# Free space the data folder needs at start: the metadata database, its journal, the key.
+MIN_FREE_BYTES = 256 * 1024
+
+
 def prepare_data_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    if os.name == "posix":
-        os.chmod(path, 0o700)
+    """Make the data folder (owner-only) and check it takes writes, before anything is
+    written in it: a read-only or full folder is one ``StorageError`` sentence."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if os.name == "posix":
+            os.chmod(path, 0o700)
+        with tempfile.TemporaryFile(dir=path) as probe:
+            probe.write(b"\0" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+        free = shutil.disk_usage(path).free
+    except OSError as exc:
+        raise StorageError(
+            f"The data folder {path} cannot be written ({exc.strerror or exc}); make it "
+            "writable or choose another with --data-dir or CONNECTOR_DATA_DIR."
+        ) from None
+    if free < MIN_FREE_BYTES:
+        raise StorageError(
+            f"The data folder {path} is full ({free // 1024} KB free); free some space "
+            "or choose another with --data-dir or CONNECTOR_DATA_DIR."
+        )
 
 
 def open_runtime(

@@ -8,20 +8,30 @@ the database is back works), on a private PostgreSQL and a private MariaDB."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, start_server, stop_server
+from tests.conftest import (
+    LiveServer,
+    assert_error,
+    require_service,
+    serve_refused,
+    start_server,
+    stop_server,
+)
 
 # Each round hammers the server this long before killing it: long enough for hundreds of
 # saves, so kills land at many points of a save.
@@ -117,14 +127,119 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Any:
-    """A 1 MB tmpfs at ``tmp_path/mnt`` (needs root), unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MB tmpfs at ``tmp_path/mnt``, unmounted afterwards: a folder that can really be
+    made read-only or full (as root, chmod would not stop a write)."""
+    require_service(os.geteuid() == 0, "mounting a tmpfs needs root")
     mount = tmp_path / "mnt"
     mount.mkdir()
     made = _run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount))
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    require_service(made.returncode == 0, f"cannot mount a tmpfs here: {made.stderr.strip()}")
     yield mount
     _run("umount", "-l", str(mount))
+
+
+def _fill(folder: Path) -> Path:
+    """Fill ``folder``'s file system to the last byte; returns the file that does it."""
+    filler = folder / "filler"
+    with filler.open("wb", buffering=0) as handle:
+        with contextlib.suppress(OSError):
+            while True:
+                handle.write(b"\0" * 4096)
+        with contextlib.suppress(OSError):  # the last few hundred bytes
+            while True:
+                handle.write(b"\0")
+    return filler
+
+
+def _one_line_refusal(data_dir: Path, words: str) -> None:
+    refused = serve_refused(data_dir, env={"CONNECTOR_SAMPLE": "false"})
+    assert refused.returncode == 1, refused.stderr
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, refused.stderr
+    assert lines[0].startswith("error: The data folder ") and words in lines[0], lines[0]
+    assert "Traceback" not in refused.stderr + refused.stdout
+
+
+def test_faults_read_only_data_folder_is_one_line_at_start(small_tmpfs: Path) -> None:
+    data_dir = small_tmpfs / "data"
+    assert _run("mount", "-o", "remount,ro", str(small_tmpfs)).returncode == 0
+    _one_line_refusal(data_dir, "Read-only file system")
+    assert _run("mount", "-o", "remount,rw", str(small_tmpfs)).returncode == 0
+    data_dir.mkdir()
+    assert _run("mount", "-o", "remount,ro", str(small_tmpfs)).returncode == 0
+    _one_line_refusal(data_dir, "Read-only file system")
+    assert list(data_dir.iterdir()) == []  # nothing half-written
+
+
+def test_faults_full_data_folder_at_start_and_while_saving(small_tmpfs: Path) -> None:
+    data_dir = small_tmpfs / "data"
+    filler = _fill(small_tmpfs)
+    _one_line_refusal(data_dir, "No space left on device")
+    assert not data_dir.exists() or list(data_dir.iterdir()) == []
+    filler.unlink()
+    server = start_server(data_dir, env={"CONNECTOR_SAMPLE": "false"})
+    try:
+        with server.client() as http:
+            first = http.post("/connections?test=false", json=_body("c0", 1))
+            assert first.status_code == 201, first.text
+            before = (data_dir / "secrets.json").read_bytes()
+            filler = _fill(small_tmpfs)
+            added = http.post("/connections?test=false", json=_body("c1", 2))
+            assert "cannot be written" in assert_error(added, 500, "storage_error")
+            changed = http.put("/connections/c0?test=false", json=_body("c0", 3))
+            assert "cannot be written" in assert_error(changed, 500, "storage_error")
+            # Nothing half-written: the secrets file as it was, no temporary beside it, and
+            # the store holds the first connection only, unchanged.
+            assert (data_dir / "secrets.json").read_bytes() == before
+            assert not list(data_dir.glob(".secrets.json.*"))
+            listed = http.get("/connections").json()
+            assert [(c["name"], c["options"]["user"]) for c in listed] == [("c0", "u1")]
+            assert http.get("/health").status_code == 200
+            filler.unlink()
+            again = http.post("/connections?test=false", json=_body("c1", 2))
+            assert again.status_code == 201, again.text
+    finally:
+        output = stop_server(server)
+    assert "Traceback" not in output
+    restarted = start_server(data_dir, env={"CONNECTOR_SAMPLE": "false"})
+    try:
+        _check_consistent(restarted)
+    finally:
+        stop_server(restarted)
+
+
+# -- no keychain ---------------------------------------------------------------------------
+
+NO_KEYCHAIN = {
+    "CONNECTOR_SECRET_STORE": "auto",
+    "CONNECTOR_SAMPLE": "false",
+    # keyring's own switch: its "fail" backend is what a machine without a keychain has.
+    "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+}
+FALLBACK_WARNING = "No OS keychain is available"
+
+
+def test_faults_no_keychain_falls_back_to_the_file_with_a_warning(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = {**os.environ, **NO_KEYCHAIN}
+    added = subprocess.run(
+        [sys.executable, "-m", "connector.cli", "--data-dir", str(data_dir), "connections",
+         "add", "pg", "--kind", "postgresql", "-o", "host=127.0.0.1", "-o", "user=u1",
+         "-o", "database=d", "--secret-stdin", "--no-test"],
+        input="pw-1", capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert FALLBACK_WARNING in added.stderr and "pw-1" not in added.stderr + added.stdout
+    secrets = data_dir / "secrets.json"
+    assert json.loads(secrets.read_text()) == {"pg": "pw-1"}
+    assert secrets.stat().st_mode & 0o777 == 0o600
+    server = start_server(data_dir, env=NO_KEYCHAIN)
+    try:
+        with server.client() as http:
+            answer = http.post("/connections?test=false", json=_body("c0", 7))
+            assert answer.status_code == 201, answer.text
+    finally:
+        output = stop_server(server)
+    assert FALLBACK_WARNING in output and "pw-7" not in output
+    assert json.loads(secrets.read_text()) == {"pg": "pw-1", "c0": "pw-7"}
