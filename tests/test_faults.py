@@ -12,18 +12,23 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from psycopg import sql as pgsql
 
+from tests import netdb
 from tests.conftest import (
     LiveServer,
     assert_error,
@@ -31,7 +36,9 @@ from tests.conftest import (
     serve_refused,
     start_server,
     stop_server,
+    wait_until,
 )
+from tests.test_postgresql import PrivatePostgres, pg_program
 
 # Each round hammers the server this long before killing it: long enough for hundreds of
 # saves, so kills land at many points of a save.
@@ -243,3 +250,140 @@ def test_faults_no_keychain_falls_back_to_the_file_with_a_warning(tmp_path: Path
         output = stop_server(server)
     assert FALLBACK_WARNING in output and "pw-7" not in output
     assert json.loads(secrets.read_text()) == {"pg": "pw-1", "c0": "pw-7"}
+
+
+# -- the database stops in the middle of a query -------------------------------------------
+
+# A statement shows up in the server's own process list within this on a loaded machine,
+# and an answer to a query whose database died comes within this (hang guards, not speed).
+SHOWS_UP_S = 30.0
+ANSWER_S = 60.0
+
+
+def _stopped_mid_query(
+    server: LiveServer,
+    name: str,
+    sleep_sql: str,
+    running: Callable[[], bool],
+    stop: Callable[[], None],
+) -> None:
+    """Run ``sleep_sql``, ``stop`` the database while it runs, check the answer is a 502 in
+    one sentence and the server still answers."""
+    results: dict[str, httpx.Response] = {}
+
+    def slow() -> None:
+        with server.client() as http:
+            results["r"] = http.post(f"/connections/{name}/query", json={"sql": sleep_sql})
+
+    worker = threading.Thread(target=slow)
+    worker.start()
+    wait_until(
+        lambda: "r" in results or running(),
+        within_s=SHOWS_UP_S,
+        what="the query running in the database",
+    )
+    assert "r" not in results, results["r"].text  # answered before the database stopped
+    stop()
+    worker.join(timeout=ANSWER_S)
+    assert not worker.is_alive(), "no answer after the database stopped"
+    detail = assert_error(results["r"], 502, "db_unavailable")
+    assert netdb.PASSWORD not in detail
+    with server.client() as http:
+        assert http.get("/health").json()["status"] == "ok"
+        assert http.get("/connections").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    available = pg_program("initdb") is not None and shutil.which("runuser") is not None
+    require_service(available and os.geteuid() == 0, "a private PostgreSQL needs initdb and root")
+    base = Path(tempfile.mkdtemp(prefix="dc-pg-faults-"))
+    shutil.chown(base, "postgres", "postgres")
+    server = PrivatePostgres(base, netdb.closed_port())
+    try:
+        server.init()
+        server.start()
+        with psycopg.connect(
+            host=str(base), port=server.port, user="postgres", autocommit=True
+        ) as db:
+            db.execute(
+                pgsql.SQL("CREATE ROLE analyst LOGIN PASSWORD {}").format(
+                    pgsql.Literal(netdb.PASSWORD)
+                )
+            )
+            db.execute("CREATE DATABASE prices OWNER analyst")
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _pg_running(server: PrivatePostgres, marker: str) -> bool:
+    try:
+        with psycopg.connect(host=str(server.base), port=server.port, user="postgres") as db:
+            rows = db.execute(
+                # Row-limited reads go through a named cursor: the FETCH is what runs.
+                "SELECT 1 FROM pg_stat_activity WHERE usename = 'analyst' AND state <> 'idle' "
+                "AND (query LIKE %s OR query LIKE 'FETCH%%')",
+                (f"%{marker}%",),
+            ).fetchall()
+    except psycopg.OperationalError:
+        return False
+    return bool(rows)
+
+
+def _pg_stop_immediately(server: PrivatePostgres) -> None:
+    """``pg_ctl stop -m immediate``: every backend dies at once, as in a crash."""
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", str(pg_program("pg_ctl")), "-D", str(server.data),
+         "-m", "immediate", "-w", "stop"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_faults_postgresql_stops_mid_query(
+    tmp_path: Path, private_postgres: PrivatePostgres
+) -> None:
+    server = start_server(tmp_path / "data", env={"CONNECTOR_SAMPLE": "false"})
+    try:
+        body = {
+            "name": "pg",
+            "kind": "postgresql",
+            "options": {"host": "127.0.0.1", "port": private_postgres.port, "user": "analyst",
+                        "database": "prices", "connect_timeout_s": 3},
+            "secret": netdb.PASSWORD,
+        }  # fmt: skip
+        with server.client() as http:
+            assert http.post("/connections", json=body).status_code == 201
+        # The backend alone is killed (pg_terminate_backend), then the whole server.
+        marker = "dc_fault_1"
+
+        def terminate() -> None:
+            with psycopg.connect(
+                host=str(private_postgres.base), port=private_postgres.port, user="postgres",
+                autocommit=True,
+            ) as db:  # fmt: skip
+                db.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE usename = 'analyst' AND state <> 'idle'"
+                )
+
+        _stopped_mid_query(
+            server, "pg", f"SELECT pg_sleep(30), '{marker}'",
+            lambda: _pg_running(private_postgres, marker), terminate,
+        )  # fmt: skip
+        marker = "dc_fault_2"
+        _stopped_mid_query(
+            server, "pg", f"SELECT pg_sleep(30), '{marker}'",
+            lambda: _pg_running(private_postgres, marker),
+            lambda: _pg_stop_immediately(private_postgres),
+        )  # fmt: skip
+        with server.client() as http:
+            down = http.post("/connections/pg/query", json={"sql": "SELECT 1"})
+            assert_error(down, 502, "db_unavailable")
+            private_postgres.start()
+            back = http.post("/connections/pg/query", json={"sql": "SELECT 2 AS two"})
+            assert back.status_code == 200 and back.json()["rows"] == [[2]], back.text
+    finally:
+        output = stop_server(server)
+    assert "Traceback" not in output and netdb.PASSWORD not in output
