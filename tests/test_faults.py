@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pymysql
 import pytest
 from psycopg import sql as pgsql
 
@@ -38,6 +39,8 @@ from tests.conftest import (
     stop_server,
     wait_until,
 )
+from tests.test_mysql import PrivateMariadb
+from tests.test_mysql import _mariadbd as mariadbd
 from tests.test_postgresql import PrivatePostgres, pg_program
 
 # Each round hammers the server this long before killing it: long enough for hundreds of
@@ -383,6 +386,91 @@ def test_faults_postgresql_stops_mid_query(
             assert_error(down, 502, "db_unavailable")
             private_postgres.start()
             back = http.post("/connections/pg/query", json={"sql": "SELECT 2 AS two"})
+            assert back.status_code == 200 and back.json()["rows"] == [[2]], back.text
+    finally:
+        output = stop_server(server)
+    assert "Traceback" not in output and netdb.PASSWORD not in output
+
+
+@pytest.fixture
+def private_mariadb() -> Iterator[PrivateMariadb]:
+    available = mariadbd() is not None and shutil.which("mariadb-install-db") is not None
+    require_service(available, "mariadbd and mariadb-install-db are needed for a private server")
+    base = Path(tempfile.mkdtemp(prefix="dc-mariadb-faults-"))
+    server = PrivateMariadb(base, netdb.closed_port())
+    try:
+        server.install()
+        server.start()
+        root = pymysql.connect(host="127.0.0.1", port=server.port, user="root", autocommit=True)
+        with root.cursor() as cur:
+            cur.execute("CREATE DATABASE prices")
+            cur.execute("CREATE USER 'analyst'@'%%' IDENTIFIED BY %s", (netdb.PASSWORD,))
+            cur.execute("GRANT SELECT ON prices.* TO 'analyst'@'%'")
+        root.close()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _mariadb_sessions(server: PrivateMariadb, marker: str) -> list[int]:
+    try:
+        root = pymysql.connect(host="127.0.0.1", port=server.port, user="root", autocommit=True)
+    except pymysql.err.OperationalError:
+        return []
+    with root.cursor() as cur:
+        cur.execute(
+            "SELECT id FROM information_schema.PROCESSLIST WHERE user = 'analyst' AND info LIKE %s",
+            (f"%{marker}%",),
+        )
+        ids = [int(row[0]) for row in cur.fetchall()]
+    root.close()
+    return ids
+
+
+def test_faults_mariadb_stops_mid_query(tmp_path: Path, private_mariadb: PrivateMariadb) -> None:
+    server = start_server(tmp_path / "data", env={"CONNECTOR_SAMPLE": "false"})
+    try:
+        body = {
+            "name": "maria",
+            "kind": "mysql",
+            "options": {"host": "127.0.0.1", "port": private_mariadb.port, "user": "analyst",
+                        "database": "prices", "connect_timeout_s": 3},
+            "secret": netdb.PASSWORD,
+        }  # fmt: skip
+        with server.client() as http:
+            assert http.post("/connections", json=body).status_code == 201
+
+        def kill_session(marker: str) -> None:
+            root = pymysql.connect(
+                host="127.0.0.1", port=private_mariadb.port, user="root", autocommit=True
+            )
+            with root.cursor() as cur:
+                for session in _mariadb_sessions(private_mariadb, marker):
+                    cur.execute(f"KILL CONNECTION {session}")
+            root.close()
+
+        def crash() -> None:
+            assert private_mariadb.process is not None
+            private_mariadb.process.kill()  # SIGKILL: the server dies as in a crash
+            private_mariadb.process.wait(30)
+            private_mariadb.process = None
+
+        # The session alone is killed, then the whole server.
+        _stopped_mid_query(
+            server, "maria", "SELECT SLEEP(30), 'dc_fault_3'",
+            lambda: bool(_mariadb_sessions(private_mariadb, "dc_fault_3")),
+            lambda: kill_session("dc_fault_3"),
+        )  # fmt: skip
+        _stopped_mid_query(
+            server, "maria", "SELECT SLEEP(30), 'dc_fault_4'",
+            lambda: bool(_mariadb_sessions(private_mariadb, "dc_fault_4")), crash,
+        )  # fmt: skip
+        with server.client() as http:
+            down = http.post("/connections/maria/query", json={"sql": "SELECT 1"})
+            assert_error(down, 502, "db_unavailable")
+            private_mariadb.start()
+            back = http.post("/connections/maria/query", json={"sql": "SELECT 2 AS two"})
             assert back.status_code == 200 and back.json()["rows"] == [[2]], back.text
     finally:
         output = stop_server(server)
