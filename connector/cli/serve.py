@@ -12,6 +12,7 @@ prefix it serves under and ``--forwarded-allow-ips`` the proxies whose
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ from connector.logs import configure_logging, log_config
 from connector.memory import tune_allocator
 from connector.ports import EXIT_PORT_TAKEN, is_port_free, recommend_port
 from connector.runtime import Runtime, open_runtime
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -140,7 +143,11 @@ def serve(
     with reported():
         runtime = open_runtime(settings, context.declared, sample_in_background=not many)
     ssl = _tls_files(settings)
-    url = _print_banner(runtime, settings.host, bind_port, "https" if ssl else "http")
+    scheme = "https" if ssl else "http"
+    if settings.log_format == "json":
+        url = _log_banner(runtime, settings.host, bind_port, scheme)
+    else:
+        url = _print_banner(runtime, settings.host, bind_port, scheme)
     common: dict[str, Any] = {
         **ssl,
         "host": settings.host,
@@ -211,9 +218,31 @@ def _export_settings(settings: Settings, flags: dict[str, Any], config: Path | N
         os.environ["CONNECTOR_CONFIG"] = str(config.resolve())
 
 
-def _print_banner(runtime: Runtime, host: str, port: int, scheme: str = "http") -> str:
+def _url(host: str, port: int, scheme: str) -> str:
     shown = f"[{host}]" if ":" in host else host
-    url = f"{scheme}://{'localhost' if host in ('127.0.0.1', '::1') else shown}:{port}"
+    return f"{scheme}://{'localhost' if host in ('127.0.0.1', '::1') else shown}:{port}"
+
+
+def _log_banner(runtime: Runtime, host: str, port: int, scheme: str) -> str:
+    """The banner as log lines (``--log-format json``: every line a JSON object), without
+    the key: a log is collected and kept, so a new key is only said to exist."""
+    url = _url(host, port, scheme)
+    for line in runtime.notes:
+        log.info("%s", line)
+    log.info(
+        "Data Connector %s at %s (data folder: %s)", __version__, url, runtime.settings.data_dir
+    )
+    if runtime.api_key is None:
+        log.warning("the API key is OFF: anyone who can reach this port can query your databases.")
+    elif runtime.new_key:
+        log.info("A new API key was made; 'data-connector key show' prints it.")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s, not only this machine.", host)
+    return url
+
+
+def _print_banner(runtime: Runtime, host: str, port: int, scheme: str = "http") -> str:
+    url = _url(host, port, scheme)
     for line in runtime.notes:
         say(line)
     if runtime.sample_pending:
