@@ -39,11 +39,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import importlib.util
+import decimal
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from connector.errors import BadParamError, BadRequestError
 from connector.models import Column
@@ -64,7 +66,13 @@ Shape = tuple[int, int] | None  # a decimal column's declared (precision, scale)
 
 
 def pyarrow_installed() -> bool:
-    return importlib.util.find_spec("pyarrow") is not None
+    """Whether pyarrow can be imported (tried once it is asked for: a columnar export
+    needs it loaded anyway)."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def require_pyarrow(fmt: str) -> None:
@@ -88,7 +96,8 @@ def _text(value: Any) -> str:
         return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
-    return dumps(value).decode()
+    text = dumps(value)  # what the JSON path writes; a JSON string without its quotes
+    return str(orjson.loads(text)) if text.startswith(b'"') else text.decode()
 
 
 def _json_text(value: Any) -> str | None:
@@ -184,6 +193,10 @@ def _as_int(value: Any) -> Any:
     return number
 
 
+# Room for decimal256's 76 digits: the default context's 28 would refuse wider values.
+_WIDE = decimal.Context(prec=100)
+
+
 def _as_decimal(scale: int) -> Callable[[Any], Any]:
     quantum = Decimal(1).scaleb(-scale)
 
@@ -193,7 +206,7 @@ def _as_decimal(scale: int) -> Callable[[Any], Any]:
         number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
         if not number.is_finite():
             return None
-        exact = number.quantize(quantum)
+        exact = number.quantize(quantum, context=_WIDE)
         if exact != number:
             raise ValueError
         return exact
