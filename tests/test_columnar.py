@@ -614,3 +614,33 @@ def test_openapi_lists_the_columnar_media_types(client: TestClient) -> None:
     assert MEDIA["arrow"] in content and MEDIA["parquet"] in content
     (format_param,) = [p for p in export["parameters"] if p["name"] == "format"]
     assert {"arrow", "parquet"} <= set(format_param["schema"]["enum"])
+
+
+# the README's example ---------------------------------------------------------------
+
+
+def test_readme_columnar_example_runs(
+    live_server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("<!-- columnar example: run by tests/test_columnar.py -->\n```python\n")[1]
+    code = block.split("```")[0]
+    server_line = 'server, key = "http://127.0.0.1:7800", "dc_..."  # data-connector key show'
+    assert server_line in code
+    code = code.replace(server_line, f"server, key = {live_server.url!r}, {live_server.api_key!r}")
+    monkeypatch.chdir(tmp_path)
+    scope: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    with live_server.client() as http:
+        expected = http.post(
+            "/connections/sample/query",
+            json={
+                "sql": "SELECT * FROM daily_prices WHERE symbol = 'ABF'",
+                "limit": 100_000,
+            },
+        ).json()
+    names = [column["name"] for column in expected["columns"]]
+    count = len(expected["rows"])
+    assert count > 100 and not expected["truncated"]
+    assert scope["table"].num_rows == scope["frame"].height == len(scope["prices"]) == count
+    assert scope["table"].column_names == scope["frame"].columns == list(scope["prices"]) == names
