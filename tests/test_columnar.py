@@ -39,7 +39,8 @@ from tests.conftest import (
     stop_server,
     wait_until,
 )
-from tests.test_snowflake import TYPES_SQL, create, fakesnow_port, sf_options
+from tests.test_snowflake import BIG_ROWS as BIG_ROWS_SF
+from tests.test_snowflake import NULLS_SQL, TYPES_SQL, create, fakesnow_port, sf_options
 
 __all__ = ["fakesnow_port"]  # a fixture, used by name
 
@@ -443,6 +444,64 @@ def test_snowflake_columnar_values_are_the_exact_paths(
             "V": pa.string(), "O": pa.string(), "A": pa.string(),
         },
     )  # fmt: skip
+
+
+@pytest.fixture
+def arrow_plans(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each Snowflake export got the Arrow-chunk plan (True) or the row path."""
+    from connector.backends.snowflake import SnowflakeBackend
+
+    made: list[bool] = []
+    real = SnowflakeBackend.native_export
+
+    def recording(self: SnowflakeBackend, *args: Any) -> Any:
+        plan = real(self, *args)
+        made.append(plan is not None)
+        return plan
+
+    monkeypatch.setattr(SnowflakeBackend, "native_export", recording)
+    return made
+
+
+@pytest.mark.parametrize("fmt", ["arrow", "parquet"])
+@pytest.mark.parametrize(
+    "sql", [TYPES_SQL, NULLS_SQL, "SELECT * FROM BIG ORDER BY N", "SELECT * FROM BIG WHERE N < 0"]
+)
+def test_snowflake_arrow_chunks_export_what_the_row_path_exports(
+    client: TestClient,
+    fakesnow_port: int,
+    arrow_plans: list[bool],
+    monkeypatch: pytest.MonkeyPatch,
+    sql: str,
+    fmt: str,
+) -> None:
+    from connector.backends.snowflake import SnowflakeBackend
+
+    assert create(client, "sfa", sf_options(fakesnow_port), secret="pw").status_code == 201
+    fast = _exported(client, "sfa", sql, fmt)
+    assert arrow_plans == [True]
+    with monkeypatch.context() as patch:
+        patch.setattr(SnowflakeBackend, "native_export", lambda *_: None)
+        rows = _exported(client, "sfa", sql, fmt)
+    assert fast.schema.equals(rows.schema), (fast.schema, rows.schema)
+    assert _nan_equal(fast.to_pylist(), rows.to_pylist())
+    if sql == "SELECT * FROM BIG ORDER BY N":
+        assert fast.num_rows == BIG_ROWS_SF
+
+
+def test_snowflake_arrow_chunk_that_would_lose_digits_ends_the_export() -> None:
+    from connector.columnar import encode_tables
+
+    first = pa.table({"N": pa.array([1], pa.int8())})
+    later = pa.table({"N": pa.array([Decimal(2**70)], pa.decimal128(38, 0))})
+    with pytest.raises(ColumnarError, match="'N'"):
+        list(encode_tables("arrow", [Column("N", "integer")], [first, later]))
+    # A later chunk with a wider integer type that fits is only widened.
+    wider = pa.table({"N": pa.array([2**40], pa.int64())})
+    data = b"".join(
+        part for part, _ in encode_tables("arrow", [Column("N", "integer")], [first, wider])
+    )
+    assert pyarrow.ipc.open_stream(data).read_all().column("N").to_pylist() == [1, 2**40]
 
 
 # a real server: flat memory and a client that leaves ----------------------------------
