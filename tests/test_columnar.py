@@ -283,8 +283,8 @@ def pg_database() -> Iterator[str]:
             "(2, -0.01, 'NaN', '-Infinity', 0.5, NULL, NULL, NULL, NULL, '', '[]', "
             "NULL, false, '', NULL), "
             "(3, NULL, 123456789012345678901234567890.125, 1e300, NULL, "
-            "'1999-12-31 23:59:59.999999+00', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
-            "NULL)"
+            "'1999-12-31 23:59:59.999999+00', NULL, NULL, NULL, NULL, '\"just text\"', NULL, "
+            "NULL, NULL, NULL)"
         )
         db.execute(
             "CREATE TABLE slow AS SELECT g AS n, repeat('x', 50) AS pad "
@@ -490,7 +490,7 @@ def test_snowflake_arrow_chunks_export_what_the_row_path_exports(
 
 
 def test_snowflake_arrow_chunk_that_would_lose_digits_ends_the_export() -> None:
-    from connector.columnar import encode_tables
+    from connector.arrow_tables import encode_tables
 
     first = pa.table({"N": pa.array([1], pa.int8())})
     later = pa.table({"N": pa.array([Decimal(2**70)], pa.decimal128(38, 0))})

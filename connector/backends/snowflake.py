@@ -38,10 +38,11 @@ from sqlalchemy import URL, Engine, create_engine
 from sqlalchemy.pool import NullPool, QueuePool
 from sqlglot.tokenizer_core import Token, TokenType
 
+from connector.arrow_tables import encode_tables
 from connector.backends.base import Backend, DBAPIConnection, DBAPICursor, gather_comments
 from connector.backends.funnel import ErrorRule, ErrorTable, first_sentence
 from connector.backends.snowflake_auth import check_account, load_private_key
-from connector.columnar import COLUMNAR_FORMATS, encode_tables
+from connector.columnar import COLUMNAR_FORMATS
 from connector.errors import (
     DatabaseUnavailableError,
     InvalidRequestError,
@@ -558,7 +559,7 @@ class SnowflakeBackend(Backend):
     ) -> NativePlan | None:
         """Arrow and Parquet exports from the connector's own Arrow result chunks
         (``fetch_arrow_batches``), converted to the schema the row path gives
-        (``columnar.ArrowTables``): no Python object per value. A result the connector
+        (``arrow_tables.ArrowTables``): no Python object per value. A result the connector
         cannot hand over as Arrow (JSON result format) runs the statement again on the
         row path (``retry_on_error``): an export only reads."""
         if fmt not in COLUMNAR_FORMATS or not isinstance(cursor, SnowflakeCursor):
