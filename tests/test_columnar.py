@@ -641,11 +641,22 @@ def test_cli_refuses_a_columnar_export_without_pyarrow_before_running(
     message = result.stderr.strip()
     assert "data-connector[arrow]" in message and "Traceback" not in message, message
     assert not out.exists() and not (tmp_path / ".out.parquet.part").exists()
+    # The query never ran: the history, which records every query that starts, has none.
     history = subprocess.run(
-        [*command, "query", "-c", "s", "-f", "json", "SELECT 1"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [*command, "history", "-f", "json"], capture_output=True, text=True, timeout=120
+    )
     assert history.returncode == 0, history.stderr
+    assert json.loads(history.stdout) == []
+    # ...where the same export as NDJSON, which needs no pyarrow, runs and is recorded.
+    ndjson = tmp_path / "out.ndjson"
+    subprocess.run(
+        [*command, "export", "-c", "s", "SELECT * FROM tickers", "-o", str(ndjson)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    history = subprocess.run(
+        [*command, "history", "-f", "json"], capture_output=True, text=True, timeout=120
+    )
+    assert [entry["sql"] for entry in json.loads(history.stdout)] == ["SELECT * FROM tickers"]
 
 
 def test_server_without_pyarrow_refuses_columnar_formats_in_one_sentence(
@@ -664,6 +675,8 @@ def test_server_without_pyarrow_refuses_columnar_formats_in_one_sentence(
         "/connections/sample/export?format=ndjson", json={"sql": "SELECT 1 AS one"}
     )
     assert ndjson.status_code == 200
+    # ...where an export that needs no pyarrow runs and is recorded.
+    assert [entry["sql"] for entry in client.get("/history").json()] == ["SELECT 1 AS one"]
 
 
 def test_openapi_lists_the_columnar_media_types(client: TestClient) -> None:
