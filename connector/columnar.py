@@ -26,7 +26,9 @@ json          ``string`` holding the JSON text the exact path writes
 string, other ``string``
 ============  =============================================================================
 
-A later batch whose values do not fit the chosen type is converted value by value where
+A column whose first batch does not fit the type these rules give (PostgreSQL's
+``infinity`` among dates, which the backend hands over as text) is ``string``, holding
+the exact path's text. A later batch whose values do not fit the chosen type is converted value by value where
 that loses nothing (any value to text in a string column, an integer to a decimal or a
 float, text to UTF-8 bytes, 0/1 to a boolean, a decimal to the column's scale when its
 extra digits are zeros). A value that would lose digits (a 65-bit integer in an ``int64``
@@ -289,19 +291,29 @@ class Columns:
         self.names = record_keys(self.columns)
         self.shapes = list(shapes) if shapes is not None else [None] * len(self.columns)
         self.schema: pa.Schema | None = None
+        self._first: tuple[Batch, list[pa.Array]] = ([], [])
 
     def decide(self, first: Batch) -> pa.Schema:
+        """The schema, from the column types and ``first``; a column whose first batch
+        does not fit the type its rules give (a PostgreSQL ``infinity`` among dates, which
+        the backend hands over as text) is ``string``. ``first`` is converted on the way."""
         import pyarrow as pa
 
         samples = list(zip(*first, strict=True)) if first else [()] * len(self.columns)
-        self.schema = pa.schema(
-            [
-                pa.field(name, column_type(column, shape, sample))
-                for name, column, shape, sample in zip(
-                    self.names, self.columns, self.shapes, samples, strict=True
-                )
-            ]
-        )
+        fields, arrays = [], []
+        for name, column, shape, sample in zip(
+            self.names, self.columns, self.shapes, samples, strict=True
+        ):
+            kind = column_type(column, shape, sample)
+            try:
+                array = _array(column, kind, sample)
+            except ColumnarError:
+                kind = pa.string()
+                array = _array(column, kind, sample)
+            fields.append(pa.field(name, kind))
+            arrays.append(array)
+        self.schema = pa.schema(fields)
+        self._first = (first, arrays)
         return self.schema
 
     def record_batch(self, batch: Batch) -> pa.RecordBatch:
@@ -310,12 +322,16 @@ class Columns:
         schema = self.schema if self.schema is not None else self.decide(batch)
         if not self.columns:
             return pa.RecordBatch.from_pylist([{}] * len(batch), schema=schema)
-        arrays = [
-            _array(column, field.type, values)
-            for column, field, values in zip(
-                self.columns, schema, zip(*batch, strict=True), strict=True
-            )
-        ]
+        done, arrays = self._first
+        if batch is done:
+            self._first = ([], [])  # converted in ``decide``; not kept any longer
+        else:
+            arrays = [
+                _array(column, field.type, values)
+                for column, field, values in zip(
+                    self.columns, schema, zip(*batch, strict=True), strict=True
+                )
+            ]
         return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 

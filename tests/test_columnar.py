@@ -320,6 +320,23 @@ def test_postgresql_columnar_values_are_the_exact_paths(
     )  # fmt: skip
 
 
+def test_postgresql_dates_the_first_batch_holds_as_text_make_a_text_column(
+    client: TestClient, pg_database: str
+) -> None:
+    # PostgreSQL's infinite dates have no date value: the backend hands them over as the
+    # text PostgreSQL prints, so the column is text; the finite column stays a date.
+    assert client.post("/connections", json=_pg_body(pg_database, "pginf")).status_code == 201
+    table = check_against_exact(
+        client,
+        "pginf",
+        "SELECT d, ts, '2024-05-01'::date AS plain FROM (VALUES ('infinity'::date, "
+        "'-infinity'::timestamptz), ('2024-05-01'::date, '2024-05-01 13:45+02'::timestamptz)) "
+        "AS v(d, ts)",
+        {"d": pa.string(), "ts": pa.string(), "plain": pa.date32()},
+    )
+    assert table.column("d").to_pylist() == ["infinity", "2024-05-01"]
+
+
 def _pg_running(database: str, marker: str) -> list[str]:
     """The statements of the export still open in ``database``: its own text, or the
     ``FETCH`` of the cursor it reads through (between fetches: idle in transaction)."""
