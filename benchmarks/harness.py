@@ -222,9 +222,12 @@ def add_connection(server: Server, body: dict[str, Any]) -> None:
 def http_export(
     server: Server, connection: str, sql: str, fmt: str = "ndjson"
 ) -> tuple[int, float]:
-    """Stream an export over HTTP; returns (lines received, seconds)."""
+    """Stream an export over HTTP; returns (lines received, seconds). An Arrow or Parquet
+    export is kept in memory and its rows counted by pyarrow after the clock stops."""
     started = time.perf_counter()
     lines = 0
+    columnar = fmt in ("arrow", "parquet")
+    received: list[bytes] = []
     with httpx.stream(
         "POST",
         f"{server.url}/connections/{connection}/export",
@@ -235,8 +238,26 @@ def http_export(
     ) as response:
         response.raise_for_status()
         for chunk in response.iter_bytes():
-            lines += chunk.count(b"\n")
-    return lines, time.perf_counter() - started
+            if columnar:
+                received.append(chunk)
+            else:
+                lines += chunk.count(b"\n")
+    seconds = time.perf_counter() - started
+    if columnar:
+        lines = columnar_rows(fmt, b"".join(received))
+    return lines, seconds
+
+
+def columnar_rows(fmt: str, data: bytes) -> int:
+    """The rows in an Arrow IPC stream or a Parquet file (read fully, so a broken one fails)."""
+    import io
+
+    import pyarrow.ipc
+    import pyarrow.parquet
+
+    if fmt == "arrow":
+        return int(pyarrow.ipc.open_stream(data).read_all().num_rows)
+    return int(pyarrow.parquet.read_table(io.BytesIO(data)).num_rows)
 
 
 def raw_ndjson_loop(cursor: Any, batch: int = 5000) -> int:

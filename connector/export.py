@@ -1,4 +1,5 @@
-"""Encoders that turn a ``RowStream`` into bytes: NDJSON, CSV or one JSON array.
+"""Encoders that turn a ``RowStream`` into bytes: NDJSON, CSV, one JSON array, or the
+columnar Arrow IPC stream and Parquet file (``connector.columnar``, on the arrow extra).
 
 Each yields one chunk per batch, so memory stays flat however many rows the query has.
 NDJSON and JSON write each row as an object keyed by column name (duplicate names get
@@ -17,16 +18,19 @@ from typing import Any, Literal
 
 import orjson
 
+from connector.columnar import Shape, encode_arrow, encode_parquet
 from connector.models import Column
 from connector.values import csv_value, dumps, json_default
 from connector.wire import record_keys
 
-ExportFormat = Literal["ndjson", "csv", "json"]
+ExportFormat = Literal["ndjson", "csv", "json", "arrow", "parquet"]
 
 MEDIA_TYPES: dict[str, str] = {
     "ndjson": "application/x-ndjson",
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",
+    "arrow": "application/vnd.apache.arrow.stream",
+    "parquet": "application/vnd.apache.parquet",
 }
 
 
@@ -93,8 +97,17 @@ ENCODERS = {"ndjson": encode_ndjson, "csv": encode_csv, "json": encode_json}
 
 
 def encode(
-    fmt: ExportFormat, columns: Sequence[Column], batches: Iterable[list[tuple[Any, ...]]]
+    fmt: ExportFormat,
+    columns: Sequence[Column],
+    batches: Iterable[list[tuple[Any, ...]]],
+    shapes: Sequence[Shape] | None = None,
 ) -> Iterator[bytes]:
+    """The export's bytes; ``shapes`` are the declared (precision, scale) of decimal
+    columns, which the columnar formats keep."""
+    if fmt == "arrow":
+        return encode_arrow(columns, batches, shapes)
+    if fmt == "parquet":
+        return encode_parquet(columns, batches, shapes)
     return ENCODERS[fmt](columns, batches)
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from connector.columnar import COLUMNAR_FORMATS
 from connector.errors import ConnectorError
 from connector.export import ExportFormat, encode, encode_rest
 from connector.models import Column
@@ -134,10 +135,16 @@ class ExportStream(RowStream):
     def chunks(self) -> Iterator[bytes]:
         """The response body, one chunk per batch."""
         if self.plan is None:
-            return encode(self.fmt, self.columns, self.batches())
+            return encode(self.fmt, self.columns, self.batches(), self._decimal_shapes())
         if self._stream is not None:
             return self._streamed()
         return self._native_chunks(self.plan)
+
+    def _decimal_shapes(self) -> list[tuple[int, int] | None] | None:
+        """What the columnar formats keep of the declared decimal columns."""
+        if self.fmt not in COLUMNAR_FORMATS or not self.columns:
+            return None
+        return self.job.backend.decimal_shapes(self._cursor.description)
 
     def _take(self, count: int | None) -> Iterator[tuple[bytes, int]]:
         assert self._stream is not None

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from connector.backends import get_backend
 from connector.backends.base import Backend
+from connector.columnar import require_pyarrow
 from connector.config import Settings
 from connector.errors import (
     ConflictError,
@@ -380,6 +381,7 @@ class Connector:
         statement ends, so a write's commit could fail after success was reported.
         """
         started = time.time()
+        require_pyarrow(fmt)
         try:
             job = self._job(
                 name,

@@ -57,7 +57,11 @@ async def _stream_body(stream: ManagedStream) -> AsyncIterator[bytes]:
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "Every row, streamed: NDJSON, CSV or a JSON array of objects.",
+            "description": (
+                "Every row, streamed: NDJSON, CSV, a JSON array of objects, an Arrow IPC "
+                "stream or a Parquet file (the last two need the server's arrow extra; "
+                "without it they are refused with 400 bad_param)."
+            ),
             "content": {media: {} for media in MEDIA_TYPES.values()},
         },
         **openapi.BODY,
@@ -69,7 +73,7 @@ async def export(
     connector: ConnectorDep,
     client: ClientDep,
     name: str = ConnectionName,
-    format: ExportFormat = Query("ndjson", description="ndjson, csv or json."),
+    format: ExportFormat = Query("ndjson", description="ndjson, csv, json, arrow or parquet."),
 ) -> StreamingResponse:
     stream = await anyio.to_thread.run_sync(connector.open_stream, name, request, client, format)
     filename = f"{name}-export.{format}"

@@ -245,6 +245,19 @@ class Backend(ABC):
         """Contract column types; by default inferred from the first rows' values."""
         return infer_column_types(len(description), rows)
 
+    def decimal_shapes(self, description: Sequence[Sequence[Any]]) -> list[tuple[int, int] | None]:
+        """Each result column's declared (precision, scale), or None where the database
+        does not declare them; the columnar exports type decimal columns with them. By
+        default the DBAPI description's own precision and scale fields."""
+        shapes: list[tuple[int, int] | None] = []
+        for item in description:
+            precision, scale = (item[4], item[5]) if len(item) > 5 else (None, None)
+            if isinstance(precision, int) and isinstance(scale, int) and precision > 0:
+                shapes.append((precision, scale))
+            else:
+                shapes.append(None)
+        return shapes
+
     @abstractmethod
     def server_version(self, connection: DBAPIConnection) -> str:
         """The database server's version, as the server reports it."""

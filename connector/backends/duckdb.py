@@ -310,6 +310,9 @@ def _is_nested(name: str) -> bool:
     return name.startswith(("STRUCT(", "MAP(", "UNION(")) or name.endswith("]")
 
 
+_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
+
+
 def column_type(type_code: Any) -> str | None:
     """The contract type of a DuckDB column type, or None to infer it from the values."""
     name = _type_name(type_code)
@@ -689,6 +692,14 @@ class DuckdbBackend(Backend):
         return [
             column_type(item[1]) or guess for item, guess in zip(description, inferred, strict=True)
         ]
+
+    def decimal_shapes(self, description: Sequence[Sequence[Any]]) -> list[tuple[int, int] | None]:
+        """From the type DuckDB names: ``DECIMAL(18,3)``."""
+        shapes: list[tuple[int, int] | None] = []
+        for item in description:
+            found = _DECIMAL.match(str(item[1]))
+            shapes.append((int(found.group(1)), int(found.group(2))) if found else None)
+        return shapes
 
     def server_version(self, connection: DBAPIConnection) -> str:
         return f"DuckDB {connection.execute('SELECT version()').fetchone()[0]}"

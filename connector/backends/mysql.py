@@ -673,6 +673,20 @@ class MysqlBackend(NetworkBackend):
             types.append(name)
         return types
 
+    def decimal_shapes(self, description: Sequence[Sequence[Any]]) -> list[tuple[int, int] | None]:
+        """PyMySQL's precision is the column's display length (digits, the point and a
+        sign): less the point, it bounds the declared precision from above, so every
+        value fits."""
+        shapes: list[tuple[int, int] | None] = []
+        for item in description:
+            length, scale = item[4], item[5]
+            decimal = item[1] in (FIELD_TYPE.DECIMAL, FIELD_TYPE.NEWDECIMAL)
+            if not decimal or not isinstance(length, int) or not isinstance(scale, int):
+                shapes.append(None)
+                continue
+            shapes.append((min(length - (1 if scale else 0), 76), scale))
+        return shapes
+
     def server_version(self, connection: DBAPIConnection) -> str:
         with connection.cursor() as cursor:
             cursor.execute("SELECT VERSION()")

@@ -38,9 +38,11 @@ from sqlalchemy import URL, Engine, create_engine
 from sqlalchemy.pool import NullPool, QueuePool
 from sqlglot.tokenizer_core import Token, TokenType
 
+from connector.arrow_tables import encode_tables
 from connector.backends.base import Backend, DBAPIConnection, DBAPICursor, gather_comments
 from connector.backends.funnel import ErrorRule, ErrorTable, first_sentence
 from connector.backends.snowflake_auth import check_account, load_private_key
+from connector.columnar import COLUMNAR_FORMATS
 from connector.errors import (
     DatabaseUnavailableError,
     InvalidRequestError,
@@ -49,8 +51,10 @@ from connector.errors import (
     ReadOnlyError,
     SqlError,
 )
+from connector.fastpath import NativePlan
 from connector.models import (
     Capabilities,
+    Column,
     ColumnInfo,
     Comments,
     ConnectionSpec,
@@ -59,7 +63,7 @@ from connector.models import (
     TableInfo,
 )
 from connector.running import QueryControl
-from connector.statements import READ_ONLY_REFUSAL, GuardRules
+from connector.statements import READ_ONLY_REFUSAL, BoundStatement, GuardRules
 
 Authenticator = Literal["snowflake", "snowflake_jwt", "externalbrowser"]
 
@@ -337,6 +341,11 @@ ERRORS = ErrorTable(
 )
 
 
+def _not_used(batches: Any) -> Iterator[bytes]:
+    """A streamed plan's encoder: never called (its stream writes the bytes)."""
+    raise AssertionError("a streamed plan has no row encoder")
+
+
 class SnowflakeCursor:
     """The connector's cursor with the query's timeout, its query id and parsed JSON columns."""
 
@@ -386,6 +395,11 @@ class SnowflakeCursor:
 
     def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
         return self._parsed(self._cursor.fetchmany(size))
+
+    def arrow_tables(self) -> Iterator[Any]:
+        """The result as the connector's pyarrow Tables, one per result chunk, timestamps in
+        microseconds (the row path's precision) so that every chunk has the same types."""
+        return iter(self._cursor.fetch_arrow_batches(force_microsecond_precision=True))
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         return self._parsed(self._cursor.fetchall())
@@ -539,6 +553,37 @@ class SnowflakeBackend(Backend):
                 # Each statement commits on its own (autocommit), and one that fails leaves
                 # nothing; this only ends a BEGIN the user's statement left open.
                 connection.rollback()
+
+    def native_export(
+        self, cursor: DBAPICursor, statement: BoundStatement, fmt: str
+    ) -> NativePlan | None:
+        """Arrow and Parquet exports from the connector's own Arrow result chunks
+        (``fetch_arrow_batches``), converted to the schema the row path gives
+        (``arrow_tables.ArrowTables``): no Python object per value. A result the connector
+        cannot hand over as Arrow (JSON result format) runs the statement again on the
+        row path (``retry_on_error``): an export only reads."""
+        if fmt not in COLUMNAR_FORMATS or not isinstance(cursor, SnowflakeCursor):
+            return None
+        columns: list[Column] = []
+
+        def stream(session: Any) -> Iterator[tuple[bytes, int]]:
+            self.execute(session, statement)
+            description = session.description or ()
+            types = self.column_types(description, [])
+            columns.extend(
+                Column(name=str(item[0]), type=kind)
+                for item, kind in zip(description, types, strict=True)
+            )
+            tables = session.arrow_tables()
+            yield from encode_tables(fmt, columns, tables, self.decimal_shapes(description))
+
+        return NativePlan(
+            statement=statement,
+            columns=columns,
+            encode=_not_used,
+            stream=stream,
+            retry_on_error=True,
+        )
 
     def column_types(
         self, description: Sequence[Sequence[Any]], rows: Sequence[Sequence[Any]]

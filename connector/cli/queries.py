@@ -27,6 +27,7 @@ from connector.cli.common import (
     rows_table,
     typed_value,
 )
+from connector.columnar import require_pyarrow
 from connector.errors import QueryCancelledError
 from connector.export import ExportFormat, encode
 from connector.models import QueryRequest
@@ -104,7 +105,8 @@ def _export_format(output: Path, fmt: str | None) -> ExportFormat:
     if suffix in EXPORT_FORMATS:
         return suffix  # type: ignore[return-value]
     fail(
-        f"cannot tell the format from {output.name!r}; name the file .csv, .ndjson or .json, "
+        f"cannot tell the format from {output.name!r}; name the file .csv, .ndjson, .json, "
+        ".arrow (an Arrow IPC stream) or .parquet, "
         f"or give --format ({', '.join(EXPORT_FORMATS)})",
         EXIT_USAGE,
     )
@@ -139,6 +141,8 @@ def export(
 ) -> None:
     """Stream every row of a query to a file, with progress."""
     chosen = _export_format(output, fmt)
+    with reported():
+        require_pyarrow(chosen)  # before the query runs or the file is made
     folder = output.parent
     if not folder.is_dir():
         fail(f"the folder {str(folder)!r} does not exist; create it first", EXIT_USAGE)
