@@ -55,9 +55,12 @@ Item = bytes | _Opened | BaseException
 class ExportProducer:
     """One export: its own thread making the bytes, a bounded channel to the response."""
 
-    def __init__(self, open_stream: Callable[[], ManagedStream], pools: Pools) -> None:
+    def __init__(
+        self, open_stream: Callable[[], ManagedStream], pools: Pools, connection: str
+    ) -> None:
         self._open_stream = open_stream
         self._pools = pools
+        self._places = pools.exports(connection)
         self.signal = StopSignal()
         send, receive = anyio.create_memory_object_stream[Item](BUFFER_CHUNKS)
         self._send: MemoryObjectSendStream[Item] = send
@@ -69,18 +72,18 @@ class ExportProducer:
     async def open(self, receive: Receive) -> None:
         """Start the producer and wait until the export has opened; raises the error of a
         statement that fails, and stops it if the client leaves meanwhile."""
-        await self._pools.exports.acquire_on_behalf_of(self)
         self._token = anyio.lowlevel.current_token()
         context = contextvars.copy_context()  # carries the caller, for history
         context.run(current_stop.set, self.signal)
-        thread = threading.Thread(
-            target=context.run, args=(self._produce,), name="export", daemon=True
-        )
-        thread.start()
         async with anyio.create_task_group() as group:
-            # Left while opening: the statement is stopped, and the error of its stopping
-            # comes through the channel.
+            # Left while waiting or opening: the statement is stopped (as it starts, if it
+            # has not), and the error of its stopping comes through the channel.
             group.start_soon(self.stop_when_gone, receive, False)
+            await self._places.acquire_on_behalf_of(self)
+            thread = threading.Thread(
+                target=context.run, args=(self._produce,), name="export", daemon=True
+            )
+            thread.start()
             first = await self._next()
             group.cancel_scope.cancel()
         if isinstance(first, BaseException):
@@ -162,7 +165,7 @@ class ExportProducer:
             pass
         finally:
             self._send.close()
-            self._pools.exports.release_on_behalf_of(self)
+            self._places.release_on_behalf_of(self)
 
 
 class ExportResponse(StreamingResponse):

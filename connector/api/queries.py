@@ -65,7 +65,7 @@ async def export(
     # Its own producer thread; a client that leaves, before or after the first row,
     # stops the query in the database (connector.api.export_stream).
     producer = ExportProducer(
-        partial(connector.open_stream, name, request, client, format), pools_of(http)
+        partial(connector.open_stream, name, request, client, format), pools_of(http), name
     )
     await producer.open(http.receive)
     filename = f"{name}-export.{format}"

@@ -7,9 +7,11 @@ Three thread limiters, one ``Pools`` per app (``app.state.pools``):
 - ``control``: control and metadata (``/connections`` list and get, ``/queries``, cancel,
   ``/kinds``, ``/history``) and stopping a query whose client left, a few threads that
   user queries never hold;
-- ``exports``: at most this many exports at once, each on a thread of its own
-  (``connector.api.export_stream``), so an export neither takes nor waits for the
-  others' threads.
+- ``exports``: at most ``EXPORTS_PER_CONNECTION`` exports of one connection at once,
+  each on a thread of its own (``connector.api.export_stream``), so an export neither
+  takes nor waits for the others' threads, and exports never hold every connection of a
+  pool: one waiting for its turn waits on the event loop, holding no thread and no
+  connection.
 
 Anything else (saving connections, schemas, saved-query CRUD) stays on anyio's default
 limiter; ``/health`` is async and needs no thread; key checks have the guard's own limiter
@@ -23,7 +25,7 @@ limiter, which stops its query in the database (``connector.running``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar, TypeVarTuple, Unpack
 
 import anyio
@@ -37,8 +39,10 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 CONTROL_THREADS = 4
-# Exports running at once: each holds a thread and a database connection while it runs.
-EXPORT_PRODUCERS = 32
+# Exports of one connection running at once, each holding a thread and a connection: the
+# network kinds' pools hold 10 (connector.backends.network), so five leave the other
+# five for the user pool's queries and schema reads.
+EXPORTS_PER_CONNECTION = 5
 
 
 @dataclass(frozen=True)
@@ -47,14 +51,20 @@ class Pools:
 
     user: anyio.CapacityLimiter
     control: anyio.CapacityLimiter
-    exports: anyio.CapacityLimiter
+    _exports: dict[str, anyio.CapacityLimiter] = field(default_factory=dict)
+
+    def exports(self, connection: str) -> anyio.CapacityLimiter:
+        """The export places of ``connection`` (used on the event loop only)."""
+        limiter = self._exports.get(connection)
+        if limiter is None:
+            limiter = self._exports[connection] = anyio.CapacityLimiter(EXPORTS_PER_CONNECTION)
+        return limiter
 
 
 def make_pools(user_threads: int) -> Pools:
     return Pools(
         user=anyio.CapacityLimiter(user_threads),
         control=anyio.CapacityLimiter(CONTROL_THREADS),
-        exports=anyio.CapacityLimiter(EXPORT_PRODUCERS),
     )
 
 
