@@ -139,6 +139,20 @@ class ExportStream(RowStream):
             return self._streamed()
         return self._native_chunks(self.plan)
 
+    def close(self) -> None:
+        """As ``RowStream.close``; a database stream left mid-way (PostgreSQL's COPY holds
+        its connection's lock, so nothing else can run on it) is stopped, then closed."""
+        stream = getattr(self, "_stream", None)
+        if stream is not None and self._raw is not None:
+            self._stream = None
+            if not self.finished and not self.job.control.stopped:
+                self.job.control.cancel()
+            try:
+                stream.close()  # psycopg ends the COPY: cancel, then what was already sent
+            except Exception:  # the connection is dropped below when the query was stopped
+                pass
+        super().close()
+
     def _take(self, count: int | None) -> Iterator[tuple[bytes, int]]:
         assert self._stream is not None
         for index, item in enumerate(self._stream):
