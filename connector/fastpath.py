@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+from contextlib import suppress
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -147,10 +148,10 @@ class ExportStream(RowStream):
             self._stream = None
             if not self.finished and not self.job.control.stopped:
                 self.job.control.cancel()
-            try:
-                stream.close()  # psycopg ends the COPY: cancel, then what was already sent
-            except Exception:  # the connection is dropped below when the query was stopped
-                pass
+            # psycopg ends the COPY (cancel, then what was already sent); on a failure the
+            # connection is dropped below, since the query was stopped.
+            with suppress(Exception):
+                stream.close()
         super().close()
 
     def _take(self, count: int | None) -> Iterator[tuple[bytes, int]]:
