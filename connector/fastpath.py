@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import csv
 import io
-from contextlib import suppress
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
