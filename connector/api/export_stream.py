@@ -31,6 +31,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from connector.api.work import Pools, client_gone
+from connector.errors import ConnectorError
 from connector.running import StopSignal, current_stop
 from connector.service import ManagedStream
 
@@ -194,5 +195,11 @@ class ExportResponse(StreamingResponse):
                 group.cancel_scope.cancel()
         finally:
             producer.release()
+        if isinstance(failure, ConnectorError):
+            # Stopped or failed mid-way (history has it): end without the final chunk, so
+            # the client sees a transfer cut short, never a file that looks whole; one
+            # line in the log rather than a traceback.
+            log.warning("an export ended early: %s (%s)", failure.detail, failure.code)
+            return
         if failure is not None:
             raise failure
