@@ -89,6 +89,14 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="how much the server logs"
     )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text, or json: one JSON object a log line"
+    )
+    log_file: Path | None = Field(None, description="also write the log to this file, rotated")
+    log_file_max_bytes: int = Field(
+        10_485_760, ge=1024, description="the log file's size at which it is rotated"
+    )
+    log_file_backups: int = Field(5, ge=0, description="rotated log files kept")
     tls: bool = Field(False, description="serve HTTPS with a locally made certificate")
     tls_cert_file: Path | None = Field(
         None, description="serve HTTPS with this certificate (PEM) instead of a local one"
@@ -103,6 +111,11 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("log_file")
+    @classmethod
+    def _expand_log_file(cls, value: Path | None) -> Path | None:
+        return None if value is None else value.expanduser()
 
     @property
     def all_cors_origins(self) -> list[str]:

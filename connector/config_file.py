@@ -44,6 +44,10 @@ SETTING_KEYS: dict[tuple[str, str], str] = {
             "forwarded_allow_ips",
             "workers",
             "log_level",
+            "log_format",
+            "log_file",
+            "log_file_max_bytes",
+            "log_file_backups",
             "sample",
             "secret_store",
         )
@@ -66,7 +70,7 @@ SETTING_KEYS: dict[tuple[str, str], str] = {
     ("tls", "cert_file"): "tls_cert_file",
     ("tls", "key_file"): "tls_key_file",
 }
-PATH_SETTINGS = frozenset({"data_dir", "tls_cert_file", "tls_key_file"})
+PATH_SETTINGS = frozenset({"data_dir", "tls_cert_file", "tls_key_file", "log_file"})
 # Settings the file does not set: itself, and the metadata URL (a secret: url_env/url_file).
 ENV_ONLY_SETTINGS = frozenset({"config", "metadata_url", "secret_key"})
 # [metadata] key -> (the secret setting it fills, how it is read).

@@ -6,6 +6,7 @@ the HTTP guard send every error through it. A ``detail`` is one
 human sentence and never carries a password, key, token or bound parameter value.
 
     ConnectorError (500 internal_error)
+    +-- StorageError (500 storage_error)    the data folder cannot be written (read-only, full)
     +-- BadRequestError (400)
     |   +-- SqlError (sql_error)            the database or the parser rejected the SQL
     |   +-- ReadOnlyError (read_only)       a write on a read-only connection
@@ -40,6 +41,11 @@ class ConnectorError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class StorageError(ConnectorError):
+    status = 500
+    code = "storage_error"
 
 
 class BadRequestError(ConnectorError):

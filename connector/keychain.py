@@ -7,19 +7,30 @@ instance id, so two data folders never share or overwrite each other's secrets.
 ``DeclaredSecrets`` puts the secrets of connections declared in the configuration file
 (read from their variables or files at start) in front of either, in memory only.
 
+A connection's row (in the store) and its secret (here) are two writes that a crash can
+split. ``stage_secret`` writes a changed secret under a pending name with the digest of
+the row it belongs to, before the row is committed; ``settle_secrets``, at every start,
+keeps a pending secret whose row did commit and drops the rest (and, where the secrets
+can be listed, secrets whose row never committed), so a store holds the old state or the
+new, never a row with another state's secret.
+
 Must not import FastAPI, the store or any backend.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
+
+from connector.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +44,8 @@ class SecretStore(Protocol):
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, readable and writable by the owner only."""
+    """Write ``data`` to ``path`` atomically (a synced temporary file renamed over it, then
+    the folder synced so the rename survives a crash), owner-only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -47,6 +59,18 @@ def write_private_file(path: Path, data: bytes) -> None:
         Path(temp).unlink(missing_ok=True)
         raise
     os.chmod(path, 0o600)
+    if os.name == "posix":
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove what a write to ``path`` killed before its rename left behind."""
+    for temp in path.parent.glob(f".{path.name}.*"):
+        temp.unlink(missing_ok=True)
 
 
 class FileSecrets:
@@ -69,6 +93,10 @@ class FileSecrets:
         with self._lock:
             return self._load().get(name)
 
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self._load())
+
     def set(self, name: str, secret: str) -> None:
         if self._warn:
             log.warning(
@@ -80,13 +108,21 @@ class FileSecrets:
         with self._lock:
             data = self._load()
             data[name] = secret
-            write_private_file(self.path, json.dumps(data).encode())
+            self._write(data)
 
     def delete(self, name: str) -> None:
         with self._lock:
             data = self._load()
             if data.pop(name, None) is not None:
-                write_private_file(self.path, json.dumps(data).encode())
+                self._write(data)
+
+    def _write(self, data: dict[str, str]) -> None:
+        try:
+            write_private_file(self.path, json.dumps(data).encode())
+        except OSError as exc:
+            raise StorageError(
+                f"The secrets file cannot be written ({exc.strerror or exc}), so nothing was saved."
+            ) from None
 
 
 class KeyringSecrets:
@@ -158,3 +194,55 @@ def open_secret_store(
     if mode == "keyring" or (mode == "auto" and keyring_available()):
         return KeyringSecrets(service=f"data-connector/{instance_id}")
     return FileSecrets(data_dir / "secrets.json", warn=mode == "auto")
+
+
+# Pending names start with "~", which a connection name cannot, and stay short (the shared
+# store's name column is 64 characters).
+PENDING = "~"
+
+
+def pending_name(name: str) -> str:
+    return PENDING + hashlib.sha256(name.encode()).hexdigest()[:40]
+
+
+def row_digest(kind: str, options: Mapping[str, Any], read_only: bool) -> str:
+    """What a secret was staged for: the connection row it goes with."""
+    body = json.dumps([kind, dict(options), read_only], sort_keys=True, default=str)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def stage_secret(secrets: SecretStore, name: str, digest: str, secret: str) -> None:
+    """Before committing the row of ``digest``: keep ``secret`` under a pending name."""
+    secrets.set(pending_name(name), json.dumps({"row": digest, "secret": secret}))
+
+
+def promote_secret(secrets: SecretStore, name: str, secret: str) -> None:
+    """After committing the row: the staged secret becomes the connection's."""
+    secrets.set(name, secret)
+    secrets.delete(pending_name(name))
+
+
+def settle_secrets(secrets: SecretStore, rows: Mapping[str, str]) -> None:
+    """At start, with each committed connection's ``row_digest`` (``rows``): promote the
+    pending secret whose row committed, drop pending secrets whose row did not, and (where
+    the store can list its names) drop secrets of connections that have no row."""
+    for name, digest in rows.items():
+        staged = secrets.get(pending_name(name))
+        if staged is None:
+            continue
+        try:
+            pending = json.loads(staged)
+        except ValueError:
+            pending = {}
+        if isinstance(pending, dict) and pending.get("row") == digest:
+            log.info("the secret of %r saved before a crash is kept with its connection", name)
+            promote_secret(secrets, name, str(pending.get("secret")))
+        else:
+            secrets.delete(pending_name(name))
+    listed = secrets.fallback if isinstance(secrets, DeclaredSecrets) else secrets
+    if isinstance(listed, FileSecrets):
+        kept = {*rows, *(pending_name(name) for name in rows)}
+        for name in listed.names():
+            if name not in kept:
+                listed.delete(name)
+        remove_stale_temporaries(listed.path)

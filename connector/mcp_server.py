@@ -33,7 +33,6 @@ from connector.api.work import Pools, run_user
 from connector.backends import get_backend
 from connector.errors import ConnectorError, NotFoundError
 from connector.models import QueryResult, SavedRunRequest
-from connector.statements import prepare
 from connector.table_sql import select_sql
 from connector.values import dumps
 from connector.widgets import MCP_SERVER
@@ -42,6 +41,8 @@ from connector.workspace import Workspace
 
 DEFAULT_ROWS = 100
 MCP_CLIENT = "mcp"
+# What only reads, in refusals: an assistant's SQL never writes, whatever the connection.
+READS_ONLY = "An MCP tool"
 INSTRUCTIONS = (
     "Data Connector runs read-only SQL against the user's own databases. Call "
     "list_connections first, then describe_schema to see tables and columns, then "
@@ -99,18 +100,6 @@ def build_mcp(workspace: Workspace, pools: Pools) -> tuple[FastMCP, McpEndpoint]
     def cap(limit: int | None) -> int:
         return max(1, min(limit or DEFAULT_ROWS, settings.max_row_limit))
 
-    def guard(connection: str, sql: str, params: dict[str, Any]) -> None:
-        """Refuse anything that could write, whatever the connection allows."""
-        backend = get_backend(connector.get_connection(connection).kind)
-        prepare(
-            sql,
-            params,
-            dialect=backend.dialect,
-            paramstyle=backend.paramstyle,
-            read_only=True,
-            rules=backend.guard_rules,
-        )
-
     @server.tool()
     async def list_connections() -> str:
         """The databases this connector reaches: name, kind (sqlite, mysql, postgresql,
@@ -165,9 +154,9 @@ def build_mcp(workspace: Workspace, pools: Pools) -> tuple[FastMCP, McpEndpoint]
 
         def work() -> str:
             values = params or {}
-            guard(connection, sql, values)
             request = SavedRunRequest(sql=sql, params=values, limit=cap(limit), timeout_s=timeout_s)
-            return _body(connector.run(connection, request, MCP_CLIENT))
+            # Read-only whatever the connection allows; a refusal is recorded in history.
+            return _body(connector.run(connection, request, MCP_CLIENT, reads_only=READS_ONLY))
 
         return await _call(pools, work)
 
@@ -199,8 +188,6 @@ def build_mcp(workspace: Workspace, pools: Pools) -> tuple[FastMCP, McpEndpoint]
 
         def work() -> str:
             query = workspace.saved.get(name)
-            bound = workspace.saved.bind(query, params or {})
-            guard(query.connection, query.sql, bound)
             result = workspace.saved.run_query(
                 query, params or {}, limit=cap(limit), client=MCP_CLIENT
             )

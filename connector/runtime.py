@@ -14,6 +14,8 @@ import hmac
 import logging
 import os
 import secrets
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +23,14 @@ from pathlib import Path
 from connector.config import Settings
 from connector.config_file import Declarations
 from connector.declared import apply_declarations
-from connector.errors import ConflictError
-from connector.keychain import DeclaredSecrets, SecretStore, open_secret_store
+from connector.errors import ConflictError, StorageError
+from connector.keychain import (
+    DeclaredSecrets,
+    SecretStore,
+    open_secret_store,
+    row_digest,
+    settle_secrets,
+)
 from connector.keys import API_KEY_FILE, FILE_KEY_CALLER, load_api_key, rotate_api_key
 from connector.models import ConnectionInput
 from connector.named_keys import NamedKeys
@@ -112,10 +120,32 @@ class Runtime:
         self.store.close()
 
 
+# Free space the data folder needs at start: the metadata database, its journal, the key.
+MIN_FREE_BYTES = 256 * 1024
+
+
 def prepare_data_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    if os.name == "posix":
-        os.chmod(path, 0o700)
+    """Make the data folder (owner-only) and check it takes writes, before anything is
+    written in it: a read-only or full folder is one ``StorageError`` sentence."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if os.name == "posix":
+            os.chmod(path, 0o700)
+        with tempfile.TemporaryFile(dir=path) as probe:
+            probe.write(b"\0" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+        free = shutil.disk_usage(path).free
+    except OSError as exc:
+        raise StorageError(
+            f"The data folder {path} cannot be written ({exc.strerror or exc}); make it "
+            "writable or choose another with --data-dir or CONNECTOR_DATA_DIR."
+        ) from None
+    if free < MIN_FREE_BYTES:
+        raise StorageError(
+            f"The data folder {path} is full ({free // 1024} KB free); free some space "
+            "or choose another with --data-dir or CONNECTOR_DATA_DIR."
+        )
 
 
 def open_runtime(
@@ -147,6 +177,13 @@ def open_runtime(
             secret_store = RefusingSecrets()
         else:
             secret_store = open_secret_store(settings.data_dir, instance_id, settings.secret_store)
+        settle_secrets(
+            secret_store,
+            {
+                spec.name: row_digest(spec.kind, spec.options, spec.read_only)
+                for spec in store.list_connections()
+            },
+        )
         declared_secrets = {c.name or "": c.secret for c in declared.connections if c.secret}
         if declared_secrets:
             secret_store = DeclaredSecrets(declared_secrets, secret_store)

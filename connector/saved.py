@@ -270,6 +270,17 @@ class SavedQueries:
             bound[param.name] = coerce_param(param, raw)
         return bound
 
+    def _bound(
+        self, query: SavedQuery, values: Mapping[str, Any], client: str | None
+    ) -> dict[str, Any]:
+        """``bind``, with a refusal recorded in history: a run refused for its values is
+        still a query someone asked for."""
+        try:
+            return self.bind(query, values)
+        except BadParamError as error:
+            self.connector.record_refusal(query.connection, query.sql, error, client)
+            raise
+
     def run(
         self,
         name: str,
@@ -278,7 +289,23 @@ class SavedQueries:
         limit: int | None = None,
         client: str | None = None,
     ) -> QueryResult:
-        return self.run_query(self.get(name), values, limit=limit, client=client)
+        """Run saved query ``name`` with ``values``: a name it does not declare is refused
+        (a misspelt parameter would otherwise run with its default)."""
+        query = self.get(name)
+        self.check_names(query, values, client)
+        return self.run_query(query, values, limit=limit, client=client)
+
+    def check_names(self, query: SavedQuery, values: Mapping[str, Any], client: str | None) -> None:
+        """Refuse (and record in history) a value for a parameter ``query`` does not declare."""
+        declared = [param.name for param in query.params]
+        unknown = [key for key in values if key not in declared]
+        if unknown:
+            takes = ", ".join(declared) if declared else "no parameters"
+            error = BadParamError(
+                f"The saved query {query.name!r} has no parameter {unknown[0]!r}; it takes {takes}."
+            )
+            self.connector.record_refusal(query.connection, query.sql, error, client)
+            raise error
 
     def run_query(
         self,
@@ -289,7 +316,7 @@ class SavedQueries:
         client: str | None = None,
     ) -> QueryResult:
         request = SavedRunRequest(
-            sql=query.sql, params=self.bind(query, values), limit=limit or query.limit
+            sql=query.sql, params=self._bound(query, values, client), limit=limit or query.limit
         )
         return self.connector.run(query.connection, request, client, reads_only=READS_ONLY)
 
@@ -316,7 +343,7 @@ class SavedQueries:
         else a query that returns no rows finds them."""
         dialect = get_backend(self.connector.get_connection(query.connection).kind).dialect
         inner = query.sql.strip().rstrip(";").rstrip()
-        params = self.bind(query, values)
+        params = self._bound(query, values, client)
         if columns is None:
             empty = SavedRunRequest(
                 sql=f"SELECT * FROM (\n{inner}\n) dc_cols LIMIT 0", params=params, limit=1

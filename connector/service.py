@@ -1,8 +1,8 @@
 """The connector's operations, shared by the HTTP routers and the CLI.
 
 ``Connector`` ties the store, the secret store, the backends and the running-query registry
-together: create, test and remove connections (a secret is written only if the row is,
-and the row only if the secret is, and a saved secret is only reused where it was saved
+together: create, test and remove connections (a connection's row and its secret are written
+in an order a crash cannot split, see ``connector.keychain``, and a saved secret is only reused where it was saved
 for: a test or update that points elsewhere must carry it again), run and stream queries with history, and cancel them.
 A query can be run read-only whatever its connection allows (saved queries, widgets), and
 an export always is.
@@ -33,7 +33,7 @@ from connector.errors import (
 from connector.export import ExportFormat
 from connector.fastpath import ExportStream
 from connector.history import HistoryWriter
-from connector.keychain import SecretStore
+from connector.keychain import SecretStore, promote_secret, row_digest, stage_secret
 from connector.models import (
     Comments,
     ConnectionInput,
@@ -180,9 +180,14 @@ class Connector:
             raise ConflictError(f"A connection named {spec.name!r} already exists.")
         if test:
             self._probe(backend, spec, payload.secret)
+        # Secret first, row committed after: a crash between leaves a secret with no row,
+        # which ``keychain.settle_secrets`` drops at start; without a secret, one left by
+        # such a crash under this name is dropped before the row exists.
         with self.store.adding_connection(spec):
             if payload.secret:
                 self.secrets.set(spec.name, payload.secret)
+            else:
+                self.secrets.delete(spec.name)
         return spec
 
     def update_connection(
@@ -196,17 +201,26 @@ class Connector:
         self._check_secret(backend, spec, secret)
         if test:
             self._probe(backend, spec, secret)
+        # A new secret is staged with the row it goes with before the row commits, and
+        # promoted after: a crash between leaves the old pair or (settled at start) the new.
+        if payload.secret is not None:
+            digest = row_digest(spec.kind, spec.options, spec.read_only)
+            stage_secret(self.secrets, name, digest, payload.secret)
         with self.store.updating_connection(spec):
-            if payload.secret is not None:
-                self.secrets.set(name, payload.secret)
+            pass
+        if payload.secret is not None:
+            promote_secret(self.secrets, name, payload.secret)
         self._drop_engine(name)
         log.info("connection %s updated (%s -> %s)", name, current.kind, spec.kind)
         return spec
 
     def remove_connection(self, name: str) -> None:
         self.running.cancel_connection(name)
+        # The row goes first: a crash before the secret is deleted leaves a secret with no
+        # row, dropped at start, never a row without its secret.
         with self.store.removing_connection(name):
-            self.secrets.delete(name)
+            pass
+        self.secrets.delete(name)
         self._drop_engine(name)
 
     def _on_connection(self, name: str, work: Callable[[Backend, Any], T]) -> T:
@@ -336,7 +350,7 @@ class Connector:
                 reads_only=reads_only,
             )
         except ConnectorError as error:
-            self._record_failure(name, request.sql, started, error, client)
+            self.record_refusal(name, request.sql, error, client, started)
             raise
         self.running.add(job.control)
         try:
@@ -375,7 +389,7 @@ class Connector:
                 reads_only=EXPORT,
             )
         except ConnectorError as error:
-            self._record_failure(name, request.sql, started, error, client)
+            self.record_refusal(name, request.sql, error, client, started)
             raise
         self.running.add(job.control)
         stream = ExportStream(job, fmt, native=self.settings.native_export)
@@ -415,26 +429,49 @@ class Connector:
         row_count: int | None,
         error: ConnectorError | None,
     ) -> None:
-        self._write_history(
-            HistoryEntry(
-                query_id=control.query_id,
-                connection=control.connection,
-                sql=control.sql,
-                started_at=control.started_at.isoformat(timespec="milliseconds"),
-                duration_ms=round((time.time() - started) * 1000, 2),
-                row_count=row_count,
-                outcome="ok" if error is None else error.code,
-                error_code=None if error is None else error.code,
-                client=control.client,
-                caller=control.caller,
-            )
+        entry = HistoryEntry(
+            query_id=control.query_id,
+            connection=control.connection,
+            sql=control.sql,
+            started_at=control.started_at.isoformat(timespec="milliseconds"),
+            duration_ms=round((time.time() - started) * 1000, 2),
+            row_count=row_count,
+            outcome="ok" if error is None else error.code,
+            error_code=None if error is None else error.code,
+            client=control.client,
+            caller=control.caller,
+        )
+        self._write_history(entry)
+        # The log's line of the query: its fields, never its SQL or values.
+        log.info(
+            "query %s on %s: %s",
+            entry.query_id,
+            entry.connection,
+            entry.outcome,
+            extra={
+                "query_id": entry.query_id,
+                "connection": entry.connection,
+                "duration_ms": entry.duration_ms,
+                "rows": entry.row_count,
+                "outcome": entry.outcome,
+                "caller": entry.caller,
+                "client": entry.client,
+            },
         )
 
-    def _record_failure(
-        self, name: str, sql: str, started: float, error: ConnectorError, client: str | None
+    def record_refusal(
+        self,
+        name: str,
+        sql: str,
+        error: ConnectorError,
+        client: str | None,
+        started: float | None = None,
     ) -> None:
+        """History for a query refused before it ran (a bad parameter, the guard): its SQL
+        as written, never the values. An unknown connection or saved query is not a query."""
         if isinstance(error, NotFoundError):
             return
+        started = time.time() if started is None else started
         control = QueryControl(new_query_id(), name, sql, 0.0, client)
         self._record(control, started, None, error)
 

@@ -42,9 +42,14 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from connector.errors import ConflictError, DatabaseUnavailableError, NotFoundError
+from connector.errors import (
+    ConflictError,
+    DatabaseUnavailableError,
+    NotFoundError,
+    StorageError,
+)
 from connector.migrate import migrate
 from connector.models import ConnectionSpec, HistoryEntry
 
@@ -113,6 +118,10 @@ history_table = Table(
 HISTORY_TRIM_EVERY = 100
 
 
+# SQLite's result codes for a write the disk refused (extended codes start with these).
+STORAGE_FAILURES = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -163,8 +172,19 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.engine.begin() as connection:
-            yield connection
+        """One transaction, committed if the body succeeds; a data folder that cannot take
+        the write (full, read-only) is a ``StorageError`` and nothing of it is kept."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except OperationalError as exc:
+            name = str(getattr(exc.orig, "sqlite_errorname", ""))
+            if name.startswith(STORAGE_FAILURES):
+                raise StorageError(
+                    "The data folder cannot be written (it is full or read-only), so "
+                    "nothing was saved."
+                ) from exc
+            raise
 
     # meta -----------------------------------------------------------------------------
 

@@ -220,7 +220,12 @@ class TableWidgets:
         """A table widget's rows (capped, with a note when cut) or, with ``page``, one page
         done in the database."""
         table = self.resolve(name, key)
-        filters = {f.column: _filter_values(f, values.get(f.name)) for f in table.filters}
+        try:
+            filters = {f.column: _filter_values(f, values.get(f.name)) for f in table.filters}
+        except BadParamError as error:
+            unfiltered, _ = select_sql(table.ref, {}, table.dialect)
+            self.connector.record_refusal(name, unfiltered, error, client)
+            raise
         inner, bound = select_sql(table.ref, filters, table.dialect)
         try:
             if page is None:

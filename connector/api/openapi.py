@@ -27,7 +27,8 @@ _WHEN: dict[int, str] = {
     421: "The Host header is not this server's (bad_host).",
     422: "The body or query string does not fit the schema (invalid_request).",
     499: "The query was cancelled (cancelled).",
-    500: "The server's own failure; the server log has details (internal_error).",
+    500: "The server's own failure; the server log has details (internal_error), or its "
+    "data folder cannot be written, read-only or full (storage_error).",
     502: "The database refused the connection or failed (db_unavailable).",
     504: "The query ran past its timeout and was stopped in the database (timeout).",
 }

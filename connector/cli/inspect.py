@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connector.cli.common import Context, data_dir_option, out, pass_context, reported
+from connector.models import HistoryEntry
 from connector.values import dumps
 
 
@@ -37,7 +38,14 @@ def schema(context: Context, connection: str, fmt: str) -> None:
 @click.command()
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("-c", "--connection", default=None, help="Only this connection's queries.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "plain"]),
+    default="table",
+    help="plain: a header, then one tab-separated line a query (for grep and awk).",
+)
 @data_dir_option
 @pass_context
 def history(context: Context, limit: int, connection: str | None, fmt: str) -> None:
@@ -46,6 +54,14 @@ def history(context: Context, limit: int, connection: str | None, fmt: str) -> N
         entries = context.runtime().connector.history(limit=limit, connection=connection)
     if fmt == "json":
         sys.stdout.buffer.write(dumps([dataclasses.asdict(e) for e in entries]) + b"\n")
+        return
+    if fmt == "plain":
+        fields = [field.name for field in dataclasses.fields(HistoryEntry)]
+        lines = ["\t".join(fields)]
+        for entry in entries:
+            values = dataclasses.asdict(entry)
+            lines.append("\t".join(_plain(values[name]) for name in fields))
+        click.echo("\n".join(lines))
         return
     table = Table("started", "connection", "outcome", "rows", "ms", "caller", "client", "sql")
     for entry in entries:
@@ -60,3 +76,8 @@ def history(context: Context, limit: int, connection: str | None, fmt: str) -> N
             Text(" ".join(entry.sql.split())[:120]),
         )
     out.print(table)
+
+
+def _plain(value: object) -> str:
+    """A field on one line: SQL's newlines and tabs become spaces, nothing is ``""``."""
+    return "" if value is None else " ".join(str(value).split())

@@ -162,11 +162,10 @@ def saved_run(
     saved_queries = context.runtime().workspace.saved
     with reported():
         query = saved_queries.get(name)
-        declared = [param.name for param in query.params]
-        unknown = [key for key in values if key not in declared]
-        if unknown:
-            takes = ", ".join(declared) if declared else "no parameters"
-            fail(f"{name!r} has no parameter {unknown[0]!r}; it takes {takes}", EXIT_USAGE)
+        try:
+            saved_queries.check_names(query, values, "cli")
+        except BadParamError as error:
+            fail(error.detail.rstrip("."), EXIT_USAGE)  # a mistyped -p NAME: a usage error
         result = saved_queries.run_query(query, values, limit=limit, client="cli")
     if fmt == "json":
         sys.stdout.buffer.write(dumps(result_body(result, "records")) + b"\n")

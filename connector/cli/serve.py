@@ -36,9 +36,12 @@ from connector.cli.common import (
 )
 from connector.config import DEFAULT_PORT, Settings
 from connector.handoff import forget_server, record_server
+from connector.logs import configure_logging, log_config
 from connector.memory import tune_allocator
 from connector.ports import EXIT_PORT_TAKEN, is_port_free, recommend_port
 from connector.runtime import Runtime, open_runtime
+
+log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -54,6 +57,18 @@ from connector.runtime import Runtime, open_runtime
     type=click.Choice(["debug", "info", "warning", "error"]),
     default=None,
     help="How much the server logs.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="text, or json: one JSON object a line.",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the log to this file (rotated: LOG_FILE_MAX_BYTES, LOG_FILE_BACKUPS).",
 )
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Server processes.")
 @click.option("--root-path", default=None, help="The prefix a reverse proxy serves this under.")
@@ -72,6 +87,8 @@ def serve(
     no_auth: bool,
     no_sample: bool,
     log_level: str | None,
+    log_format: str | None = None,
+    log_file: Path | None = None,
     tls: bool = False,
     workers: int | None = None,
     root_path: str | None = None,
@@ -88,6 +105,8 @@ def serve(
     if tls:
         more["tls"] = True
     for name, value in (
+        ("log_format", log_format),
+        ("log_file", log_file),
         ("workers", workers),
         ("root_path", root_path),
         ("forwarded_allow_ips", forwarded_allow_ips),
@@ -115,20 +134,27 @@ def serve(
             f"data-connector serve --port {suggestion}",
             EXIT_PORT_TAKEN,
         )
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        configure_logging(settings)
+    except OSError as exc:
+        fail(f"cannot write the log file {settings.log_file}: {exc.strerror or exc}", EXIT_USAGE)
     tune_allocator()
     many = settings.workers > 1
     with reported():
         runtime = open_runtime(settings, context.declared, sample_in_background=not many)
     ssl = _tls_files(settings)
-    url = _print_banner(runtime, settings.host, bind_port, "https" if ssl else "http")
+    scheme = "https" if ssl else "http"
+    if settings.log_format == "json":
+        url = _log_banner(runtime, settings.host, bind_port, scheme)
+    else:
+        url = _print_banner(runtime, settings.host, bind_port, scheme)
     common: dict[str, Any] = {
         **ssl,
         "host": settings.host,
         "port": bind_port,
         "log_level": settings.log_level,
+        # Applied again by uvicorn in this process and in each --workers process.
+        "log_config": log_config(settings),
         "server_header": False,
         "timeout_graceful_shutdown": 5,
         "root_path": settings.root_path,
@@ -192,9 +218,31 @@ def _export_settings(settings: Settings, flags: dict[str, Any], config: Path | N
         os.environ["CONNECTOR_CONFIG"] = str(config.resolve())
 
 
-def _print_banner(runtime: Runtime, host: str, port: int, scheme: str = "http") -> str:
+def _url(host: str, port: int, scheme: str) -> str:
     shown = f"[{host}]" if ":" in host else host
-    url = f"{scheme}://{'localhost' if host in ('127.0.0.1', '::1') else shown}:{port}"
+    return f"{scheme}://{'localhost' if host in ('127.0.0.1', '::1') else shown}:{port}"
+
+
+def _log_banner(runtime: Runtime, host: str, port: int, scheme: str) -> str:
+    """The banner as log lines (``--log-format json``: every line a JSON object), without
+    the key: a log is collected and kept, so a new key is only said to exist."""
+    url = _url(host, port, scheme)
+    for line in runtime.notes:
+        log.info("%s", line)
+    log.info(
+        "Data Connector %s at %s (data folder: %s)", __version__, url, runtime.settings.data_dir
+    )
+    if runtime.api_key is None:
+        log.warning("the API key is OFF: anyone who can reach this port can query your databases.")
+    elif runtime.new_key:
+        log.info("A new API key was made; 'data-connector key show' prints it.")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s, not only this machine.", host)
+    return url
+
+
+def _print_banner(runtime: Runtime, host: str, port: int, scheme: str = "http") -> str:
+    url = _url(host, port, scheme)
     for line in runtime.notes:
         say(line)
     if runtime.sample_pending:
