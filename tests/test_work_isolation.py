@@ -1,7 +1,8 @@
 """Isolation of work, on a real server process: control and metadata endpoints answer while
 more slow queries than the user pool has threads run (SQLite and MariaDB), a cancel gets
 through, and more exports at once than there are threads or pooled connections all
-complete while small queries still answer.
+complete while small queries still answer; and a ``StopSignal`` stops its own work's
+queries, even one that starts after it fired, and no one else's.
 
 Every wait is a hang guard, never a measure: the slow statements run 120 s, so a request
 that queued behind them would take minutes, and the guards (20 s for a control request,
@@ -21,6 +22,7 @@ import orjson
 import pytest
 
 from connector.config import Settings
+from connector.running import QueryControl, RunningQueries, StopSignal, current_stop
 from tests import netdb
 from tests.conftest import LiveServer, assert_error, start_server, stop_server, wait_until
 
@@ -218,3 +220,36 @@ def test_more_mariadb_exports_than_threads_and_connections_all_complete(
     _, name = mariadb
     sql = f"SELECT seq AS n, '{secrets.token_hex(4)}' AS m FROM seq_1_to_{EXPORT_ROWS}"
     check_exports_and_small_queries(server, name, sql)
+
+
+def test_a_stop_signal_stops_the_queries_of_its_work_even_those_that_start_after() -> None:
+    running = RunningQueries()
+    signal = StopSignal()
+    token = current_stop.set(signal)
+    try:
+        first = QueryControl("q_first", "sample", "SELECT 1", 30)
+        running.add(first)
+        signal.stop()
+        late = QueryControl("q_late", "sample", "SELECT 1", 30)
+        running.add(late)  # started after the client left (waiting for a thread meanwhile)
+        assert first.cancelled and late.cancelled
+    finally:
+        current_stop.reset(token)
+        running.close()
+
+
+def test_a_stop_signal_leaves_other_work_alone() -> None:
+    running = RunningQueries()
+    signal = StopSignal()
+    other = QueryControl("q_other", "sample", "SELECT 1", 30)
+    running.add(other)
+    token = current_stop.set(signal)
+    try:
+        mine = QueryControl("q_mine", "sample", "SELECT 1", 30)
+        running.add(mine)
+        signal.stop()
+        assert mine.cancelled and not other.cancelled
+        running.remove(mine)
+    finally:
+        current_stop.reset(token)
+        running.close()
