@@ -10,7 +10,7 @@ from typing import Literal
 import anyio
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from starlette.concurrency import iterate_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from connector.api import openapi
 from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, no_content
@@ -30,14 +30,19 @@ ConnectionName = Path(pattern=NAME_PATTERN, description="The connection's name."
     response_model=openapi.QueryBody,
     responses={**openapi.BODY, **openapi.RUNNING},
 )
-def run_query(
+async def run_query(
     request: QueryRequest,
     connector: ConnectorDep,
     client: ClientDep,
     name: str = ConnectionName,
     shape: Literal["rows", "records"] = Query("rows", description="Rows as arrays or objects."),
 ) -> JSONBytes:
-    return JSONBytes(result_body(connector.run(name, request, client), shape))
+    # A small read its kind can bound runs here, on the event loop, with no thread hop;
+    # anything else (or one that outgrew the bound) runs in a worker thread.
+    result = connector.run_quick(name, request, client)
+    if result is None:
+        result = await run_in_threadpool(connector.run, name, request, client)
+    return JSONBytes(result_body(result, shape))
 
 
 async def _stream_body(stream: ManagedStream) -> AsyncIterator[bytes]:
