@@ -1,6 +1,10 @@
 """Running a query: check out a connection, let the backend prepare the session, execute,
 fetch ``limit + 1`` rows (or stream every row), and give back one result type.
 
+``run_quick`` is ``run_query`` through the backend's quick session (``Backend.quick_session``)
+on the caller's own thread, for a small read the backend can bound; None means run it the
+usual way.
+
 Rows come straight from the DBAPI cursor of the connection SQLAlchemy's pool hands out:
 SQLAlchemy ``Row`` objects would cost about twice the time. Any failure is translated by
 the backend's error table into ``connector.errors`` with bound values scrubbed from the
