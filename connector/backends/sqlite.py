@@ -34,6 +34,7 @@ float itself keeps.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sqlite3
 import threading
 import time
@@ -174,6 +175,10 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+# Dates and times repeat across rows and queries (a day per row of prices): their text is
+# converted once. The values are immutable, so sharing them is safe; strings that are not
+# dates come back as themselves.
+@functools.lru_cache(maxsize=8192)
 def _to_date(raw: bytes) -> Any:
     text = _text(raw)
     try:
@@ -185,6 +190,7 @@ def _to_date(raw: bytes) -> Any:
             return text
 
 
+@functools.lru_cache(maxsize=8192)
 def _to_datetime(raw: bytes) -> Any:
     text = _text(raw)
     try:
