@@ -83,7 +83,7 @@ def test_query_past_the_quick_budget_gives_its_whole_answer_once(client: TestCli
     assert history[0]["sql"] == sql and history[0]["outcome"] == "ok"
 
 
-def test_write_on_a_read_write_connection_leaves_the_quick_lane_and_commits(
+def test_read_write_connection_runs_on_a_worker_and_commits(
     client: TestClient, tmp_path: Path
 ) -> None:
     path = tmp_path / "rw.db"
@@ -94,7 +94,8 @@ def test_write_on_a_read_write_connection_leaves_the_quick_lane_and_commits(
         json={"name": "rw", "kind": "sqlite", "options": {"path": str(path)}, "read_only": False},
     )
     assert created.status_code in (200, 201), created.text
-    # A read first, so the connection's engine and quick lane exist when the write comes.
+    # A read first, so the connection's engine exists when the write comes: a read-write
+    # connection has no quick lane (its pooled connections may hold temporary tables).
     assert client.post("/connections/rw/query", json={"sql": "SELECT 1"}).status_code == 200
     written = client.post(
         "/connections/rw/query", json={"sql": "INSERT INTO notes (body) VALUES ('kept')"}

@@ -9,8 +9,8 @@ succeeded is committed before its result is handed back, and anything else is ro
 so what a statement reports written is in the file for every other reader. Timeouts and
 cancel use a progress handler and ``interrupt()``.
 
-Small reads take a quick session (``quick_session``): each pooled engine has one more
-connection, opened read-only with no busy wait, on which a query runs on the calling
+Small reads take a quick session (``quick_session``): each pooled engine of a read-only
+connection has one more connection, opened the same way but with no busy wait, on which a query runs on the calling
 thread (the server's event loop) for at most ``QUICK_PROGRESS_CALLS`` progress calls
 (``PROGRESS_STEPS`` VM instructions each, a few milliseconds). Python's ``sqlite3``
 hands the GIL over around every ``sqlite3_step``, once per row: on a worker thread each
@@ -39,7 +39,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -223,7 +223,7 @@ def _to_json(raw: bytes) -> Any:
         return _text(raw)
 
 
-_CONVERTERS = {
+_CONVERTERS: dict[str, Callable[[bytes], Any]] = {
     "DATE": _to_date,
     "DATETIME": _to_datetime,
     "TIMESTAMP": _to_datetime,
@@ -381,9 +381,12 @@ class SqliteBackend(Backend):
                 max_overflow=10,
                 hide_parameters=True,
             )
-            lane = _QuickLane(path)
-            _LANES[engine] = lane
-            event.listen(engine, "engine_disposed", lane.close)
+            if read_only:
+                # Only a read-only connection's: there the quick connection is what every
+                # pooled one is (a read-write one could hold temporary tables or writes).
+                lane = _QuickLane(path)
+                _LANES[engine] = lane
+                event.listen(engine, "engine_disposed", lane.close)
             return engine
         return create_engine("sqlite://", creator=creator, poolclass=NullPool, hide_parameters=True)
 
