@@ -1,10 +1,19 @@
 """Database values as JSON and CSV, as the contract's "Values as JSON" table says.
 
-orjson writes ints, floats (NaN and infinities as ``null``), strings, dates, times,
-datetimes (with their offset), UUIDs, dicts and lists natively; ``json_default`` handles
-the rest: ``Decimal`` is written exactly as the database gave it, bytes as base64,
-``timedelta`` (MySQL TIME) as ``[-]H:MM:SS``. Integers beyond 64 bits, which orjson
-refuses, are retried through a slow path that writes them as exact JSON numbers.
+orjson writes ints, floats (NaN and infinities as ``null``), strings, UUIDs, dicts and
+lists natively; ``json_default`` handles the rest: ``Decimal`` is written exactly as the
+database gave it, bytes as base64, ``timedelta`` (MySQL TIME) as ``[-]H:MM:SS``, and
+dates, times and datetimes as Python's ``isoformat`` (with their offset, seconds and all).
+Integers beyond 64 bits, which orjson refuses, are retried through a slow path that
+writes them as exact JSON numbers.
+
+orjson's own date and time writing is fast but not exact (3.13): a time whose
+microseconds are 10,000-99,999 loses the fraction's leading zero (``01:02:03.12345``), a
+time with an offset (PostgreSQL ``timetz``) is refused, and an offset with seconds
+(historical zones: Amsterdam in 1900 is ``+00:19:32``) is rounded to minutes. ``dumps``
+therefore always hands them to ``json_default`` (``EXACT_TIMES``); the export's row loop
+keeps orjson's speed for batches whose columns hold only dates and naive datetimes
+(``exact_times_needed``).
 
 Must not import FastAPI or any driver.
 """
@@ -12,7 +21,9 @@ Must not import FastAPI or any driver.
 from __future__ import annotations
 
 import base64
+import csv
 import datetime as dt
+import io
 import math
 import uuid
 from collections.abc import Callable, Sequence
@@ -57,8 +68,15 @@ def _decimal_fragment(value: Decimal) -> Any:
     return orjson.Fragment(str(value))
 
 
+# Dates, times and datetimes go to ``json_default`` rather than orjson's own writer.
+EXACT_TIMES = orjson.OPT_PASSTHROUGH_DATETIME
+
+
 def json_default(value: Any) -> Any:
-    """orjson's hook for types it does not write itself."""
+    """orjson's hook for types it does not write itself (and, with ``EXACT_TIMES``, dates,
+    times and datetimes)."""
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
     if isinstance(value, Decimal):
         return _decimal_fragment(value)
     if isinstance(value, bytes | bytearray | memoryview):
@@ -86,13 +104,40 @@ def _exact_ints(value: Any) -> Any:
 
 
 def dumps(value: Any, option: int = 0) -> bytes:
-    """Serialise to JSON bytes; exact for big integers and decimals."""
+    """Serialise to JSON bytes; exact for big integers, decimals, dates and times."""
+    option |= EXACT_TIMES
     try:
         return orjson.dumps(value, default=json_default, option=option)
     except TypeError as exc:
         if "64-bit" not in str(exc):
             raise
         return orjson.dumps(_exact_ints(value), default=json_default, option=option)
+
+
+def _inexact_natively(value: Any) -> bool:
+    if isinstance(value, dt.datetime):
+        return value.tzinfo is not None
+    return isinstance(value, dt.time | list | tuple | dict)
+
+
+def exact_times_needed(batch: Sequence[Sequence[Any]]) -> bool:
+    """Whether a batch of rows needs ``EXACT_TIMES``: a column whose first non-null value
+    is a time, a datetime with an offset, or a container (which may hold either).
+
+    A database column holds one Python type, so one value per column decides; a batch of
+    dates and naive datetimes keeps orjson's own writer, which is exact for them and
+    several times faster.
+    """
+    if not batch:
+        return False
+    for index in range(len(batch[0])):
+        for row in batch:
+            value = row[index]
+            if value is not None:
+                if _inexact_natively(value):
+                    return True
+                break
+    return False
 
 
 _PY_TYPE_NAMES: dict[type, str] = {
@@ -163,10 +208,33 @@ def csv_value(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dict | list):
-        return orjson.dumps(value, default=json_default).decode()
+        return dumps(value).decode()
     if isinstance(value, int):
         return int(value)
     return json_default(value)
 
 
 CsvConverter = Callable[[Any], Any]
+
+
+def csv_lines(rows: Sequence[Sequence[Any]]) -> str:
+    """Rows of CSV cells (``csv_value``) as text, each line ending in ``\\n``: the one
+    CSV writer of every export path, and what the native paths are checked against.
+
+    Python 3.11's writer quotes a field for the line terminator's characters only, so a
+    text holding ``\\r`` would go out unquoted and a reader would break the row there;
+    such rows are written with ``\\r\\n`` (which quotes them) and ended with ``\\n`` again.
+    """
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    text = buffer.getvalue()
+    if "\r" not in text:
+        return text
+    lines = []
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        lines.append(buffer.getvalue()[:-2] + "\n")
+    return "".join(lines)
