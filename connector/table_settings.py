@@ -16,13 +16,20 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from connector.models import SchemaInfo, TableInfo
 
 MAX_TABLES = 1000
 DEFAULT_MAX_TABLES = 200
+
+
+# What ``_patterns`` accepts, as the document says it: 1-200 characters, not all spaces.
+Pattern = Annotated[
+    str, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"})
+]
 
 
 def _patterns(value: list[str]) -> list[str]:
@@ -40,11 +47,11 @@ class WorkspaceSettings(BaseModel):
     tables: bool = Field(
         default=False, description="Show the connection's tables and views as widgets."
     )
-    include_schemas: list[str] = Field(default_factory=lambda: ["*"])
-    exclude_schemas: list[str] = Field(default_factory=list)
-    include_tables: list[str] = Field(default_factory=lambda: ["*"])
-    exclude_tables: list[str] = Field(default_factory=list)
-    filters: list[str] = Field(
+    include_schemas: list[Pattern] = Field(default_factory=lambda: ["*"])
+    exclude_schemas: list[Pattern] = Field(default_factory=list)
+    include_tables: list[Pattern] = Field(default_factory=lambda: ["*"])
+    exclude_tables: list[Pattern] = Field(default_factory=list)
+    filters: list[Pattern] = Field(
         default_factory=list,
         description="Column name patterns that become widget params (dropdowns of the "
         "column's values); the same column across tables links them in the app.",

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from connector.api import openapi
 from connector.api.deps import ConnectorDep, JSONBytes, no_content
-from connector.models import NAME_PATTERN, ConnectionInput, ConnectionSpec
+from connector.models import NAME_PATTERN, ConnectionInput, ConnectionSpec, NewConnection
 
 router = APIRouter(prefix="/connections", tags=["connections"], responses=openapi.KEYED)
 
@@ -36,7 +36,7 @@ def list_connections(connector: ConnectorDep) -> JSONBytes:
     responses={**openapi.BODY, **openapi.errors(409, 502)},
 )
 def create_connection(
-    payload: ConnectionInput,
+    payload: NewConnection,
     connector: ConnectorDep,
     test: bool = Query(True, description="Connect first and refuse a connection that fails."),
 ) -> JSONBytes:

@@ -109,7 +109,7 @@ def param_options(
 @router.post(
     "/widgets/{name}",
     response_class=JSONBytes,
-    response_model=dict[str, Any],
+    response_model=list[dict[str, Any]] | dict[str, Any] | str,
     responses={**openapi.BODY, **openapi.RUNNING},
 )
 def widget_rows(
