@@ -1,6 +1,6 @@
 """Schemathesis over the live ``/openapi.json``: every operation, with the key, against a real
-server process (``data-connector serve``) holding a sample SQLite connection, a DuckDB one,
-a MariaDB one, a saved query and table widgets.
+server process (``data-connector serve``) holding a sample SQLite connection, DuckDB,
+MariaDB and PostgreSQL ones (read-only), a saved query and table widgets.
 
 Each operation gets generated requests that fit the document (positive), requests that
 do not (negative), and fitting requests aimed at the resources that exist (the generated
@@ -169,6 +169,11 @@ def server(tmp_path_factory: pytest.TempPathFactory, sample_db: Path) -> Iterato
             }
             maria["options"]["database"] = "information_schema"
             must(client.post("/connections", json=maria), 201)
+            require_service(port_open("127.0.0.1", 5432), "PostgreSQL is not on 127.0.0.1:5432")
+            pg_options = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+            pg = {"name": "pg", "kind": "postgresql", "options": pg_options}
+            pg["options"]["database"] = "postgres"
+            must(client.post("/connections", json=pg), 201)
             saved = {
                 "name": "fz_top",
                 "connection": "sample",
@@ -191,7 +196,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, sample_db: Path) -> Iterato
 
 # Names that exist, for the aimed pass: the path parameter -> values to pick from.
 EXISTING: dict[str, list[str]] = {
-    "name": ["sample", "duck", "maria", "fz_top"],
+    "name": ["sample", "duck", "maria", "pg", "fz_top"],
     "key": ["main__tickers", "main__daily_prices"],
     "param": ["sym"],
 }

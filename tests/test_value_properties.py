@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from connector.export import encode_csv, encode_json, encode_ndjson
 from connector.models import Column, QueryResult
-from connector.values import dumps, exact_times_needed, format_timedelta
+from connector.values import dumps, exact_times_in, exact_times_needed, format_timedelta
 from connector.wire import result_body
 
 # Derandomized: the same examples on every run; no example database written to disk.
@@ -303,3 +303,13 @@ def test_the_orjson_slips_are_written_exactly() -> None:
         "13:45:00+02:00",
         "1900-01-01T00:00:00+00:19:32",
     ]
+
+
+def test_a_body_uses_the_exact_writer_only_where_it_may_hold_a_slip() -> None:
+    naive = {"rows": [(1, dt.datetime(2024, 1, 1, 1, 2, 3, 45678))], "columns": [{"n": "a"}]}
+    assert not exact_times_in(naive)
+    assert exact_times_in({"rows": [{"t": None}, {"t": dt.time(1, 2, 3, 12345)}]})
+    assert exact_times_in({"meta": [dt.time(1)]})
+    assert not exact_times_in([[1], 2])  # not rows, but nothing to slip on
+    assert exact_times_in([(None,), 2])  # not rows and undecidable: the exact writer
+    assert dumps([[1], 2]) == b"[[1],2]"
