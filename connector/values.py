@@ -62,10 +62,17 @@ def format_timedelta(value: dt.timedelta) -> str:
     return f"{text}.{micro:06d}" if micro else text
 
 
+def decimal_text(value: Decimal) -> str:
+    """A finite decimal's exact digits as SQL databases print them: fixed notation for a
+    scale of zero or more (``0.0000001``, where ``str`` gives ``1E-7``), and an exponent
+    only where the value has a positive one (``1E+5``: one significant digit, not six)."""
+    return format(value, "f") if value.as_tuple().exponent <= 0 else str(value)  # type: ignore[operator]
+
+
 def _decimal_fragment(value: Decimal) -> Any:
     if not value.is_finite():
         return None
-    return orjson.Fragment(str(value))
+    return orjson.Fragment(decimal_text(value))
 
 
 # Dates, times and datetimes go to ``json_default`` rather than orjson's own writer.
@@ -241,7 +248,7 @@ def csv_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
-        return str(value) if value.is_finite() else ""
+        return decimal_text(value) if value.is_finite() else ""
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, dict | list):

@@ -2,7 +2,7 @@
 PostgreSQL and DuckDB, read over HTTP from a real server process as the query body, the
 NDJSON export and the CSV export, and compared with the contract's "Values as JSON" form.
 
-JSON is read with decimals kept as their text (``parse_float=Decimal``), so a digit or an
+JSON is read with numbers kept as the text sent (``parse_float``), so a digit, a sign or an
 exponent lost on the way fails. The literals include the cases orjson writes wrongly by
 itself (a time with 10,000-99,999 microseconds, PostgreSQL ``timetz``, an offset with
 seconds), integers past 64 bits, NaN and infinities, negative zero, bytes and JSON.
@@ -11,15 +11,19 @@ seconds), integers past 64 bits, NaN and infinities, negative zero, bytes and JS
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import secrets
 import sqlite3
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import LiveServer, require_service
 from tests.netdb import port_open
@@ -30,16 +34,9 @@ def N(text: str) -> tuple[str, str]:
     return ("number", text)
 
 
-def exact(value: Any) -> Any:
-    """Numbers read as ``Decimal`` compared by their text, digit for digit and sign for sign
-    (``Decimal`` equality would take ``1.0`` for ``1.00`` and ``-0.0`` for ``0.0``)."""
-    if isinstance(value, Decimal):
-        return ("number", str(value))
-    if isinstance(value, list):
-        return [exact(v) for v in value]
-    if isinstance(value, dict):
-        return {k: exact(v) for k, v in value.items()}
-    return value
+def number(text: str) -> tuple[str, str]:
+    """``json.loads``' hook for numbers with a fraction or exponent: their text as sent."""
+    return ("number", text)
 
 
 # kind -> (SQL, columns as (name, type), the row in the contract's JSON, the CSV line).
@@ -113,7 +110,7 @@ CASES: dict[str, tuple[str, list[tuple[str, str]], list[Any], str]] = {
         ],
         [
             N("123456789012345678901234567890.000100"),
-            N("1E-30"),
+            N("0.000000000000000000000000000001"),
             None,
             None,
             None,
@@ -127,7 +124,7 @@ CASES: dict[str, tuple[str, list[tuple[str, str]], list[Any], str]] = {
             {"a": [1, N("2.5"), None]},
             N("1180591620717411303424.0000000000000000"),
         ],
-        "123456789012345678901234567890.000100,1E-30,,,,-0.0,01:02:03.012345,"
+        "123456789012345678901234567890.000100,0.000000000000000000000000000001,,,,-0.0,01:02:03.012345,"
         "13:45:00.012345+05:30,13:45:00+00:19:32,2024-05-01T13:45:00.012345,"
         '2024-05-01T11:45:00,AP8=,"{""a"":[1,2.5,null]}",1180591620717411303424.0000000000000000',
     ),
@@ -194,15 +191,15 @@ def test_literals_arrive_in_the_contracts_form(
         try:
             body = client.post(f"/connections/{name}/query", json={"sql": sql})
             assert body.status_code == 200, body.text
-            answer = json.loads(body.content, parse_float=Decimal)
+            answer = json.loads(body.content, parse_float=number)
             assert [(c["name"], c["type"]) for c in answer["columns"]] == columns
-            assert exact(answer["rows"][0]) == row
+            assert answer["rows"][0] == row
             names = [column for column, _ in columns]
 
             ndjson = client.post(f"/connections/{name}/export?format=ndjson", json={"sql": sql})
             assert ndjson.status_code == 200, ndjson.text
-            record = json.loads(ndjson.content.splitlines()[0], parse_float=Decimal)
-            assert exact(record) == dict(zip(names, row, strict=True))
+            record = json.loads(ndjson.content.splitlines()[0], parse_float=number)
+            assert record == dict(zip(names, row, strict=True))
 
             exported = client.post(f"/connections/{name}/export?format=csv", json={"sql": sql})
             assert exported.status_code == 200, exported.text
@@ -211,3 +208,112 @@ def test_literals_arrive_in_the_contracts_form(
             assert len(list(csv.reader(io.StringIO(text, newline="")))) == 2  # it reads back
         finally:
             assert client.delete(f"/connections/{name}").status_code == 204
+
+
+# The same, generated: values bound as text, cast by the database, and the answer compared
+# with the database's own text of the value (a decimal's digits as it prints them; a time
+# as the same time and offset). Bounded and derandomized.
+DATABASE_EXAMPLES = settings(max_examples=30, derandomize=True, database=None, deadline=None)
+
+NUMERIC_TEXT = st.builds(
+    lambda sign, digits, scale: (
+        ("-" if sign else "")
+        + (digits[:-scale] or "0")
+        + ("." + digits[-scale:].rjust(scale, "0") if scale else "")
+    ),
+    st.booleans(),
+    st.text("0123456789", min_size=1, max_size=40),
+    st.integers(0, 30),
+)
+OFFSET_SECONDS = st.sampled_from([0, 3600, -18000, 19800, 1172, -3723]) | st.integers(
+    -14 * 3600, 14 * 3600
+)
+TIMETZ_TEXT = st.builds(
+    lambda t, offset: t.replace(tzinfo=dt.timezone(dt.timedelta(seconds=offset))).isoformat(),
+    st.times(),
+    OFFSET_SECONDS,
+)
+
+
+def raw_cells(content: bytes) -> list[Any]:
+    """The first row's cells, numbers as their JSON text."""
+    body = json.loads(
+        content, parse_float=lambda s: ("number", s), parse_int=lambda s: ("number", s)
+    )
+    return list(body["rows"][0])
+
+
+@pytest.fixture(scope="module")
+def typed(
+    live_server: LiveServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    folder = tmp_path_factory.mktemp("typed")
+    names = {
+        kind: f"typed_{kind}_{secrets.token_hex(3)}" for kind in ("postgresql", "mysql", "duckdb")
+    }
+    with live_server.client() as client:
+        for kind, name in names.items():
+            body = {"name": name, **connection_body(kind, folder)}
+            assert client.post("/connections", json=body).status_code == 201
+        yield names
+        for name in names.values():
+            client.delete(f"/connections/{name}")
+
+
+@pytest.mark.parametrize(
+    ("kind", "cast"),
+    [
+        ("postgresql", "CAST(:v AS numeric)"),
+        ("mysql", "CAST(:v AS DECIMAL(65, 30))"),
+        ("duckdb", "CAST(:v AS DECIMAL(38, 10))"),
+    ],
+)
+def test_generated_decimals_arrive_as_the_database_prints_them(
+    live_server: LiveServer, typed: dict[str, str], kind: str, cast: str
+) -> None:
+    sql = f"SELECT {cast} AS n, CAST({cast} AS CHAR(100)) AS t"
+    if kind != "mysql":
+        sql = f"SELECT {cast} AS n, CAST({cast} AS VARCHAR) AS t"
+    digits = {"postgresql": 60, "mysql": 35, "duckdb": 28}[kind]
+    scale = {"postgresql": 30, "mysql": 30, "duckdb": 10}[kind]
+
+    @DATABASE_EXAMPLES
+    @given(NUMERIC_TEXT)
+    def check(text: str) -> None:
+        whole, _, fraction = text.lstrip("-").partition(".")
+        assume(len(whole.lstrip("0")) <= digits - scale and len(fraction) <= scale)
+        with live_server.client() as client:
+            answer = client.post(
+                f"/connections/{typed[kind]}/query", json={"sql": sql, "params": {"v": text}}
+            )
+        assert answer.status_code == 200, answer.text
+        number, printed = raw_cells(answer.content)
+        assert number == ("number", printed), (text, number, printed)
+        assert Decimal(printed) == Decimal(text)
+
+    check()
+
+
+@pytest.mark.parametrize(
+    ("kind", "cast"),
+    [("postgresql", "CAST(:v AS timetz)"), ("duckdb", "CAST(:v AS TIMETZ)")],
+)
+def test_generated_times_with_offsets_keep_time_and_offset(
+    live_server: LiveServer, typed: dict[str, str], kind: str, cast: str
+) -> None:
+    sql = f"SELECT {cast} AS v, CAST({cast} AS VARCHAR) AS t"
+
+    @DATABASE_EXAMPLES
+    @given(TIMETZ_TEXT)
+    def check(text: str) -> None:
+        with live_server.client() as client:
+            answer = client.post(
+                f"/connections/{typed[kind]}/query", json={"sql": sql, "params": {"v": text}}
+            )
+        assert answer.status_code == 200, answer.text
+        value, printed = answer.json()["rows"][0]
+        ours, theirs = dt.time.fromisoformat(value), dt.time.fromisoformat(printed)
+        assert ours == theirs and ours.utcoffset() == theirs.utcoffset(), (text, value, printed)
+        assert ours == dt.time.fromisoformat(text)
+
+    check()

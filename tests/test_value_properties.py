@@ -313,3 +313,11 @@ def test_a_body_uses_the_exact_writer_only_where_it_may_hold_a_slip() -> None:
     assert not exact_times_in([[1], 2])  # not rows, but nothing to slip on
     assert exact_times_in([(None,), 2])  # not rows and undecidable: the exact writer
     assert dumps([[1], 2]) == b"[[1],2]"
+
+
+def test_decimals_are_written_in_the_notation_databases_print() -> None:
+    # psycopg and PyMySQL give NUMERIC 0.0000000 as Decimal('0E-7'), which str() writes in
+    # scientific notation; PostgreSQL and MariaDB print 0.0000000 (found end to end).
+    values = [Decimal("0E-7"), Decimal("1E-30"), Decimal("1E+5"), Decimal("-0.000")]
+    assert dumps(values) == b"[0.0000000,0.000000000000000000000000000001,1E+5,-0.000]"
+    assert csv_cell(Decimal("0E-7"), "decimal") == "0.0000000"
