@@ -4,7 +4,7 @@ MariaDB and PostgreSQL ones (read-only), a saved query and table widgets.
 
 Each operation gets generated requests that fit the document (positive), requests that
 do not (negative), and fitting requests aimed at the resources that exist (the generated
-names rarely do), a bounded number of each with a fixed seed, so the run is quick and
+names rarely do; PUT and DELETE at a connection and saved query of their own), a bounded number of each with a fixed seed, so the run is quick and
 the same every time. Every answer must: not be a 500; be a 5xx only where the database
 itself failed (502 where the request points at a database, 504 where a statement runs);
 use a documented status code, content type and body (schemathesis' own checks); carry the
@@ -202,6 +202,22 @@ EXISTING: dict[str, list[str]] = {
 }
 
 
+# PUT and DELETE are aimed at a connection and a saved query of their own, made again
+# before each request when an earlier one removed them, so the others stay as they are.
+VICTIM = "victim"
+
+
+def restore_victim(server: LiveServer) -> None:
+    with server.client() as client:
+        if client.get(f"/connections/{VICTIM}").status_code == 404:
+            path = server.data_dir / "sample.db"
+            body = {"name": VICTIM, "kind": "sqlite", "options": {"path": str(path)}}
+            must(client.post("/connections", json=body), 201)
+        if client.get(f"/saved-queries/{VICTIM}").status_code == 404:
+            body = {"name": VICTIM, "connection": VICTIM, "sql": "SELECT 1 AS one"}
+            must(client.post("/saved-queries", json=body), 201)
+
+
 def aimed(case: Case, picks: dict[str, str]) -> Case:
     if case.path_parameters:
         for name in case.path_parameters:
@@ -221,7 +237,19 @@ def has_inputs(operation: Any) -> bool:
     return bool(list(operation.iter_parameters())) or bool(operation.body)
 
 
-def exercise(server: LiveServer, strategy: Any, failures: list[str], label: str) -> None:
+# label -> the statuses its requests got, to show the aimed passes reach real resources.
+Seen = dict[str, set[int]]
+
+
+def exercise(
+    server: LiveServer,
+    strategy: Any,
+    failures: list[str],
+    label: str,
+    seen: Seen,
+    *,
+    victim: bool = False,
+) -> None:
     headers = {"X-API-KEY": server.api_key}
 
     @settings(
@@ -234,7 +262,10 @@ def exercise(server: LiveServer, strategy: Any, failures: list[str], label: str)
     )
     @given(strategy)
     def run(case: Case) -> None:
+        if victim:
+            restore_victim(server)
         response = case.call(base_url=server.url, headers=headers, timeout=60)
+        seen.setdefault(label, set()).add(response.status_code)
         case.validate_response(response, checks=CHECKS, headers=headers)
 
     # The first failing request of each operation and mode is collected (no shrinking), so
@@ -252,17 +283,29 @@ def exercise(server: LiveServer, strategy: Any, failures: list[str], label: str)
 
 def test_every_operation_keeps_to_its_documented_answers(server: LiveServer) -> None:
     failures: list[str] = []
+    seen: Seen = {}
     ops = operations(server)
     assert len(ops) >= 30  # every route is in the document
     for operation in ops:
         label = operation.label
-        exercise(server, operation.as_strategy(), failures, f"{label} positive")
+        exercise(server, operation.as_strategy(), failures, f"{label} positive", seen)
         if has_inputs(operation):
             negative = operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
-            exercise(server, negative, failures, f"{label} negative")
+            exercise(server, negative, failures, f"{label} negative", seen)
         if "{" in operation.path and operation.method.upper() in ("GET", "POST"):
             picks = st.fixed_dictionaries({k: st.sampled_from(v) for k, v in EXISTING.items()})
             strategy = st.builds(aimed, operation.as_strategy(), picks)
-            exercise(server, strategy, failures, f"{label} on existing names")
+            exercise(server, strategy, failures, f"{label} on existing names", seen)
+        if "{name}" in operation.path and operation.method.upper() in ("PUT", "DELETE"):
+            picks = st.fixed_dictionaries({"name": st.just(VICTIM)})
+            strategy = st.builds(aimed, operation.as_strategy(), picks)
+            exercise(server, strategy, failures, f"{label} on an existing name", seen, victim=True)
+    # The aimed passes reached what exists: generated SQL refused by a real connection
+    # (400), widget and table rows, real deletes.
+    assert 400 in seen["POST /connections/{name}/query on existing names"], seen
+    assert 200 in seen["GET /widgets/{name} on existing names"], seen
+    assert 200 in seen["GET /tables/{name}/{key} on existing names"], seen
+    assert 204 in seen["DELETE /connections/{name} on an existing name"], seen
+    assert 204 in seen["DELETE /saved-queries/{name} on an existing name"], seen
     unique = list(dict.fromkeys(failures))
     assert not unique, f"{len(unique)} failing answers:\n\n" + "\n\n".join(unique[:40])
