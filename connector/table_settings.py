@@ -26,9 +26,13 @@ MAX_TABLES = 1000
 DEFAULT_MAX_TABLES = 200
 
 
+# A character ``str.strip`` keeps (spelled out: JSON schema's ``\\S`` is ECMAScript's, which
+# takes U+001C-U+001F for text, where Python strips them).
+_NOT_SPACE = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 # What ``_patterns`` accepts, as the document says it: 1-200 characters, not all spaces.
 Pattern = Annotated[
-    str, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"})
+    str,
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200, "pattern": _NOT_SPACE}),
 ]
 
 
