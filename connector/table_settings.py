@@ -16,11 +16,11 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from connector.models import SchemaInfo, TableInfo
+from connector.models import SchemaInfo, TableInfo, fit_to_keep
 
 MAX_TABLES = 1000
 DEFAULT_MAX_TABLES = 200
@@ -63,6 +63,7 @@ class WorkspaceSettings(BaseModel):
     ssrm_above: int | None = Field(
         default=None,
         ge=1,
+        le=2**63 - 1,
         description="Tables with more rows than this are paged in the database "
         "(ssrm_table); the server's row limit when unset.",
     )
@@ -73,6 +74,13 @@ class WorkspaceSettings(BaseModel):
         max_length=100,
         description="The app the connection's widgets go in; the connection's name if unset.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fit_to_keep(cls, data: Any) -> Any:
+        # Kept in the store as JSON: no whole number past 64 bits, no lone surrogate (a
+        # 500 from the store's encoder before; found by the fuzz test).
+        return fit_to_keep(data)
 
     _check = field_validator(
         "include_schemas", "exclude_schemas", "include_tables", "exclude_tables", "filters"
