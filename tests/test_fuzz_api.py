@@ -281,6 +281,7 @@ def exercise(
         failures.append(f"{label}: {str(exc).strip()[:1200]}")
 
 
+@pytest.mark.slow  # about 3,500 requests: most of a minute on a loaded machine
 def test_every_operation_keeps_to_its_documented_answers(server: LiveServer) -> None:
     failures: list[str] = []
     seen: Seen = {}
