@@ -163,12 +163,14 @@ def _records_need_exact(records: Sequence[dict[str, Any]]) -> bool:
     return False
 
 
-def exact_times_in(value: Any) -> bool:
+def exact_times_in(value: Any, depth: int = 0) -> bool:
     """Whether ``value`` (a body) may hold a value orjson writes wrongly: rows (a list of
     sequences or of records) are judged by column, as ``exact_times_needed`` does; any
-    other list, dict or value by what it holds."""
+    other list, dict or value by what it holds (past a few levels of dicts, it may)."""
     if isinstance(value, dict):
-        return any(exact_times_in(inner) for inner in value.values())
+        if depth > 8:
+            return True
+        return any(exact_times_in(inner, depth + 1) for inner in value.values())
     if isinstance(value, list | tuple):
         if not value:
             return False
