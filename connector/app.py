@@ -23,8 +23,8 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
-from connector import __version__
-from connector.api import connections, health, home, kinds, queries, saved
+from connector import __version__, backends
+from connector.api import connections, health, home, kinds, openapi, queries, saved
 from connector.api import openbb as openbb_api
 from connector.api import tables as tables_api
 from connector.api.work import make_pools
@@ -152,6 +152,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
         app.include_router(module.router)
     app.include_router(openbb_api.router)
     app.include_router(tables_api.router)
+    openapi.document_kinds(app, backends.kinds())
     # /mcp: the MCP server (Streamable HTTP), behind the same guard as every path.
     app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint))
 

@@ -11,8 +11,6 @@ Must not import FastAPI or any driver.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal
 
@@ -20,7 +18,14 @@ import orjson
 
 from connector.columnar import Shape, encode_arrow, encode_parquet
 from connector.models import Column
-from connector.values import csv_value, dumps, json_default
+from connector.values import (
+    EXACT_TIMES,
+    csv_lines,
+    csv_value,
+    dumps,
+    exact_times_needed,
+    json_default,
+)
 from connector.wire import record_keys
 
 ExportFormat = Literal["ndjson", "csv", "json", "arrow", "parquet"]
@@ -39,15 +44,13 @@ def record_lines(keys: list[str], batch: list[tuple[Any, ...]]) -> list[bytes]:
 
     The fast path is one comprehension calling orjson directly, with no per-row helper
     call (measured: a helper per row costs more than the encoding); a batch holding an
-    integer beyond 64 bits is redone through the exact slow path.
+    integer beyond 64 bits is redone through the exact slow path. Dates and times are
+    written by orjson itself only where that is exact (``exact_times_needed``).
     """
+    option = orjson.OPT_APPEND_NEWLINE | (EXACT_TIMES if exact_times_needed(batch) else 0)
     try:
         return [
-            orjson.dumps(
-                dict(zip(keys, row, strict=True)),
-                default=json_default,
-                option=orjson.OPT_APPEND_NEWLINE,
-            )
+            orjson.dumps(dict(zip(keys, row, strict=True)), default=json_default, option=option)
             for row in batch
         ]
     except TypeError:
@@ -79,18 +82,12 @@ def encode_json(
 def encode_csv(
     columns: Sequence[Column], batches: Iterable[list[tuple[Any, ...]]], *, header: bool = True
 ) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    if header:
-        writer.writerow([column.name for column in columns])
+    head = csv_lines([[column.name for column in columns]]) if header else ""
     for batch in batches:
-        writer.writerows([[csv_value(value) for value in row] for row in batch])
-        yield buffer.getvalue().encode("utf-8")
-        buffer.seek(0)
-        buffer.truncate()
-    tail = buffer.getvalue()
-    if tail:
-        yield tail.encode("utf-8")
+        yield (head + csv_lines([[csv_value(value) for value in row] for row in batch])).encode()
+        head = ""
+    if head:
+        yield head.encode()
 
 
 ENCODERS = {"ndjson": encode_ndjson, "csv": encode_csv, "json": encode_json}

@@ -32,7 +32,7 @@ from connector.export import ExportFormat, encode, encode_rest
 from connector.models import Column
 from connector.query import STREAM_BATCH_ROWS, QueryJob, RowStream, _fail
 from connector.statements import BoundStatement
-from connector.values import csv_value
+from connector.values import csv_lines, csv_value
 
 # Marks a plan's statement puts in front of a value the database would write differently
 # from the exact path: a float's exact text, a BLOB's hex, or text that starts with a mark.
@@ -76,12 +76,8 @@ def unmark(value: Any) -> Any:
 
 def redo_csv(text: str) -> str:
     """CSV rows holding marked fields, written again by the exact path's rules."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows(
-        [[csv_value(unmark(value)) for value in row] for row in csv.reader(io.StringIO(text))]
-    )
-    return buffer.getvalue()
+    rows = csv.reader(io.StringIO(text, newline=""))
+    return csv_lines([[csv_value(unmark(value)) for value in row] for row in rows])
 
 
 class ExportStream(RowStream):

@@ -19,6 +19,8 @@ from connector.inputs import unfit
 KIND_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _NAME = re.compile(NAME_PATTERN)
+# The document states the pattern; ``check_name`` enforces it with a sentence of its own.
+DOCUMENTED_NAME: dict[str, Any] = {"pattern": NAME_PATTERN}
 
 
 def fit_to_keep(data: Any) -> Any:
@@ -42,7 +44,7 @@ class ConnectionSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: str = Field(json_schema_extra=DOCUMENTED_NAME)
     kind: str = Field(pattern=KIND_PATTERN)
     options: dict[str, Any] = Field(default_factory=dict)
     read_only: bool = True
@@ -58,7 +60,7 @@ class ConnectionInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
+    name: str | None = Field(default=None, json_schema_extra=DOCUMENTED_NAME)
     kind: str = Field(pattern=KIND_PATTERN)
     options: dict[str, Any] = Field(default_factory=dict)
     read_only: bool = True
@@ -81,6 +83,12 @@ class ConnectionInput(BaseModel):
             options=self.options,
             read_only=self.read_only,
         )
+
+
+class NewConnection(ConnectionInput):
+    """A connection to create (``POST /connections``): its name is required."""
+
+    name: str = Field(json_schema_extra=DOCUMENTED_NAME)
 
 
 class QueryRequest(BaseModel):
@@ -280,8 +288,8 @@ class SavedQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    connection: str
+    name: str = Field(json_schema_extra=DOCUMENTED_NAME)
+    connection: str = Field(json_schema_extra=DOCUMENTED_NAME)
     sql: str = Field(min_length=1)
     description: str = ""
     params: list[SavedParam] = Field(default_factory=list)

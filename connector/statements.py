@@ -122,12 +122,20 @@ def _tokens(sql: str, dialect: str) -> list[Token]:
     try:
         return Dialect.get_or_raise(dialect).tokenize(sql)
     except SqlglotError as exc:
-        raise SqlError(f"The SQL could not be read: {_first_line(str(exc))}") from exc
+        raise SqlError(f"The SQL could not be read: {_token_problem(exc)}.") from exc
 
 
-def _first_line(text: str) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else "syntax error"
-    return line[:200]
+_MISSING = re.compile(r"Missing (\S) from (\d+):(\d+)")
+
+
+def _token_problem(exc: SqlglotError) -> str:
+    """What the tokenizer stopped at, as a clause: its own message quotes the SQL around
+    the spot (any text, control characters and all), which no error sentence should."""
+    match = _MISSING.match(str(exc.__cause__ or ""))
+    if match:
+        mark, line, column = match.groups()
+        return f"the {mark} opened at line {line}, column {int(column) + 1} is not closed"
+    return "a quote or comment is not closed"
 
 
 def _statements(tokens: list[Token]) -> list[list[Token]]:

@@ -16,13 +16,24 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from connector.models import SchemaInfo, TableInfo
+from connector.models import SchemaInfo, TableInfo, fit_to_keep
 
 MAX_TABLES = 1000
 DEFAULT_MAX_TABLES = 200
+
+
+# A character ``str.strip`` keeps (spelled out: JSON schema's ``\\S`` is ECMAScript's, which
+# takes U+001C-U+001F for text, where Python strips them).
+_NOT_SPACE = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# What ``_patterns`` accepts, as the document says it: 1-200 characters, not all spaces.
+Pattern = Annotated[
+    str,
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 200, "pattern": _NOT_SPACE}),
+]
 
 
 def _patterns(value: list[str]) -> list[str]:
@@ -40,11 +51,11 @@ class WorkspaceSettings(BaseModel):
     tables: bool = Field(
         default=False, description="Show the connection's tables and views as widgets."
     )
-    include_schemas: list[str] = Field(default_factory=lambda: ["*"])
-    exclude_schemas: list[str] = Field(default_factory=list)
-    include_tables: list[str] = Field(default_factory=lambda: ["*"])
-    exclude_tables: list[str] = Field(default_factory=list)
-    filters: list[str] = Field(
+    include_schemas: list[Pattern] = Field(default_factory=lambda: ["*"])
+    exclude_schemas: list[Pattern] = Field(default_factory=list)
+    include_tables: list[Pattern] = Field(default_factory=lambda: ["*"])
+    exclude_tables: list[Pattern] = Field(default_factory=list)
+    filters: list[Pattern] = Field(
         default_factory=list,
         description="Column name patterns that become widget params (dropdowns of the "
         "column's values); the same column across tables links them in the app.",
@@ -52,6 +63,7 @@ class WorkspaceSettings(BaseModel):
     ssrm_above: int | None = Field(
         default=None,
         ge=1,
+        le=2**63 - 1,
         description="Tables with more rows than this are paged in the database "
         "(ssrm_table); the server's row limit when unset.",
     )
@@ -62,6 +74,13 @@ class WorkspaceSettings(BaseModel):
         max_length=100,
         description="The app the connection's widgets go in; the connection's name if unset.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fit_to_keep(cls, data: Any) -> Any:
+        # Kept in the store as JSON: no whole number past 64 bits, no lone surrogate (a
+        # 500 from the store's encoder before; found by the fuzz test).
+        return fit_to_keep(data)
 
     _check = field_validator(
         "include_schemas", "exclude_schemas", "include_tables", "exclude_tables", "filters"

@@ -86,6 +86,22 @@ def test_statements_more_than_one_statement_is_refused() -> None:
         bind("SELECT 1; SELECT 2")
 
 
+@pytest.mark.parametrize(
+    ("sql", "says"),
+    [
+        ("SELECT '\x12|s\U0010ffff. Then", "the ' opened at line 1, column 8 is not closed"),
+        ('SELECT "a', 'the " opened at line 1, column 8 is not closed'),
+        ("SELECT 1 /* never closed", "a quote or comment is not closed"),
+    ],
+)
+def test_statements_sql_that_cannot_be_tokenized_is_one_sentence(sql: str, says: str) -> None:
+    # Found by tests/test_fuzz_api.py: the tokenizer's own message quoted the SQL (control
+    # characters and all) and did not end as a sentence.
+    with pytest.raises(SqlError) as caught:
+        bind(sql)
+    assert str(caught.value) == f"The SQL could not be read: {says}."
+
+
 def test_statements_trailing_semicolon_is_one_statement() -> None:
     assert bind("SELECT 1 ;  ").sql == "SELECT 1"
 

@@ -139,6 +139,19 @@ def test_table_widgets_bad_requests_are_sentences(client: TestClient) -> None:
     assert_error(client.get("/connections/nowhere/workspace"), 404, "not_found")
 
 
+def test_table_widgets_setting_the_store_cannot_keep_is_refused(client: TestClient) -> None:
+    # Found by tests/test_fuzz_api.py: these reached the store's JSON encoder and were a 500.
+    too_big = client.put("/connections/sample/workspace", json={"ssrm_above": 2**70})
+    assert_error(too_big, 422, "invalid_request")
+    surrogate = client.put(
+        "/connections/sample/workspace",
+        content=b'{"include_tables": ["\\ud800"]}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert_error(surrogate, 422, "invalid_request")
+    assert client.get("/connections/sample/workspace").json()["settings"]["include_tables"] == ["*"]
+
+
 def test_table_widgets_patterns_pick_and_warn(client: TestClient) -> None:
     body = enable(client, include_tables=["daily_*", "main.tick*"], exclude_tables=["*prices"])
     assert body["widgets"] == ["table_sample__main__tickers"]

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from connector.api import openapi
 from connector.api.deps import ConnectorDep, JSONBytes, no_content
 from connector.api.work import pools_of, run_control
-from connector.models import NAME_PATTERN, ConnectionInput, ConnectionSpec
+from connector.models import NAME_PATTERN, ConnectionInput, ConnectionSpec, NewConnection
 
 router = APIRouter(prefix="/connections", tags=["connections"], responses=openapi.KEYED)
 
@@ -38,7 +38,7 @@ async def list_connections(http: Request, connector: ConnectorDep) -> JSONBytes:
     responses={**openapi.BODY, **openapi.errors(409, 502)},
 )
 def create_connection(
-    payload: ConnectionInput,
+    payload: NewConnection,
     connector: ConnectorDep,
     test: bool = Query(True, description="Connect first and refuse a connection that fails."),
 ) -> JSONBytes:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from connector.models import Column, SchemaInfo
+from connector.models import KIND_PATTERN, Column, SchemaInfo
 
 # The contract's table of errors, one line per status.
 _WHEN: dict[int, str] = {
@@ -90,3 +91,22 @@ class OmniBody(BaseModel):
 
     content: list[dict[str, Any]] | str
     data_format: dict[str, str]
+
+
+def document_kinds(app: FastAPI, kinds: list[str]) -> None:
+    """Make ``/openapi.json`` name the database kinds there are: every request or answer
+    schema's ``kind`` becomes one of ``kinds`` (the registry's), where the models alone
+    can only say what a kind's name looks like."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for component in schema.get("components", {}).get("schemas", {}).values():
+                kind = component.get("properties", {}).get("kind")
+                if kind is not None and kind.get("pattern") == KIND_PATTERN:
+                    kind["enum"] = list(kinds)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

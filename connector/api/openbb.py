@@ -114,7 +114,7 @@ async def param_options(
 @router.post(
     "/widgets/{name}",
     response_class=JSONBytes,
-    response_model=dict[str, Any],
+    response_model=list[dict[str, Any]] | dict[str, Any] | str,
     responses={**openapi.BODY, **openapi.RUNNING},
 )
 async def widget_rows(

@@ -73,7 +73,12 @@ def update_saved(
     query: SavedQuery,
     connector: ConnectorDep,
     name: str = SavedName,
-    if_match: str | None = Header(None, description="The version read, as its ETag."),
+    # Typed ``str`` so the document says a string (a header is never null); None when absent.
+    if_match: str = Header(
+        None,
+        description="The version read, as its ETag.",
+        json_schema_extra={"pattern": r'^[ \t]*(\*|(W/)?"?[0-9]+"?)[ \t]*$'},
+    ),
 ) -> JSONBytes:
     updated = SavedQueries(connector).update(name, query, _if_match(if_match))
     return _with_etag(updated)

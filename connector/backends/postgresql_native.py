@@ -28,8 +28,6 @@ parsed and written again by the exact rules (``connector.fastpath.redo_csv``).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,16 +37,14 @@ from psycopg.postgres import types as pg_types
 from connector.fastpath import NativePlan, redo_csv
 from connector.models import Column
 from connector.statements import BoundStatement
-from connector.values import dumps
+from connector.values import csv_lines, dumps
 
 _OIDS = {info.name: info.oid for info in pg_types}
 CHUNK_BYTES = 1 << 18
 
 
 def _csv_quotes_cr() -> bool:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(["a\rb", "x"])
-    return buffer.getvalue().startswith('"')
+    return csv_lines([["a\rb", "x"]]).startswith('"')
 
 
 _PYTHON_QUOTES_CR = _csv_quotes_cr()
@@ -147,9 +143,7 @@ def _literal(text: str) -> str:
 
 
 def _header(names: list[str]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(names)
-    return buffer.getvalue().encode()
+    return csv_lines([names]).encode()
 
 
 def _describe(connection: Any, statement: BoundStatement) -> list[Any] | None:

@@ -41,7 +41,7 @@ import orjson
 from connector.fastpath import Batches, NativePlan
 from connector.models import Column
 from connector.statements import BoundStatement
-from connector.values import csv_value, dumps
+from connector.values import csv_lines, csv_value, dumps
 
 ROWS_CTE = "_dc_rows"
 PROBE_VIEW = "_dc_probe"
@@ -89,9 +89,7 @@ def _csv_quotes() -> str:
     field, found by asking it."""
     found = []
     for char in ',"\n\r':
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(["a" + char + "b", "x"])
-        if buffer.getvalue().startswith('"'):
+        if csv_lines([["a" + char + "b", "x"]]).startswith('"'):
             found.append(char)
     return "".join(found)
 
@@ -141,10 +139,8 @@ def encode_ndjson(batches: Batches) -> Iterator[bytes]:
 
 
 def _csv_fixed(line: str) -> str:
-    row = next(csv.reader(io.StringIO(line)))
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow([csv_value(_unmark(value)) for value in row])
-    return buffer.getvalue()[:-1]
+    row = next(csv.reader(io.StringIO(line, newline="")))
+    return csv_lines([[csv_value(_unmark(value)) for value in row]])[:-1]
 
 
 def csv_encoder(header: bytes) -> Any:
@@ -164,9 +160,7 @@ def csv_encoder(header: bytes) -> Any:
 
 
 def _header(names: Sequence[str]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(names)
-    return buffer.getvalue().encode()
+    return csv_lines([list(names)]).encode()
 
 
 @dataclass
