@@ -156,8 +156,8 @@ FAST = [
     f"SELECT {PLAIN} FROM v WHERE id < 100 LIMIT 30",
     "SELECT id, f / 3 AS third, g + 0 AS widened, d * 1 AS d_again, CONCAT(t, '!') AS t2, "
     "NULL + 1 AS nothing, CAST('x' AS BINARY) AS bin, "
-    'NOW(6) > dt AS cmp, DATE(dt) AS day, `é ``odd`` "key"` FROM '
-    '(SELECT *, 1 AS `é ``odd`` "key"` FROM v) AS w',
+    "NOW(6) > dt AS cmp, DATE(dt) AS day, `é ``odd`` \"key\"`, `back\\slash 'q'` FROM "
+    "(SELECT *, 1 AS `é ``odd`` \"key\"`, 2 AS `back\\slash 'q'` FROM v) AS w",
     "WITH w AS (SELECT id, t FROM v WHERE id > 3) SELECT * FROM w -- comment",
     "SELECT t FROM v",
     f"SELECT {PLAIN} FROM v WHERE id > 100000",
@@ -256,6 +256,7 @@ def test_mariadb_plan_is_the_statement_mariadb_runs(
     finally:
         worker.join(timeout=60)
         root.close()
-    assert seen[0].startswith("SELECT CAST(CONVERT(CONCAT('{\"s\":'"), seen
+    key = b'{"s":'.hex()
+    assert seen[0].startswith(f"SELECT CAST(CONVERT(CONCAT(CONVERT(X'{key}' USING utf8mb4)"), seen
     assert done == [f'{{"s":0,"m":"{marker}"}}\n'.encode()]
     assert plans == [True]

@@ -102,7 +102,7 @@ def _expression(field: Any, c: str) -> str | None:
         )
     if kind in _STRINGS:
         if field.charsetnr == BINARY_CHARSET:
-            return f"COALESCE(CONCAT('\"', REPLACE(TO_BASE64({c}), '\\n', ''), '\"'), 'null')"
+            return f"COALESCE(CONCAT('\"', REPLACE(TO_BASE64({c}), CHAR(10), ''), '\"'), 'null')"
         return f"COALESCE(JSON_QUOTE({c}), 'null')"
     if kind in _DATES:
         return (
@@ -162,7 +162,8 @@ def plan(
     parts = []
     for index, (name, expression) in enumerate(zip(names, found, strict=True)):
         key = ("{" if index == 0 else ",") + orjson.dumps(name).decode() + ":"
-        parts.append("'" + key.replace("\\", "\\\\").replace("'", "''") + "'")
+        # Hex, so no sql_mode (NO_BACKSLASH_ESCAPES) changes how the key reads.
+        parts.append(f"CONVERT(X'{key.encode().hex()}' USING utf8mb4)")
         parts.append(str(expression))
     text = f"CAST(CONVERT(CONCAT({', '.join(parts)}, '}}') USING utf8mb4) AS BINARY)"
     kinds = {name: field.type_code for name, field in zip(names, fields, strict=True)}
