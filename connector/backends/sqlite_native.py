@@ -1,5 +1,5 @@
 """SQLite writes an export's text itself: NDJSON lines with ``json_object``, CSV rows by
-concatenation, one string per row, joined per batch in Python.
+concatenation, one string per row (NDJSON: a BLOB, so bytes), joined per batch in Python.
 
 The statement is ``WITH _dc_rows(c0, c1, ...) AS (<the user's SQL>) SELECT <text> FROM
 _dc_rows`` (the column list renames by position, so any names work), in a read
@@ -123,21 +123,23 @@ def _unmark(value: Any) -> Any:
     return value
 
 
-def _json_fixed(line: str) -> str:
+def _json_fixed(line: bytes) -> bytes:
     record = orjson.loads(line)
     for key, value in record.items():
         if isinstance(value, list):
             record[key] = float(value[0])
-    return dumps(record).decode()
+    return dumps(record)
 
 
 def encode_ndjson(batches: Batches) -> Iterator[bytes]:
+    """The NDJSON body from rows of one JSON line each, as bytes (a BLOB: no UTF-8 decoding
+    into ``str`` and encoding back)."""
     for batch in batches:
         lines = [row[0] for row in batch]
-        text = "\n".join(lines)
-        if '":["' in text:
-            text = "\n".join([_json_fixed(line) if '":["' in line else line for line in lines])
-        yield (text + "\n").encode()
+        data = b"\n".join(lines)
+        if b'":["' in data:
+            data = b"\n".join([_json_fixed(line) if b'":["' in line else line for line in lines])
+        yield data + b"\n"
 
 
 def _csv_fixed(line: str) -> str:
@@ -249,7 +251,7 @@ def plan(connection: Any, statement: BoundStatement, fmt: str) -> NativePlan | N
             f"{_literal(name)}, {_json_value(c, trust_declared and _text_affinity(declared))}"
             for (name, declared), c in zip(found.columns, aliases, strict=True)
         )
-        text = f"json_object({pairs})"
+        text = f"CAST(json_object({pairs}) AS BLOB)"
         encoder = encode_ndjson
     head = f"WITH {ROWS_CTE}({', '.join(aliases)}) AS (\n{statement.sql}\n) SELECT"
     if not connection.in_transaction:
