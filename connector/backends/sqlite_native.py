@@ -1,5 +1,5 @@
 """SQLite writes an export's text itself: NDJSON lines with ``json_object``, CSV rows by
-concatenation, one string per row (NDJSON: a BLOB, so bytes), joined per batch in Python.
+concatenation, one string per row (a BLOB, so bytes: no decoding into ``str``), joined per batch.
 
 The statement is ``WITH _dc_rows(c0, c1, ...) AS (<the user's SQL>) SELECT <text> FROM
 _dc_rows`` (the column list renames by position, so any names work), in a read
@@ -154,13 +154,15 @@ def csv_encoder(header: bytes) -> Any:
         yield header
         for batch in batches:
             lines = [row[0] for row in batch]
-            text = "\n".join(lines)
-            if "\x01" in text or "\x02" in text or "\x03" in text:
-                text = "\n".join(
-                    _csv_fixed(line) if any(m in line for m in "\x01\x02\x03") else line
+            data = b"\n".join(lines)
+            if b"\x01" in data or b"\x02" in data or b"\x03" in data:
+                data = b"\n".join(
+                    _csv_fixed(line.decode()).encode()
+                    if any(m in line for m in (b"\x01", b"\x02", b"\x03"))
+                    else line
                     for line in lines
                 )
-            yield (text + "\n").encode()
+            yield data + b"\n"
 
     return encode_csv
 
@@ -244,7 +246,11 @@ def plan(connection: Any, statement: BoundStatement, fmt: str) -> NativePlan | N
     if fmt == "csv":
         alone = len(aliases) == 1
         # Concatenated, so each row is one string, also with one column.
-        text = "'' || " + " || ',' || ".join(f"({_csv_value(c, alone)})" for c in aliases)
+        text = (
+            "CAST('' || "
+            + " || ',' || ".join(f"({_csv_value(c, alone)})" for c in aliases)
+            + " AS BLOB)"
+        )
         encoder: Any = csv_encoder(_header(names))
     else:
         pairs = ", ".join(
