@@ -1,9 +1,10 @@
 """``create_app(runtime)``: the FastAPI application, wired and nothing more.
 
 It adds the guard middleware (Host, CORS, API key, body rules), the routers, the MCP
-server at ``/mcp``, and the one place where any exception becomes the contract's error JSON. The lifespan caps the worker
-thread pool (Starlette's 40 threads halve throughput on two cores), runs the MCP session
-manager and closes the runtime.
+server at ``/mcp``, and the one place where any exception becomes the contract's error JSON.
+Its thread limiters (``connector.api.work``) keep user queries, control endpoints and
+exports apart. The lifespan caps anyio's default thread pool (Starlette's 40 threads halve
+throughput on two cores), runs the MCP session manager and closes the runtime.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from connector import __version__
 from connector.api import connections, health, home, kinds, queries, saved
 from connector.api import openbb as openbb_api
 from connector.api import tables as tables_api
+from connector.api.work import make_pools
 from connector.errors import (
     BadRequestError,
     ConnectorError,
@@ -42,8 +44,6 @@ from connector.security import GuardMiddleware
 from connector.values import dumps
 
 log = logging.getLogger(__name__)
-
-CONTROL_THREADS = 4
 
 
 def _error(error: ConnectorError, status: int | None = None) -> Response:
@@ -121,12 +121,12 @@ def install_error_handlers(app: FastAPI) -> None:
 def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     """The connector's HTTP API over ``runtime``."""
     settings = runtime.settings
-    mcp, mcp_endpoint = build_mcp(runtime.workspace)
+    pools = make_pools(settings.worker_threads)
+    mcp, mcp_endpoint = build_mcp(runtime.workspace, pools)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
-        app.state.control_limiter = anyio.CapacityLimiter(CONTROL_THREADS)
         runtime.start_background_setup()
         try:
             # The MCP session manager's task group lives as long as the app (connector.mcp_server).
@@ -145,6 +145,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.pools = pools
     app.state.started = time.monotonic()
     install_error_handlers(app)
     for module in (home, health, kinds, connections, queries, saved):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +146,20 @@ class ExportStream(RowStream):
         if self.fmt not in COLUMNAR_FORMATS or not self.columns:
             return None
         return self.job.backend.decimal_shapes(self._cursor.description)
+
+    def close(self) -> None:
+        """As ``RowStream.close``; a database stream left mid-way (PostgreSQL's COPY holds
+        its connection's lock, so nothing else can run on it) is stopped, then closed."""
+        stream = getattr(self, "_stream", None)
+        if stream is not None and self._raw is not None:
+            self._stream = None
+            if not self.finished and not self.job.control.stopped:
+                self.job.control.cancel()
+            # psycopg ends the COPY (cancel, then what was already sent); on a failure the
+            # connection is dropped below, since the query was stopped.
+            with suppress(Exception):
+                stream.close()
+        super().close()
 
     def _take(self, count: int | None) -> Iterator[tuple[bytes, int]]:
         assert self._stream is not None

@@ -23,13 +23,13 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import anyio.to_thread
 from mcp.server.fastmcp import FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Receive, Scope, Send
 
+from connector.api.work import Pools, run_user
 from connector.backends import get_backend
 from connector.errors import ConnectorError, NotFoundError
 from connector.models import QueryResult, SavedRunRequest
@@ -64,10 +64,10 @@ def _body(result: QueryResult) -> str:
     ).decode()
 
 
-async def _call(work: Callable[[], T]) -> T:
-    """Blocking work in a worker thread; our errors as the tool's error sentence."""
+async def _call(pools: Pools, work: Callable[[], T]) -> T:
+    """Blocking work on the user limiter; our errors as the tool's error sentence."""
     try:
-        return await anyio.to_thread.run_sync(work)
+        return await run_user(pools, None, work)
     except ConnectorError as error:
         raise ToolError(f"{error.detail} ({error.code})") from None
 
@@ -82,8 +82,9 @@ class McpEndpoint:
         await self.manager.handle_request(scope, receive, send)
 
 
-def build_mcp(workspace: Workspace) -> tuple[FastMCP, McpEndpoint]:
-    """The MCP server over ``workspace``'s connector, and its ``/mcp`` endpoint."""
+def build_mcp(workspace: Workspace, pools: Pools) -> tuple[FastMCP, McpEndpoint]:
+    """The MCP server over ``workspace``'s connector, and its ``/mcp`` endpoint; its tools
+    run on ``pools``' user limiter."""
     connector = workspace.connector
     settings = connector.settings
     server = FastMCP(
@@ -103,7 +104,7 @@ def build_mcp(workspace: Workspace) -> tuple[FastMCP, McpEndpoint]:
     async def list_connections() -> str:
         """The databases this connector reaches: name, kind (sqlite, mysql, postgresql,
         snowflake, duckdb) and whether the connection is read-only."""
-        specs = await _call(connector.list_connections)
+        specs = await _call(pools, connector.list_connections)
         return dumps(
             [{"name": s.name, "kind": s.kind, "read_only": s.read_only} for s in specs]
         ).decode()
@@ -136,7 +137,7 @@ def build_mcp(workspace: Workspace) -> tuple[FastMCP, McpEndpoint]:
                 raise NotFoundError(f"Connection {connection!r} has no schema {schema!r}.")
             return body
 
-        return dumps(await _call(work)).decode()
+        return dumps(await _call(pools, work)).decode()
 
     @server.tool()
     async def run_query(
@@ -157,7 +158,7 @@ def build_mcp(workspace: Workspace) -> tuple[FastMCP, McpEndpoint]:
             # Read-only whatever the connection allows; a refusal is recorded in history.
             return _body(connector.run(connection, request, MCP_CLIENT, reads_only=READS_ONLY))
 
-        return await _call(work)
+        return await _call(pools, work)
 
     @server.tool()
     async def read_table(
@@ -176,7 +177,7 @@ def build_mcp(workspace: Workspace) -> tuple[FastMCP, McpEndpoint]:
                         return _body(connector.run(connection, request, MCP_CLIENT))
             raise NotFoundError(f"Connection {connection!r} has no table {schema}.{table}.")
 
-        return await _call(work)
+        return await _call(pools, work)
 
     @server.tool()
     async def run_saved_query(
@@ -192,7 +193,7 @@ def build_mcp(workspace: Workspace) -> tuple[FastMCP, McpEndpoint]:
             )
             return _body(result)
 
-        return await _call(work)
+        return await _call(pools, work)
 
     server.streamable_http_app()  # makes the session manager
     return server, McpEndpoint(server.session_manager)

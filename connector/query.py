@@ -1,6 +1,10 @@
 """Running a query: check out a connection, let the backend prepare the session, execute,
 fetch ``limit + 1`` rows (or stream every row), and give back one result type.
 
+``run_quick`` is ``run_query`` through the backend's quick session (``Backend.quick_session``)
+on the caller's own thread, for a small read the backend can bound; None means run it the
+usual way.
+
 Rows come straight from the DBAPI cursor of the connection SQLAlchemy's pool hands out:
 SQLAlchemy ``Row`` objects would cost about twice the time. Any failure is translated by
 the backend's error table into ``connector.errors`` with bound values scrubbed from the
@@ -20,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from connector.backends.base import Backend
+from connector.backends.base import Backend, QuickFallback
 from connector.errors import ConnectorError, DatabaseUnavailableError, QueryTimeoutError
 from connector.models import Column, ConnectionSpec, QueryResult
 from connector.running import QueryControl
@@ -94,6 +98,36 @@ def _checkout(job: QueryJob) -> Any:
         raise error from exc
 
 
+def _read(job: QueryJob, cursor: Any, limit: int) -> tuple[list[Column], list[Any], bool]:
+    """Execute on an open session and fetch at most ``limit`` rows (and one more, to know)."""
+    job.backend.cap_rows(cursor, limit + 1)
+    job.backend.execute(cursor, job.statement)
+    description = cursor.description
+    rows = list(cursor.fetchmany(limit + 1)) if description else []
+    if job.control.expired():
+        # Done past its deadline: some databases end a statement at their timeout
+        # with a result instead of an error (MariaDB's BENCHMARK answers 0).
+        job.control.expire(run_hook=False)
+    if job.control.stopped:
+        raise job.control.stopped_error()
+    truncated = len(rows) > limit
+    del rows[limit:]
+    return _columns(job, description, rows), rows, truncated
+
+
+def _result(
+    job: QueryJob, started: float, read: tuple[list[Column], list[Any], bool]
+) -> QueryResult:
+    columns, rows, truncated = read
+    return QueryResult(
+        query_id=job.control.query_id,
+        columns=columns,
+        rows=rows,
+        truncated=truncated,
+        elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+
+
 def run_query(job: QueryJob, limit: int) -> QueryResult:
     """Execute and fetch at most ``limit`` rows, noting whether more existed."""
     started = time.perf_counter()
@@ -103,19 +137,7 @@ def run_query(job: QueryJob, limit: int) -> QueryResult:
         with job.backend.session(
             raw.driver_connection, job.control, read_only=job.read_only, stream=False
         ) as cursor:
-            job.backend.cap_rows(cursor, limit + 1)
-            job.backend.execute(cursor, job.statement)
-            description = cursor.description
-            rows = list(cursor.fetchmany(limit + 1)) if description else []
-            if job.control.expired():
-                # Done past its deadline: some databases end a statement at their timeout
-                # with a result instead of an error (MariaDB's BENCHMARK answers 0).
-                job.control.expire(run_hook=False)
-            if job.control.stopped:
-                raise job.control.stopped_error()
-            truncated = len(rows) > limit
-            del rows[limit:]
-            columns = _columns(job, description, rows)
+            read = _read(job, cursor, limit)
     except Exception as exc:
         error = _fail(job, exc)
         healthy = not isinstance(error, DatabaseUnavailableError)
@@ -125,13 +147,24 @@ def run_query(job: QueryJob, limit: int) -> QueryResult:
             raw.close()
         else:
             raw.invalidate()
-    return QueryResult(
-        query_id=job.control.query_id,
-        columns=columns,
-        rows=rows,
-        truncated=truncated,
-        elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
-    )
+    return _result(job, started, read)
+
+
+def run_quick(job: QueryJob, limit: int) -> QueryResult | None:
+    """``run_query`` on the calling thread through the backend's quick session, or None
+    when the backend has none or gave up (the caller then runs ``run_query``)."""
+    started = time.perf_counter()
+    session = job.backend.quick_session(job.engine, job.control)
+    if session is None:
+        return None
+    try:
+        with session as cursor:
+            read = _read(job, cursor, limit)
+    except QuickFallback:
+        return None
+    except Exception as exc:
+        raise _fail(job, exc) from exc
+    return _result(job, started, read)
 
 
 class RowStream:

@@ -5,6 +5,9 @@ The backend running the query installs a cancel hook (SQLite ``interrupt()``, My
 ``KILL QUERY``, ...). One watchdog thread fires that hook, marked as a timeout, for any
 query that outlives its deadline: a backstop behind the limits the databases enforce.
 A query's caller (its API key's name) is taken from ``connector.callers`` when it starts.
+A ``StopSignal`` gathers the queries one piece of work starts (``current_stop``, a context
+variable like the caller), so whoever started the work can stop them all at once: the
+HTTP layer fires it when the request's client goes away.
 With several server processes, ``connector.running_board`` shares this registry.
 
 Must not import FastAPI or any driver.
@@ -18,6 +21,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from connector.callers import current_caller
@@ -59,6 +63,7 @@ class QueryControl:
         self.timed_out = False
         self._hook: Callable[[], None] | None = None
         self._lock = threading.Lock()
+        self.stop_signal: StopSignal | None = None
 
     @property
     def stopped(self) -> bool:
@@ -126,6 +131,41 @@ class QueryControl:
         )
 
 
+class StopSignal:
+    """The queries one piece of work runs, to stop them together; a query that starts
+    after ``stop()`` is stopped as it starts."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._controls: dict[str, QueryControl] = {}
+        self._lock = threading.Lock()
+
+    def attach(self, control: QueryControl) -> None:
+        with self._lock:
+            stopped = self.stopped
+            if not stopped:
+                self._controls[control.query_id] = control
+        if stopped:
+            control.cancel()
+
+    def detach(self, control: QueryControl) -> None:
+        with self._lock:
+            self._controls.pop(control.query_id, None)
+
+    def stop(self) -> None:
+        """Cancel every query attached now and any attached later (runs cancel hooks:
+        call it from a thread, never the event loop)."""
+        with self._lock:
+            self.stopped = True
+            controls = list(self._controls.values())
+        for control in controls:
+            control.cancel()
+
+
+# The stop signal of the work running in this context (None outside a request's work).
+current_stop: ContextVar[StopSignal | None] = ContextVar("current_stop", default=None)
+
+
 class RunningQueries:
     """The registry of running queries, with one watchdog thread for their deadlines."""
 
@@ -138,6 +178,10 @@ class RunningQueries:
         self._thread: threading.Thread | None = None
 
     def add(self, control: QueryControl) -> None:
+        signal = current_stop.get()
+        if signal is not None:
+            control.stop_signal = signal
+            signal.attach(control)
         with self._wake:
             self._queries[control.query_id] = control
             due = control.deadline + self._grace_s
@@ -152,6 +196,8 @@ class RunningQueries:
                 self._wake.notify()  # only an earlier deadline changes the watchdog's wait
 
     def remove(self, control: QueryControl) -> None:
+        if control.stop_signal is not None:
+            control.stop_signal.detach(control)
         with self._wake:
             self._queries.pop(control.query_id, None)
 

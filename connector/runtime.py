@@ -63,6 +63,7 @@ class Runtime:
     sample_pending: bool = False
 
     _key_stamp: int = 0
+    _key_path: str = ""
 
     def rotate_key(self) -> str:
         self.api_key = rotate_api_key(self.settings.data_dir)
@@ -72,9 +73,11 @@ class Runtime:
         """The API key, re-read when its file changes (``key rotate`` takes effect at once)."""
         if self.api_key is None:
             return None
-        path = self.settings.data_dir / API_KEY_FILE
+        if not self._key_path:
+            self._key_path = str(self.settings.data_dir / API_KEY_FILE)
         try:
-            stamp = path.stat().st_mtime_ns
+            # os.stat on a str: pathlib's joins and conversions cost more than the stat.
+            stamp = os.stat(self._key_path).st_mtime_ns
         except FileNotFoundError:
             return self.api_key
         if stamp != self._key_stamp:

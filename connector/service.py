@@ -46,7 +46,7 @@ from connector.models import (
     RunningQueryInfo,
     SchemaInfo,
 )
-from connector.query import QueryJob, RowStream, run_query, scrub
+from connector.query import QueryJob, RowStream, run_query, run_quick, scrub
 from connector.running import QueryControl, RunningQueries, new_query_id
 from connector.statements import prepare, reads_only_refusal
 from connector.store import Store
@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SPEC_CACHE_S = 2.0
+# A quick run (``run_quick``) takes only short statements (parsing a long one is work
+# enough to leave to a worker thread) and results of at most this many rows.
+QUICK_SQL_CHARS = 4000
+QUICK_ROWS = 1000
 EXPORT = "An export"
 
 
@@ -264,6 +268,17 @@ class Connector:
         self._specs[name] = (now, spec)
         return spec
 
+    def _cached(self, name: str) -> tuple[ConnectionSpec, Backend, Engine] | None:
+        """What ``_resolve`` gives, if it is all in the caches and fresh; else None."""
+        cached = self._specs.get(name)
+        if cached is None or time.monotonic() - cached[0] >= SPEC_CACHE_S:
+            return None
+        with self._engines_lock:
+            engine = self._engines.get(name)
+        if engine is None or engine[0] != cached[1]:
+            return None
+        return cached[1], get_backend(cached[1].kind), engine[1]
+
     def _resolve(self, name: str) -> tuple[ConnectionSpec, Backend, Engine]:
         spec = self._spec(name)
         backend = get_backend(spec.kind)
@@ -297,8 +312,9 @@ class Connector:
         timeout_s: float,
         client: str | None,
         reads_only: str | None,
+        resolve: Callable[[str], tuple[ConnectionSpec, Backend, Engine]] | None = None,
     ) -> QueryJob:
-        spec, backend, engine = self._resolve(name)
+        spec, backend, engine = (resolve or self._resolve)(name)
         try:
             statement = prepare(
                 request.sql,
@@ -342,20 +358,69 @@ class Connector:
         """
         limit = min(request.limit or self.settings.row_limit, self.settings.max_row_limit)
         started = time.time()
+        job = self._run_job(name, request, client, reads_only, started, self._resolve)
+        self.running.add(job.control)
         try:
-            job = self._job(
+            result = self._ran(job, started, reads_only, lambda: run_query(job, limit))
+        finally:
+            self.running.remove(job.control)
+        assert result is not None
+        return result
+
+    def run_quick(
+        self, name: str, request: QueryRequest, client: str | None = None
+    ) -> QueryResult | None:
+        """``run`` on the calling thread (the server's event loop) where the connection's
+        kind can bound a small read (``Backend.quick_session``), else None: call ``run``.
+
+        Only with everything at hand (the spec and engine cached, a short SQL text), so
+        nothing here waits on the metadata store. The query is not listed among the
+        running ones: it ends before this thread could answer a list or a cancel.
+        """
+        if len(request.sql) > QUICK_SQL_CHARS:
+            return None
+        limit = min(request.limit or self.settings.row_limit, self.settings.max_row_limit)
+        if limit > QUICK_ROWS:
+            return None
+        resolved = self._cached(name)
+        if resolved is None:
+            return None
+        started = time.time()
+        job = self._run_job(name, request, client, None, started, lambda _name: resolved)
+        return self._ran(job, started, None, lambda: run_quick(job, limit))
+
+    def _run_job(
+        self,
+        name: str,
+        request: QueryRequest,
+        client: str | None,
+        reads_only: str | None,
+        started: float,
+        resolve: Callable[[str], tuple[ConnectionSpec, Backend, Engine]],
+    ) -> QueryJob:
+        try:
+            return self._job(
                 name,
                 request,
                 timeout_s=self._timeout(request, self.settings.timeout_s),
                 client=client,
                 reads_only=reads_only,
+                resolve=resolve,
             )
         except ConnectorError as error:
             self.record_refusal(name, request.sql, error, client, started)
             raise
-        self.running.add(job.control)
+
+    def _ran(
+        self,
+        job: QueryJob,
+        started: float,
+        reads_only: str | None,
+        runner: Callable[[], QueryResult | None],
+    ) -> QueryResult | None:
+        """``runner``'s result, with its history entry written (none when it gave up)."""
         try:
-            result = run_query(job, limit)
+            result = runner()
         except ReadOnlyError as error:
             reworded = _only_reads(error, job.spec, reads_only)
             self._record(job.control, started, None, reworded)
@@ -363,9 +428,8 @@ class Connector:
         except ConnectorError as error:
             self._record(job.control, started, None, error)
             raise
-        finally:
-            self.running.remove(job.control)
-        self._record(job.control, started, len(result.rows), None)
+        if result is not None:
+            self._record(job.control, started, len(result.rows), None)
         return result
 
     def open_stream(

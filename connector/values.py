@@ -134,20 +134,37 @@ def infer_column_types(width: int, rows: Sequence[Sequence[Any]]) -> list[str]:
     ``string`` for text-like values, else ``unknown``.
     """
     types = ["unknown"] * width
-    for index in range(width):
-        seen: str | None = None
-        for row in rows:
-            value = row[index]
-            if value is None:
-                continue
-            kind = type_of_value(value)
-            if seen is None:
-                seen = kind
-            elif kind != seen:
-                seen = "float" if {seen, kind} == {"integer", "float"} else "string"
-                break
-        types[index] = seen or "unknown"
+    if not rows:
+        return types
+    for index, column in enumerate(zip(*rows, strict=False)):
+        if index == width:
+            break
+        # The classes present, found in C; a column of one class (the usual case) needs
+        # no walk through its values.
+        classes = set(map(type, column))
+        classes.discard(type(None))
+        if len(classes) == 1:
+            types[index] = type_of_value(column[0] if column[0] is not None else _first(column))
+        elif classes:
+            types[index] = _mixed_type(column)
     return types
+
+
+def _first(column: Sequence[Any]) -> Any:
+    return next(value for value in column if value is not None)
+
+
+def _mixed_type(column: Sequence[Any]) -> str:
+    seen: str | None = None
+    for value in column:
+        if value is None:
+            continue
+        kind = type_of_value(value)
+        if seen is None:
+            seen = kind
+        elif kind != seen:
+            return "float" if {seen, kind} == {"integer", "float"} else "string"
+    return seen or "unknown"
 
 
 def csv_value(value: Any) -> Any:

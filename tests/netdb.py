@@ -1,22 +1,28 @@
 """Checks shared by the MySQL/MariaDB and PostgreSQL integration tests.
 
 Each test module describes its server with a ``NetDb`` (how to reach it as the test user,
-how to ask the server which statements are running) and calls these checks, so both
+how to ask the server which statements are running; ``mariadb_database`` and
+``postgres_database`` make one on the shared servers) and calls these checks, so both
 databases are held to exactly the same promises.
 """
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import psycopg
+import pymysql
 import pytest
 from fastapi.testclient import TestClient
+from psycopg import sql as pgsql
 from sqlalchemy import Engine
 
 from connector.backends import get_backend
@@ -26,10 +32,13 @@ from connector.models import ConnectionSpec
 from connector.query import QueryJob, run_query
 from connector.running import QueryControl
 from connector.statements import BoundStatement
-from tests.conftest import assert_error, wait_until
+from tests.conftest import assert_error, require_service, wait_until
 
 # Every character that breaks a hand-pasted URL, plus spaces.
 PASSWORD = "p@ss: w/rd%20 #x y"
+# The shared servers: MariaDB (root, no password) and PostgreSQL (postgres, trust).
+MARIADB = ("127.0.0.1", 3306)
+POSTGRES = ("127.0.0.1", 5432)
 
 
 def port_open(host: str, port: int) -> bool:
@@ -70,6 +79,118 @@ class NetDb:
         if name is not None:
             body["name"] = name
         return body
+
+
+@contextmanager
+def mariadb_database() -> Iterator[NetDb]:
+    """A database and a user of its own on the MariaDB at 127.0.0.1:3306 (root, no
+    password), dropped afterwards; the user's password is ``PASSWORD``."""
+    require_service(port_open(*MARIADB), "no MySQL/MariaDB server on 127.0.0.1:3306")
+    suffix = secrets.token_hex(4)
+    database, user = f"dc_test_{suffix}", f"dc_user_{suffix}"
+    root = pymysql.connect(host=MARIADB[0], port=MARIADB[1], user="root", autocommit=True)
+    with root.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+        for host in ("127.0.0.1", "localhost"):
+            cur.execute(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY %s", (PASSWORD,))
+            cur.execute(f"GRANT ALL ON `{database}`.* TO '{user}'@'{host}'")
+        cur.execute(f"USE `{database}`")
+        cur.execute("CREATE TABLE trades (id INT PRIMARY KEY, symbol VARCHAR(10), qty INT)")
+        cur.execute("INSERT INTO trades VALUES (1, 'AAPL', 10), (2, 'MSFT', 20)")
+        cur.execute("CREATE TABLE audit (note VARCHAR(50))")
+        cur.execute(
+            "CREATE FUNCTION touch() RETURNS INT MODIFIES SQL DATA "
+            "BEGIN INSERT INTO audit VALUES ('touched'); RETURN 1; END"
+        )
+        cur.execute("CREATE VIEW big_trades AS SELECT * FROM trades WHERE qty > 10")
+
+    def running(marker: str) -> list[str]:
+        with root.cursor() as cur:
+            cur.execute(
+                "SELECT INFO FROM information_schema.PROCESSLIST "
+                "WHERE USER = %s AND COMMAND = 'Query' AND INFO LIKE %s",
+                (user, f"%{marker}%"),
+            )
+            return [str(row[0]) for row in cur.fetchall()]
+
+    try:
+        yield NetDb(
+            kind="mysql",
+            options={"host": MARIADB[0], "port": MARIADB[1], "user": user, "database": database},
+            password=PASSWORD,
+            sleep_sql=lambda seconds, marker: f"SELECT SLEEP({seconds}) AS s, '{marker}' AS m",
+            running=running,
+            extra={"database": database, "user": user, "root": root},
+        )
+    finally:
+        with root.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
+            for host in ("127.0.0.1", "localhost"):
+                cur.execute(f"DROP USER IF EXISTS '{user}'@'{host}'")
+        root.close()
+
+
+@contextmanager
+def postgres_database() -> Iterator[NetDb]:
+    """A database and a user of its own on the PostgreSQL at 127.0.0.1:5432 (user
+    postgres, trust), dropped afterwards; the user's password is ``PASSWORD``."""
+    require_service(port_open(*POSTGRES), "no PostgreSQL server on 127.0.0.1:5432")
+    suffix = secrets.token_hex(4)
+    database, user = f"dc_test_{suffix}", f"dc_user_{suffix}"
+    root = psycopg.connect(
+        host=POSTGRES[0], port=POSTGRES[1], user="postgres", dbname="postgres", autocommit=True
+    )
+    root.execute(
+        pgsql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            pgsql.Identifier(user), pgsql.Literal(PASSWORD)
+        )
+    )
+    root.execute(
+        pgsql.SQL("CREATE DATABASE {} OWNER {}").format(
+            pgsql.Identifier(database), pgsql.Identifier(user)
+        )
+    )
+    with psycopg.connect(
+        host=POSTGRES[0],
+        port=POSTGRES[1],
+        user=user,
+        dbname=database,
+        password=PASSWORD,
+        autocommit=True,
+    ) as owner:
+        owner.execute("CREATE TABLE trades (id int PRIMARY KEY, symbol text, qty int)")
+        owner.execute("INSERT INTO trades VALUES (1, 'AAPL', 10), (2, 'MSFT', 20)")
+        owner.execute("CREATE TABLE audit (note text)")
+        owner.execute(
+            "CREATE FUNCTION touch() RETURNS int LANGUAGE sql VOLATILE AS "
+            "$$ INSERT INTO audit VALUES ('touched'); SELECT 1 $$"
+        )
+        owner.execute("CREATE VIEW big_trades AS SELECT * FROM trades WHERE qty > 10")
+        owner.execute("CREATE SCHEMA empty_one")
+
+    def running(marker: str) -> list[str]:
+        rows = root.execute(
+            "SELECT query FROM pg_stat_activity WHERE usename = %s AND state <> 'idle' "
+            "AND pid <> pg_backend_pid() AND (query LIKE %s OR query LIKE 'FETCH%%')",
+            (user, f"%{marker}%"),
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    try:
+        yield NetDb(
+            kind="postgresql",
+            options={"host": POSTGRES[0], "port": POSTGRES[1], "user": user, "database": database},
+            password=PASSWORD,
+            sleep_sql=lambda seconds, marker: f"SELECT pg_sleep({seconds}) AS s, '{marker}' AS m",
+            running=running,
+            extra={"database": database, "user": user, "root": root},
+        )
+    finally:
+        root.execute(
+            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(database))
+        )
+        root.execute(pgsql.SQL("DROP ROLE IF EXISTS {}").format(pgsql.Identifier(user)))
+        root.close()
 
 
 # The statements these checks stop sleep 30 s on the server. Gone within 15 s of being

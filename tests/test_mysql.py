@@ -36,47 +36,8 @@ def admin() -> Any:
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[netdb.NetDb]:
-    require_service(netdb.port_open(HOST, PORT), f"no MySQL/MariaDB server on {HOST}:{PORT}")
-    suffix = secrets.token_hex(4)
-    database, user = f"dc_test_{suffix}", f"dc_user_{suffix}"
-    root = admin()
-    with root.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
-        for host in ("127.0.0.1", "localhost"):
-            cur.execute(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY %s", (netdb.PASSWORD,))
-            cur.execute(f"GRANT ALL ON `{database}`.* TO '{user}'@'{host}'")
-        cur.execute(f"USE `{database}`")
-        cur.execute("CREATE TABLE trades (id INT PRIMARY KEY, symbol VARCHAR(10), qty INT)")
-        cur.execute("INSERT INTO trades VALUES (1, 'AAPL', 10), (2, 'MSFT', 20)")
-        cur.execute("CREATE TABLE audit (note VARCHAR(50))")
-        cur.execute(
-            "CREATE FUNCTION touch() RETURNS INT MODIFIES SQL DATA "
-            "BEGIN INSERT INTO audit VALUES ('touched'); RETURN 1; END"
-        )
-        cur.execute("CREATE VIEW big_trades AS SELECT * FROM trades WHERE qty > 10")
-
-    def running(marker: str) -> list[str]:
-        with root.cursor() as cur:
-            cur.execute(
-                "SELECT INFO FROM information_schema.PROCESSLIST "
-                "WHERE USER = %s AND COMMAND = 'Query' AND INFO LIKE %s",
-                (user, f"%{marker}%"),
-            )
-            return [str(row[0]) for row in cur.fetchall()]
-
-    yield netdb.NetDb(
-        kind="mysql",
-        options={"host": HOST, "port": PORT, "user": user, "database": database},
-        password=netdb.PASSWORD,
-        sleep_sql=lambda seconds, marker: f"SELECT SLEEP({seconds}) AS s, '{marker}' AS m",
-        running=running,
-        extra={"database": database, "user": user, "root": root},
-    )
-    with root.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{database}`")
-        for host in ("127.0.0.1", "localhost"):
-            cur.execute(f"DROP USER IF EXISTS '{user}'@'{host}'")
-    root.close()
+    with netdb.mariadb_database() as database:
+        yield database
 
 
 @pytest.fixture

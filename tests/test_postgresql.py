@@ -40,54 +40,8 @@ def admin(dbname: str = "postgres") -> psycopg.Connection[Any]:
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[netdb.NetDb]:
-    require_service(netdb.port_open(HOST, PORT), f"no PostgreSQL server on {HOST}:{PORT}")
-    suffix = secrets.token_hex(4)
-    database, user = f"dc_test_{suffix}", f"dc_user_{suffix}"
-    root = admin()
-    root.execute(
-        pgsql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-            pgsql.Identifier(user), pgsql.Literal(netdb.PASSWORD)
-        )
-    )
-    root.execute(
-        pgsql.SQL("CREATE DATABASE {} OWNER {}").format(
-            pgsql.Identifier(database), pgsql.Identifier(user)
-        )
-    )
-    with psycopg.connect(
-        host=HOST, port=PORT, user=user, dbname=database, password=netdb.PASSWORD, autocommit=True
-    ) as owner:
-        owner.execute("CREATE TABLE trades (id int PRIMARY KEY, symbol text, qty int)")
-        owner.execute("INSERT INTO trades VALUES (1, 'AAPL', 10), (2, 'MSFT', 20)")
-        owner.execute("CREATE TABLE audit (note text)")
-        owner.execute(
-            "CREATE FUNCTION touch() RETURNS int LANGUAGE sql VOLATILE AS "
-            "$$ INSERT INTO audit VALUES ('touched'); SELECT 1 $$"
-        )
-        owner.execute("CREATE VIEW big_trades AS SELECT * FROM trades WHERE qty > 10")
-        owner.execute("CREATE SCHEMA empty_one")
-
-    def running(marker: str) -> list[str]:
-        rows = root.execute(
-            "SELECT query FROM pg_stat_activity WHERE usename = %s AND state <> 'idle' "
-            "AND pid <> pg_backend_pid() AND (query LIKE %s OR query LIKE 'FETCH%%')",
-            (user, f"%{marker}%"),
-        ).fetchall()
-        return [str(row[0]) for row in rows]
-
-    yield netdb.NetDb(
-        kind="postgresql",
-        options={"host": HOST, "port": PORT, "user": user, "database": database},
-        password=netdb.PASSWORD,
-        sleep_sql=lambda seconds, marker: f"SELECT pg_sleep({seconds}) AS s, '{marker}' AS m",
-        running=running,
-        extra={"database": database, "user": user, "root": root},
-    )
-    root.execute(
-        pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(database))
-    )
-    root.execute(pgsql.SQL("DROP ROLE IF EXISTS {}").format(pgsql.Identifier(user)))
-    root.close()
+    with netdb.postgres_database() as database:
+        yield database
 
 
 def owner_connection(db: netdb.NetDb) -> psycopg.Connection[Any]:

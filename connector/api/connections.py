@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from connector.api import openapi
 from connector.api.deps import ConnectorDep, JSONBytes, no_content
+from connector.api.work import pools_of, run_control
 from connector.models import NAME_PATTERN, ConnectionInput, ConnectionSpec
 
 router = APIRouter(prefix="/connections", tags=["connections"], responses=openapi.KEYED)
@@ -24,8 +25,9 @@ def public(spec: ConnectionSpec) -> dict[str, object]:
 
 
 @router.get("", response_class=JSONBytes, response_model=list[ConnectionSpec])
-def list_connections(connector: ConnectorDep) -> JSONBytes:
-    return JSONBytes([public(spec) for spec in connector.list_connections()])
+async def list_connections(http: Request, connector: ConnectorDep) -> JSONBytes:
+    specs = await run_control(pools_of(http), connector.list_connections)
+    return JSONBytes([public(spec) for spec in specs])
 
 
 @router.post(
@@ -61,8 +63,10 @@ def test_connection(payload: ConnectionInput, connector: ConnectorDep) -> JSONBy
     response_model=ConnectionSpec,
     responses=openapi.errors(404),
 )
-def get_connection(connector: ConnectorDep, name: str = ConnectionName) -> JSONBytes:
-    return JSONBytes(public(connector.get_connection(name)))
+async def get_connection(
+    http: Request, connector: ConnectorDep, name: str = ConnectionName
+) -> JSONBytes:
+    return JSONBytes(public(await run_control(pools_of(http), connector.get_connection, name)))
 
 
 @router.put(

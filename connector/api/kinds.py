@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import anyio.to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from connector.api import openapi
 from connector.api.deps import JSONBytes
+from connector.api.work import pools_of, run_control
 from connector.backends import describe_kinds
 from connector.models import KindInfo
 
@@ -20,7 +20,7 @@ router = APIRouter(tags=["service"], responses=openapi.KEYED)
 
 
 @router.get("/kinds", response_class=JSONBytes, response_model=list[KindInfo])
-async def kinds() -> JSONBytes:
+async def kinds(http: Request) -> JSONBytes:
     # Describing a kind imports its driver the first time: off the event loop.
-    described = await anyio.to_thread.run_sync(describe_kinds)
+    described = await run_control(pools_of(http), describe_kinds)
     return JSONBytes([dataclasses.asdict(kind) for kind in described])

@@ -8,6 +8,7 @@ connection's read-only guard and row cap, and shows an error to the user as text
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import orjson
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Body, Path, Request
 
 from connector.api import openapi
 from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, WorkspaceDep
+from connector.api.work import pools_of, run_user
 from connector.errors import InvalidRequestError
 from connector.models import NAME_PATTERN
 from connector.ssrm import read_page
@@ -31,13 +33,14 @@ GRID_KEYS = frozenset(
 
 
 @router.get("/widgets.json", response_class=JSONBytes, response_model=dict[str, dict[str, Any]])
-def widgets_json(workspace: WorkspaceDep) -> JSONBytes:
-    return JSONBytes(workspace.widgets())
+async def widgets_json(http: Request, workspace: WorkspaceDep) -> JSONBytes:
+    # Probing saved queries' columns runs them: user work.
+    return JSONBytes(await run_user(pools_of(http), http.receive, workspace.widgets))
 
 
 @router.get("/apps.json", response_class=JSONBytes, response_model=list[dict[str, Any]])
-def apps_json(workspace: WorkspaceDep) -> JSONBytes:
-    return JSONBytes(workspace.apps())
+async def apps_json(http: Request, workspace: WorkspaceDep) -> JSONBytes:
+    return JSONBytes(await run_user(pools_of(http), http.receive, workspace.apps))
 
 
 def param_values(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -73,7 +76,7 @@ def grid_from_query(request: Request) -> dict[str, Any]:
     response_model=list[dict[str, Any]] | dict[str, Any] | str,
     responses=openapi.RUNNING,
 )
-def widget_data(
+async def widget_data(
     request: Request,
     workspace: WorkspaceDep,
     connector: ConnectorDep,
@@ -85,7 +88,8 @@ def widget_data(
     if workspace.is_paged(name):
         page = read_page(grid_from_query(request), connector.settings.max_row_limit)
     values = param_values(request.query_params.multi_items())
-    return JSONBytes(workspace.widget_data(name, values, page, client))
+    work = partial(workspace.widget_data, name, values, page, client)
+    return JSONBytes(await run_user(pools_of(request), request.receive, work))
 
 
 @router.get(
@@ -94,7 +98,7 @@ def widget_data(
     response_model=list[dict[str, Any]],
     responses=openapi.RUNNING,
 )
-def param_options(
+async def param_options(
     request: Request,
     workspace: WorkspaceDep,
     name: str = WidgetName,
@@ -103,7 +107,8 @@ def param_options(
     """A param's dropdown, ``[{"label", "value", "extraInfo"?}]``, from its options query;
     the query string carries the values of the params it depends on."""
     values = param_values(request.query_params.multi_items())
-    return JSONBytes(workspace.param_options(name, param, values))
+    work = partial(workspace.param_options, name, param, values)
+    return JSONBytes(await run_user(pools_of(request), request.receive, work))
 
 
 @router.post(
@@ -112,7 +117,8 @@ def param_options(
     response_model=dict[str, Any],
     responses={**openapi.BODY, **openapi.RUNNING},
 )
-def widget_rows(
+async def widget_rows(
+    http: Request,
     workspace: WorkspaceDep,
     connector: ConnectorDep,
     client: ClientDep,
@@ -125,7 +131,8 @@ def widget_rows(
 ) -> JSONBytes:
     """An ``ssrm_table`` widget's page, as Workspace asks for it; other widgets' data."""
     page = read_page(body, connector.settings.max_row_limit) if workspace.is_paged(name) else None
-    return JSONBytes(workspace.widget_data(name, param_values(list(body.items())), page, client))
+    work = partial(workspace.widget_data, name, param_values(list(body.items())), page, client)
+    return JSONBytes(await run_user(pools_of(http), http.receive, work))
 
 
 @router.post(
@@ -134,11 +141,13 @@ def widget_rows(
     response_model=openapi.OmniBody,
     responses={**openapi.BODY, **openapi.errors(404)},
 )
-def omni(
+async def omni(
+    http: Request,
     workspace: WorkspaceDep,
     client: ClientDep,
     body: Any = Body(..., description='{"prompt": "<sql>"}, or that object as a JSON string.'),
     name: str = ConnectionName,
 ) -> JSONBytes:
     """Run the SQL in ``prompt``; the rows come back as an omni table, an error as text."""
-    return JSONBytes(workspace.omni(name, body, client))
+    work = partial(workspace.omni, name, body, client)
+    return JSONBytes(await run_user(pools_of(http), http.receive, work))

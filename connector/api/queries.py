@@ -4,19 +4,18 @@ cancel the running ones (``/queries``) and read past ones (``/history``)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from functools import partial
 from typing import Literal
 
-import anyio
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from starlette.concurrency import iterate_in_threadpool
 
 from connector.api import openapi
 from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, no_content
+from connector.api.export_stream import ExportProducer, ExportResponse
+from connector.api.work import pools_of, run_control, run_user
 from connector.export import MEDIA_TYPES, ExportFormat
 from connector.models import NAME_PATTERN, HistoryEntry, QueryRequest, RunningQueryInfo
-from connector.service import ManagedStream
 from connector.wire import result_body
 
 router = APIRouter(tags=["queries"], responses=openapi.KEYED)
@@ -30,26 +29,21 @@ ConnectionName = Path(pattern=NAME_PATTERN, description="The connection's name."
     response_model=openapi.QueryBody,
     responses={**openapi.BODY, **openapi.RUNNING},
 )
-def run_query(
+async def run_query(
     request: QueryRequest,
+    http: Request,
     connector: ConnectorDep,
     client: ClientDep,
     name: str = ConnectionName,
     shape: Literal["rows", "records"] = Query("rows", description="Rows as arrays or objects."),
 ) -> JSONBytes:
-    return JSONBytes(result_body(connector.run(name, request, client), shape))
-
-
-async def _stream_body(stream: ManagedStream) -> AsyncIterator[bytes]:
-    chunks = stream.chunks()
-    try:
-        async for chunk in iterate_in_threadpool(chunks):
-            yield chunk
-    finally:
-        # Runs when the stream ends, fails or the client goes away: stop the query in the
-        # database if it is still running, and release its connection.
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(stream.close)
+    # A small read its kind can bound runs here, on the event loop, with no thread hop;
+    # anything else (or one that outgrew the bound) runs on a user-query thread, and a
+    # client that leaves before the answer stops it in the database.
+    result = connector.run_quick(name, request, client)
+    if result is None:
+        result = await run_user(pools_of(http), http.receive, connector.run, name, request, client)
+    return JSONBytes(result_body(result, shape))
 
 
 @router.post(
@@ -70,42 +64,50 @@ async def _stream_body(stream: ManagedStream) -> AsyncIterator[bytes]:
 )
 async def export(
     request: QueryRequest,
+    http: Request,
     connector: ConnectorDep,
     client: ClientDep,
     name: str = ConnectionName,
     format: ExportFormat = Query("ndjson", description="ndjson, csv, json, arrow or parquet."),
 ) -> StreamingResponse:
-    stream = await anyio.to_thread.run_sync(connector.open_stream, name, request, client, format)
+    # Its own producer thread; a client that leaves, before or after the first row,
+    # stops the query in the database (connector.api.export_stream).
+    producer = ExportProducer(
+        partial(connector.open_stream, name, request, client, format), pools_of(http), name
+    )
+    await producer.open(http.receive)
     filename = f"{name}-export.{format}"
-    return StreamingResponse(
-        _stream_body(stream),
+    return ExportResponse(
+        producer,
         media_type=MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
 @router.get("/queries", response_class=JSONBytes, response_model=list[RunningQueryInfo])
-async def running_queries(connector: ConnectorDep) -> JSONBytes:
-    return JSONBytes([dataclasses.asdict(info) for info in connector.running_queries()])
+async def running_queries(http: Request, connector: ConnectorDep) -> JSONBytes:
+    # With several processes the list is read from the store: a thread, never the loop.
+    infos = await run_control(pools_of(http), connector.running_queries)
+    return JSONBytes([dataclasses.asdict(info) for info in infos])
 
 
 @router.delete(
     "/queries/{query_id}", status_code=204, response_class=Response, responses=openapi.errors(404)
 )
-async def cancel_query(
-    fastapi_request: Request, connector: ConnectorDep, query_id: str
-) -> Response:
-    # Its own small thread limiter: a cancel must not queue behind the queries it stops.
-    limiter = fastapi_request.app.state.control_limiter
-    await anyio.to_thread.run_sync(connector.cancel, query_id, limiter=limiter)
+async def cancel_query(http: Request, connector: ConnectorDep, query_id: str) -> Response:
+    # The control limiter: a cancel must not queue behind the queries it stops.
+    await run_control(pools_of(http), connector.cancel, query_id)
     return no_content()
 
 
 @router.get("/history", response_class=JSONBytes, response_model=list[HistoryEntry])
-def history(
+async def history(
+    http: Request,
     connector: ConnectorDep,
     limit: int = Query(50, ge=1, le=1000),
     connection: str | None = Query(None, pattern=NAME_PATTERN),
 ) -> JSONBytes:
-    entries = connector.history(limit=limit, connection=connection)
+    entries = await run_control(
+        pools_of(http), partial(connector.history, limit=limit, connection=connection)
+    )
     return JSONBytes([dataclasses.asdict(entry) for entry in entries])

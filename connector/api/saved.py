@@ -5,14 +5,16 @@ A saved query's ``version`` is also its ``ETag``; a PUT that sends the version i
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from connector.api import openapi
 from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, no_content
+from connector.api.work import pools_of, run_user
 from connector.errors import InvalidRequestError
 from connector.models import NAME_PATTERN, SavedQuery
 from connector.saved import SavedQueries
@@ -96,12 +98,14 @@ class RunSaved(BaseModel):
     response_model=openapi.QueryBody,
     responses={**openapi.BODY, **openapi.RUNNING},
 )
-def run_saved(
+async def run_saved(
+    http: Request,
     connector: ConnectorDep,
     client: ClientDep,
     body: RunSaved | None = None,
     name: str = SavedName,
 ) -> JSONBytes:
     body = body or RunSaved()
-    result = SavedQueries(connector).run(name, body.params, limit=body.limit, client=client)
+    run = partial(SavedQueries(connector).run, name, body.params, limit=body.limit, client=client)
+    result = await run_user(pools_of(http), http.receive, run)
     return JSONBytes(result_body(result, "rows"))

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Body, Path, Request
@@ -14,6 +15,7 @@ from fastapi import APIRouter, Body, Path, Request
 from connector.api import openapi
 from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, WorkspaceDep
 from connector.api.openbb import grid_from_query, param_values
+from connector.api.work import pools_of, run_user
 from connector.models import NAME_PATTERN
 from connector.ssrm import read_page
 from connector.table_settings import WorkspaceSettings
@@ -48,7 +50,7 @@ def remove_workspace_settings(workspace: WorkspaceDep, name: str = ConnectionNam
 
 
 @router.get("/tables/{name}/{key}", response_class=JSONBytes)
-def table_data(
+async def table_data(
     request: Request,
     workspace: WorkspaceDep,
     connector: ConnectorDep,
@@ -62,11 +64,13 @@ def table_data(
     if any(k in query for k in PAGE_KEYS):
         page = read_page(grid_from_query(request), connector.settings.max_row_limit)
     values = param_values(query.multi_items())
-    return JSONBytes(workspace.tables.data(name, key, values, page, client))
+    work = partial(workspace.tables.data, name, key, values, page, client)
+    return JSONBytes(await run_user(pools_of(request), request.receive, work))
 
 
 @router.post("/tables/{name}/{key}", response_class=JSONBytes, responses=openapi.BODY)
-def table_rows(
+async def table_rows(
+    http: Request,
     workspace: WorkspaceDep,
     connector: ConnectorDep,
     client: ClientDep,
@@ -82,11 +86,13 @@ def table_rows(
     if any(k in body for k in PAGE_KEYS):
         page = read_page(body, connector.settings.max_row_limit)
     values = param_values(list(body.items()))
-    return JSONBytes(workspace.tables.data(name, key, values, page, client))
+    work = partial(workspace.tables.data, name, key, values, page, client)
+    return JSONBytes(await run_user(pools_of(http), http.receive, work))
 
 
 @router.get("/tables/{name}/{key}/options/{param}", response_class=JSONBytes)
-def table_options(
+async def table_options(
+    http: Request,
     workspace: WorkspaceDep,
     client: ClientDep,
     name: str = ConnectionName,
@@ -94,4 +100,5 @@ def table_options(
     param: str = ParamName,
 ) -> JSONBytes:
     """A filter param's dropdown: ``[{"label", "value"}]`` from the column's values."""
-    return JSONBytes(workspace.tables.options(name, key, param, client))
+    work = partial(workspace.tables.options, name, key, param, client)
+    return JSONBytes(await run_user(pools_of(http), http.receive, work))

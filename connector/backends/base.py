@@ -15,6 +15,12 @@ yields a cursor, and always leaves the connection clean for the pool. A read-wri
 that ends without an error commits before it returns (a failed commit raises); any other
 ends with nothing written. ``read_only`` may be True on a read-write connection (widgets,
 exports): the session then refuses writes for that query where the kind can.
+
+``quick_session()`` is the optional second way in: a session for a small read that runs on
+the calling thread (the server's event loop) with no thread hop, bounded by the kind so
+that it never holds the caller long. A kind that cannot bound it gives None (the default);
+a session that finds the query too long, or blocked, raises ``QuickFallback`` and the
+caller runs the query the usual way: nothing the quick attempt did is visible.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ __all__ = [
     "Backend",
     "DBAPIConnection",
     "DBAPICursor",
+    "QuickFallback",
     "first_sentence",
     "gather_comments",
     "options_info",
@@ -58,6 +65,11 @@ __all__ = [
 
 DBAPIConnection = Any
 DBAPICursor = Any
+
+
+class QuickFallback(Exception):
+    """A quick session gave up (too long, blocked, or a write): run the query as usual."""
+
 
 SecretUse = Literal["none", "optional", "required"]
 
@@ -219,6 +231,14 @@ class Backend(ABC):
         stream: bool,
     ) -> AbstractContextManager[DBAPICursor]:
         """Prepare the session for one query and yield a cursor; clean up afterwards."""
+
+    def quick_session(
+        self, engine: Engine, control: QueryControl
+    ) -> AbstractContextManager[DBAPICursor] | None:
+        """A read-only session for a small read on the calling thread, bounded so that it
+        returns within milliseconds (or raises ``QuickFallback``); None where this kind has
+        none or it is in use."""
+        return None
 
     def execute(self, cursor: DBAPICursor, statement: BoundStatement) -> None:
         if statement.params is None:

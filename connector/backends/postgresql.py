@@ -89,8 +89,8 @@ if TYPE_CHECKING:
     from sqlglot.tokenizer_core import Token
 
 CANCEL_TIMEOUT_S = 5.0
-# COPY-written exports (see ``native_export``); the benchmarks turn them on to measure.
-COPY_EXPORTS = False
+# COPY-written exports (see ``native_export``); off only to measure the exact path.
+COPY_EXPORTS = True
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 # SQLSTATE classes that mean the database, not the SQL, failed.
@@ -509,9 +509,10 @@ class PostgresqlBackend(NetworkBackend):
         self, cursor: DBAPICursor, statement: BoundStatement, fmt: str
     ) -> NativePlan | None:
         """CSV and NDJSON through ``COPY ... TO STDOUT`` where its text is the contract's
-        (``postgresql_native``): off for now. A client that goes away mid-COPY leaves the
-        statement running on the server (``test_postgresql_export_client_disconnect_stops
-        _the_query``), so exports keep the exact path until that is fixed."""
+        (``postgresql_native``). A client that goes away mid-COPY stops the statement:
+        the query is cancelled, then the COPY ended (``ExportStream.close``) before the
+        session is rolled back (``test_postgresql_export_client_disconnect_stops_the
+        _query``, ``tests/test_client_disconnect.py``)."""
         if not COPY_EXPORTS or not isinstance(cursor, StreamCursor):
             return None
         return postgresql_native.plan(cursor, statement, fmt)

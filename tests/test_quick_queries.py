@@ -1,0 +1,143 @@
+"""Small SQLite reads on the event loop (``SqliteBackend.quick_session``): they answer while
+every worker thread is busy, and whatever outgrows the quick lane (a long query, a write, a
+locked file) runs on a worker thread as before, cancellable, with one history entry."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from pathlib import Path
+
+import httpx
+from fastapi.testclient import TestClient
+
+from tests.conftest import assert_error, start_server, stop_server, wait_until
+
+ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+SMALL = "SELECT symbol, date, close FROM daily_prices WHERE symbol = :s ORDER BY date LIMIT 3"
+
+
+def test_small_query_answers_while_every_worker_runs_a_slow_one(
+    tmp_path: Path, sample_db: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    shutil.copy(sample_db, data_dir / "sample.db")
+    server = start_server(data_dir, env={"CONNECTOR_WORKER_THREADS": "2"})
+    answers: list[httpx.Response] = []
+    try:
+        with server.client() as client:
+
+            def run_slow() -> None:
+                answers.append(
+                    client.post(
+                        "/connections/sample/query", json={"sql": ENDLESS, "timeout_s": 120}
+                    )
+                )
+
+            slow = [threading.Thread(target=run_slow) for _ in range(2)]
+            for thread in slow:
+                thread.start()
+            # Both slow queries outgrow the quick lane and take the two worker threads;
+            # 30 s bounds how long a loaded machine takes to start them.
+            running = wait_until(
+                lambda: (
+                    [q for q in client.get("/queries").json() if q["sql"] == ENDLESS]
+                    if len(client.get("/queries").json()) == 2
+                    else None
+                ),
+                within_s=30,
+                what="two slow queries running",
+            )
+            # With no worker free, only the quick lane can answer; 10 s is a hang guard
+            # (the slow queries would hold the workers for two minutes).
+            small = client.post(
+                "/connections/sample/query", json={"sql": SMALL, "params": {"s": "ABF"}}, timeout=10
+            )
+            assert small.status_code == 200
+            expected = sqlite3.connect(sample_db).execute(SMALL, {"s": "ABF"}).fetchall()
+            assert [tuple(row) for row in small.json()["rows"]] == expected
+            assert small.json()["columns"][1] == {"name": "date", "type": "date"}
+            for query in running:
+                assert client.delete(f"/queries/{query['query_id']}").status_code == 204
+            for thread in slow:
+                thread.join(timeout=30)
+            assert len(answers) == 2
+            for answer in answers:
+                assert_error(answer, 499, "cancelled")
+    finally:
+        stop_server(server)
+
+
+def test_query_past_the_quick_budget_gives_its_whole_answer_once(client: TestClient) -> None:
+    # About two million VM steps: a hundred times the quick lane's budget.
+    sql = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 200000) "
+        "SELECT sum(x) AS total FROM c"
+    )
+    body = client.post("/connections/sample/query", json={"sql": sql}).json()
+    assert body["rows"] == [[200000 * 200001 // 2]]
+    history = client.get("/history?limit=5").json()
+    assert [entry["sql"] for entry in history].count(sql) == 1
+    assert history[0]["sql"] == sql and history[0]["outcome"] == "ok"
+
+
+def test_read_write_connection_runs_on_a_worker_and_commits(
+    client: TestClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "rw.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    created = client.post(
+        "/connections",
+        json={"name": "rw", "kind": "sqlite", "options": {"path": str(path)}, "read_only": False},
+    )
+    assert created.status_code in (200, 201), created.text
+    # A read first, so the connection's engine exists when the write comes: a read-write
+    # connection has no quick lane (its pooled connections may hold temporary tables).
+    assert client.post("/connections/rw/query", json={"sql": "SELECT 1"}).status_code == 200
+    written = client.post(
+        "/connections/rw/query", json={"sql": "INSERT INTO notes (body) VALUES ('kept')"}
+    )
+    assert written.status_code == 200, written.text
+    assert sqlite3.connect(path).execute("SELECT body FROM notes").fetchall() == [("kept",)]
+    outcomes = [e["outcome"] for e in client.get("/history?connection=rw").json()]
+    assert outcomes == ["ok", "ok"]
+
+
+def test_query_on_a_locked_file_waits_on_a_worker_not_the_loop(
+    client: TestClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "locked.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE t (x INTEGER)")
+        connection.execute("INSERT INTO t VALUES (7)")
+    assert client.post(
+        "/connections", json={"name": "locked", "kind": "sqlite", "options": {"path": str(path)}}
+    ).status_code in (200, 201)
+    assert client.post("/connections/locked/query", json={"sql": "SELECT 1"}).status_code == 200
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # no reader may start until it ends
+    answers: list[httpx.Response] = []
+    reader = threading.Thread(
+        target=lambda: answers.append(
+            client.post("/connections/locked/query", json={"sql": "SELECT x FROM t"})
+        )
+    )
+    reader.start()
+    try:
+        # The loop answers /queries while the read waits for the lock (the quick lane
+        # gave up at once; the worker's connection waits up to 5 s for the lock).
+        wait_until(
+            lambda: any(q["sql"] == "SELECT x FROM t" for q in client.get("/queries").json()),
+            within_s=4,
+            what="the blocked read listed as running",
+            every_s=0.01,
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    reader.join(timeout=30)
+    assert answers and answers[0].status_code == 200
+    assert answers[0].json()["rows"] == [[7]]
