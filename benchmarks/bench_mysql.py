@@ -1,5 +1,7 @@
-"""Export 1M rows of trades from MariaDB/MySQL as NDJSON over HTTP, against the raw PyMySQL
-loop (unbuffered ``SSCursor``, the same cursor the server's export uses).
+"""Export 1M rows of trades from MariaDB/MySQL as NDJSON over HTTP, from a server where MariaDB
+writes the JSON itself (``mysql_native``) and one with plans off, against the raw PyMySQL
+loop writing one orjson array per row (``raw_array_loop``, on the unbuffered ``SSCursor``
+the server's export uses too).
 
 Run: ``.venv/bin/python -m benchmarks.bench_mysql [--rows N]`` with MariaDB on
 127.0.0.1:3306 (root, no password). The rows, the same as the SQLite benchmark's, are
@@ -18,14 +20,7 @@ import pymysql
 import pymysql.cursors
 
 from benchmarks.bench_sqlite import SQL, trades
-from benchmarks.harness import (
-    add_connection,
-    compare_export,
-    export_arguments,
-    http_export,
-    raw_ndjson_loop,
-    start_server,
-)
+from benchmarks.harness import compare_plans, export_arguments, plan_servers, raw_array_loop
 from connector.memory import tune_allocator
 
 HOST, PORT, DATABASE = "127.0.0.1", 3306, "dc_bench"
@@ -61,7 +56,7 @@ def raw_seconds() -> tuple[int, float]:
     connection = connect(database=DATABASE)
     cursor = connection.cursor(pymysql.cursors.SSCursor)
     cursor.execute(SQL)
-    rows = raw_ndjson_loop(cursor)
+    rows = raw_array_loop(cursor)
     cursor.close()
     connection.close()
     return rows, time.perf_counter() - started
@@ -71,24 +66,18 @@ def main() -> None:
     tune_allocator()
     args = export_arguments(__doc__)
     make_table(args.rows)
+    options = {"host": HOST, "port": PORT, "user": "root", "database": DATABASE}
     with tempfile.TemporaryDirectory() as data_dir:
-        server = start_server(Path(data_dir))
+        servers = plan_servers(Path(data_dir))
         try:
-            add_connection(
-                server,
-                {
-                    "name": "bench",
-                    "kind": "mysql",
-                    "options": {"host": HOST, "port": PORT, "user": "root", "database": DATABASE},
-                },
-            )
-            http_export(server, "bench", "SELECT * FROM trades LIMIT 1000")  # warm the pool
-            compare_export(
-                "mysql_export_ndjson", server, SQL, raw_seconds, rows=args.rows,
-                repeat=args.repeat, server_version=str(connect().get_server_info()),
+            compare_plans(
+                "mysql_export", servers, options, "mysql", SQL, raw_seconds,
+                rows=args.rows, repeat=args.repeat, formats="ndjson",
+                baseline="raw_array_loop", server_version=str(connect().get_server_info()),
             )  # fmt: skip
         finally:
-            server.stop()
+            for server in servers.values():
+                server.stop()
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ from pymysql.constants import FIELD_TYPE
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
+from connector.backends import mysql_native
 from connector.backends.base import DBAPIConnection, DBAPICursor, gather_comments
 from connector.backends.funnel import ErrorRule, ErrorTable, first_sentence
 from connector.backends.network import (
@@ -69,6 +70,7 @@ from connector.errors import (
     ReadOnlyError,
     SqlError,
 )
+from connector.fastpath import NativePlan
 from connector.models import (
     Capabilities,
     ColumnInfo,
@@ -651,6 +653,18 @@ class MysqlBackend(NetworkBackend):
                 if mariadb
                 else "SET SESSION MAX_EXECUTION_TIME = DEFAULT, sql_select_limit = DEFAULT"
             )
+
+    def native_export(
+        self, cursor: DBAPICursor, statement: BoundStatement, fmt: str
+    ) -> NativePlan | None:
+        """MariaDB writes NDJSON itself where its text is the contract's (``mysql_native``);
+        MySQL exports the rows as usual."""
+        connection = cursor.connection
+        if not is_mariadb(connection):
+            return None
+        tables = statement.tables
+        known = self.json_columns.lookup(connection, tables) if tables else set()
+        return mysql_native.plan(cursor, statement, fmt, known)
 
     def cap_rows(self, cursor: DBAPICursor, rows: int) -> None:
         """``sql_select_limit``: the server stops a top-level SELECT after ``rows`` rows, so a

@@ -1,5 +1,5 @@
 """SQLite writes an export's text itself: NDJSON lines with ``json_object``, CSV rows by
-concatenation, one string per row, joined per batch in Python.
+concatenation, one string per row (a BLOB, so bytes: no decoding into ``str``), joined per batch.
 
 The statement is ``WITH _dc_rows(c0, c1, ...) AS (<the user's SQL>) SELECT <text> FROM
 _dc_rows`` (the column list renames by position, so any names work), in a read
@@ -121,21 +121,23 @@ def _unmark(value: Any) -> Any:
     return value
 
 
-def _json_fixed(line: str) -> str:
+def _json_fixed(line: bytes) -> bytes:
     record = orjson.loads(line)
     for key, value in record.items():
         if isinstance(value, list):
             record[key] = float(value[0])
-    return dumps(record).decode()
+    return dumps(record)
 
 
 def encode_ndjson(batches: Batches) -> Iterator[bytes]:
+    """The NDJSON body from rows of one JSON line each, as bytes (a BLOB: no UTF-8 decoding
+    into ``str`` and encoding back)."""
     for batch in batches:
         lines = [row[0] for row in batch]
-        text = "\n".join(lines)
-        if '":["' in text:
-            text = "\n".join([_json_fixed(line) if '":["' in line else line for line in lines])
-        yield (text + "\n").encode()
+        data = b"\n".join(lines)
+        if b'":["' in data:
+            data = b"\n".join([_json_fixed(line) if b'":["' in line else line for line in lines])
+        yield data + b"\n"
 
 
 def _csv_fixed(line: str) -> str:
@@ -148,13 +150,15 @@ def csv_encoder(header: bytes) -> Any:
         yield header
         for batch in batches:
             lines = [row[0] for row in batch]
-            text = "\n".join(lines)
-            if "\x01" in text or "\x02" in text or "\x03" in text:
-                text = "\n".join(
-                    _csv_fixed(line) if any(m in line for m in "\x01\x02\x03") else line
+            data = b"\n".join(lines)
+            if b"\x01" in data or b"\x02" in data or b"\x03" in data:
+                data = b"\n".join(
+                    _csv_fixed(line.decode()).encode()
+                    if any(m in line for m in (b"\x01", b"\x02", b"\x03"))
+                    else line
                     for line in lines
                 )
-            yield (text + "\n").encode()
+            yield data + b"\n"
 
     return encode_csv
 
@@ -236,14 +240,18 @@ def plan(connection: Any, statement: BoundStatement, fmt: str) -> NativePlan | N
     if fmt == "csv":
         alone = len(aliases) == 1
         # Concatenated, so each row is one string, also with one column.
-        text = "'' || " + " || ',' || ".join(f"({_csv_value(c, alone)})" for c in aliases)
+        text = (
+            "CAST('' || "
+            + " || ',' || ".join(f"({_csv_value(c, alone)})" for c in aliases)
+            + " AS BLOB)"
+        )
         encoder: Any = csv_encoder(_header(names))
     else:
         pairs = ", ".join(
             f"{_literal(name)}, {_json_value(c, trust_declared and _text_affinity(declared))}"
             for (name, declared), c in zip(found.columns, aliases, strict=True)
         )
-        text = f"json_object({pairs})"
+        text = f"CAST(json_object({pairs}) AS BLOB)"
         encoder = encode_ndjson
     head = f"WITH {ROWS_CTE}({', '.join(aliases)}) AS (\n{statement.sql}\n) SELECT"
     if not connection.in_transaction:

@@ -1,0 +1,197 @@
+"""MariaDB writes NDJSON exports itself: each row one JSON object built by ``CONCAT`` (the
+keys written by orjson in Python, the values by MariaDB), fetched as one binary string
+per row and joined per batch.
+
+The result's columns are read first (``SELECT * FROM (<the user's SQL>) AS _dc LIMIT 0``
+on a buffered cursor of the session; a MariaDB error leaves the transaction as it was).
+Each column of a type below gets an expression whose text is exactly what the exact path
+writes; any other type (TIME, YEAR, BIT, JSON, geometry, NULL), a table read with a
+MariaDB JSON column, parameters, duplicate names, MySQL (whose float text differs), a
+statement the wrapping refuses, or one with an ``ORDER BY`` at its top (MariaDB ignores the
+order of a derived table without ``LIMIT``, so the rows could come in another order)
+means no plan.
+
+- integers as they are; text through ``JSON_QUOTE`` (which escapes as orjson does, except
+  that it writes ``\\u001F`` where orjson writes ``\\u001f``: lines holding ``\\u00`` are
+  written again in Python); binary strings as base64 without line breaks;
+- DOUBLE and FLOAT: MariaDB sends the shortest digits, the text PyMySQL parses in the
+  exact path; in fixed notation it is orjson's text (with ``.0`` added to whole numbers)
+  except below 1e-5, where orjson writes an exponent: those and MariaDB's own exponents
+  are marked;
+- DECIMAL: MariaDB's text is the exact path's ``str(Decimal)`` unless it is below 1e-6
+  (``Decimal`` writes ``1.00E-8``, ``0E-10``): those are marked;
+- DATE, DATETIME and TIMESTAMP as ``2024-05-01T13:45:00`` (six digits of microseconds only
+  when there are some, as orjson writes them); dates with a zero year, month or day are
+  null, as PyMySQL cannot read them.
+
+A marked value is a one-string JSON array (``["1e20"]``), which no other value can become;
+the lines holding one are parsed (numbers as ``Decimal``, so unmarked numbers keep their
+text) and written again by the exact rules.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import sqlglot
+from pymysql.constants import FIELD_TYPE
+from sqlglot import expressions as exp
+from sqlglot.errors import SqlglotError
+
+from connector.fastpath import Batches, NativePlan
+from connector.models import Column
+from connector.statements import BoundStatement
+from connector.values import dumps
+
+BINARY_CHARSET = 63
+_INTEGERS = frozenset(
+    {FIELD_TYPE.TINY, FIELD_TYPE.SHORT, FIELD_TYPE.LONG, FIELD_TYPE.LONGLONG, FIELD_TYPE.INT24}
+)
+_FLOATS = frozenset({FIELD_TYPE.DOUBLE, FIELD_TYPE.FLOAT})
+_DECIMALS = frozenset({FIELD_TYPE.DECIMAL, FIELD_TYPE.NEWDECIMAL})
+_STRINGS = frozenset(
+    {
+        FIELD_TYPE.VAR_STRING,
+        FIELD_TYPE.STRING,
+        FIELD_TYPE.VARCHAR,
+        FIELD_TYPE.BLOB,
+        FIELD_TYPE.TINY_BLOB,
+        FIELD_TYPE.MEDIUM_BLOB,
+        FIELD_TYPE.LONG_BLOB,
+    }
+)
+_DATES = frozenset({FIELD_TYPE.DATE, FIELD_TYPE.NEWDATE})
+_DATETIMES = frozenset({FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP})
+_MARK = b'":["'
+
+
+def _name(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _zero_date(c: str) -> str:
+    return f"YEAR({c}) = 0 OR MONTH({c}) = 0 OR DAYOFMONTH({c}) = 0"
+
+
+def _float(c: str) -> str:
+    text = f"CAST({c} AS CHAR)"
+    return (
+        f"CASE WHEN {c} IS NULL THEN 'null' "
+        f"WHEN LOCATE('e', {text}) > 0 OR ({c} <> 0 AND ABS({c}) < 0.00001) "
+        f"THEN CONCAT('[\"', {text}, '\"]') "
+        f"WHEN LOCATE('.', {text}) > 0 THEN {text} ELSE CONCAT({text}, '.0') END"
+    )
+
+
+def _expression(field: Any, c: str) -> str | None:
+    """The JSON text MariaDB should write for the value of ``field`` in column ``c``."""
+    kind = field.type_code
+    if kind in _INTEGERS:
+        return f"COALESCE(CAST({c} AS CHAR), 'null')"
+    if kind in _FLOATS:
+        return _float(c)
+    if kind in _DECIMALS:
+        text = f"CAST({c} AS CHAR)"
+        return (
+            f"CASE WHEN {c} IS NULL THEN 'null' "
+            f"WHEN ABS({c}) < 0.000001 THEN CONCAT('[\"', {text}, '\"]') ELSE {text} END"
+        )
+    if kind in _STRINGS:
+        if field.charsetnr == BINARY_CHARSET:
+            return f"COALESCE(CONCAT('\"', REPLACE(TO_BASE64({c}), CHAR(10), ''), '\"'), 'null')"
+        return f"COALESCE(JSON_QUOTE({c}), 'null')"
+    if kind in _DATES:
+        return (
+            f"CASE WHEN {c} IS NULL OR {_zero_date(c)} THEN 'null' "
+            f"ELSE CONCAT('\"', DATE_FORMAT({c}, '%Y-%m-%d'), '\"') END"
+        )
+    if kind in _DATETIMES:
+        return (
+            f"CASE WHEN {c} IS NULL OR {_zero_date(c)} THEN 'null' "
+            f"ELSE CONCAT('\"', DATE_FORMAT({c}, '%Y-%m-%dT%H:%i:%s'), "
+            f"IF(MICROSECOND({c}) > 0, DATE_FORMAT({c}, '.%f'), ''), '\"') END"
+        )
+    return None
+
+
+def _ordered(sql: str) -> bool:
+    """True when the statement orders its rows at the top, or cannot be read: MariaDB drops
+    the ORDER BY of a derived table without LIMIT, so the wrapping would lose the order."""
+    try:
+        tree = sqlglot.parse_one(sql, read="mysql")
+    except SqlglotError:
+        return True
+    while isinstance(tree, exp.Subquery | exp.Paren):
+        tree = tree.this
+    return tree is None or tree.args.get("order") is not None
+
+
+def _describe(connection: Any, statement: BoundStatement) -> list[Any] | None:
+    """The result's fields, or None when MariaDB refuses the wrapping."""
+    probe = connection.cursor()
+    try:
+        probe.execute(f"SELECT * FROM (\n{statement.sql}\n) AS _dc LIMIT 0")
+        fields = list(getattr(probe._result, "fields", None) or [])
+    except Exception:
+        return None
+    finally:
+        probe.close()
+    return fields
+
+
+def plan(
+    cursor: Any, statement: BoundStatement, fmt: str, json_columns: set[Any]
+) -> NativePlan | None:
+    """The plan for an NDJSON export of ``statement`` on the session ``cursor``, or None.
+    ``json_columns`` are the MariaDB JSON columns of the tables the statement reads."""
+    if fmt != "ndjson" or statement.params or json_columns or _ordered(statement.sql):
+        return None
+    fields = _describe(cursor.connection, statement)
+    if not fields:
+        return None
+    names = [str(field.name) for field in fields]
+    if len({name.lower() for name in names}) != len(names):
+        return None
+    found = [_expression(field, f"_dc.{_name(field.name)}") for field in fields]
+    if any(expression is None for expression in found):
+        return None
+    parts = []
+    for index, (name, expression) in enumerate(zip(names, found, strict=True)):
+        key = ("{" if index == 0 else ",") + orjson.dumps(name).decode() + ":"
+        # Hex, so no sql_mode (NO_BACKSLASH_ESCAPES) changes how the key reads.
+        parts.append(f"CONVERT(X'{key.encode().hex()}' USING utf8mb4)")
+        parts.append(str(expression))
+    text = f"CAST(CONVERT(CONCAT({', '.join(parts)}, '}}') USING utf8mb4) AS BINARY)"
+    kinds = {name: field.type_code for name, field in zip(names, fields, strict=True)}
+    return NativePlan(
+        BoundStatement(f"SELECT {text} FROM (\n{statement.sql}\n) AS _dc", None, statement.tables),
+        [Column(name=name, type="unknown") for name in names],
+        lambda batches: encode_ndjson(batches, kinds),
+        retry_on_error=True,
+    )
+
+
+def _fixed(line: bytes, kinds: dict[str, int]) -> bytes:
+    record = json.loads(line, parse_float=Decimal)
+    for key, value in record.items():
+        if isinstance(value, list):
+            record[key] = float(value[0]) if kinds[key] in _FLOATS else Decimal(value[0])
+    return dumps(record)
+
+
+def encode_ndjson(batches: Batches, kinds: dict[str, int]) -> Iterator[bytes]:
+    """The NDJSON body from rows of one JSON line each."""
+    for batch in batches:
+        data = b"\n".join([row[0] for row in batch])
+        if _MARK in data or b"\\u00" in data:
+            data = b"\n".join(
+                [
+                    _fixed(line, kinds) if _MARK in line or b"\\u00" in line else line
+                    for line in data.split(b"\n")
+                ]
+            )
+        yield data + b"\n"
