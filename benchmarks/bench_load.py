@@ -91,7 +91,12 @@ async def run_clients(
     url: str, key: str, symbols: list[str], clients: int, seconds: float, seed: int
 ) -> Tally:
     tally = Tally()
-    limits = httpx.Limits(max_connections=clients + 8, max_keepalive_connections=clients + 8)
+    # A kept-alive connection is let go after 2 s idle: uvicorn closes its own after 5 s,
+    # and a client reusing one at that moment (httpx's default is also 5 s) gets a
+    # ReadError that says nothing about the server.
+    limits = httpx.Limits(
+        max_connections=clients + 8, max_keepalive_connections=clients + 8, keepalive_expiry=2.0
+    )
     headers = {"X-API-KEY": key}
     actions = [name for name, _ in MIX]
     weights = [weight for _, weight in MIX]
@@ -191,7 +196,8 @@ def health_process(url: str, seconds: float, out: Any) -> None:
     samples: list[tuple[float, float]] = []
     failures = 0
     started = time.monotonic()
-    with httpx.Client(base_url=url, timeout=CLIENT_TIMEOUT_S) as http:
+    limits = httpx.Limits(keepalive_expiry=2.0)  # see run_clients
+    with httpx.Client(base_url=url, timeout=CLIENT_TIMEOUT_S, limits=limits) as http:
         while (now := time.monotonic()) - started < seconds:
             try:
                 answer = http.get("/health")
