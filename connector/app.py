@@ -179,4 +179,8 @@ def app_from_environment() -> Any:
 
     config = os.environ.get("CONNECTOR_CONFIG")
     settings, declared = build_settings({}, Path(config) if config else None)
-    return create_app(open_runtime(settings, declared, sample_in_background=True))
+    from connector.interpreter import tune_interpreter
+
+    app = create_app(open_runtime(settings, declared, sample_in_background=True))
+    tune_interpreter()
+    return app

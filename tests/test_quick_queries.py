@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import assert_error, start_server, stop_server, wait_until
@@ -141,3 +142,35 @@ def test_query_on_a_locked_file_waits_on_a_worker_not_the_loop(
     reader.join(timeout=30)
     assert answers and answers[0].status_code == 200
     assert answers[0].json()["rows"] == [[7]]
+
+
+def test_the_loop_budget_gives_small_reads_half_of_each_window_then_none() -> None:
+    from connector.api.work import LoopBudget
+
+    now = [0.0]
+
+    def clock() -> float:
+        return now[0]
+
+    def work(seconds: float) -> str:
+        now[0] += seconds
+        return "ran"
+
+    budget = LoopBudget(window_s=0.05, share=0.5, clock=clock)
+    # 25 ms of a 50 ms window: two 10 ms reads and a third that crosses the allowance.
+    assert [budget.run(work, 0.010) for _ in range(3)] == ["ran", "ran", "ran"]
+    # Spent (30 ms): the rest of this window's reads go to a thread, and take no time here.
+    assert budget.run(work, 0.010) is None
+    assert now[0] == pytest.approx(0.030)
+    now[0] = 0.051  # a new window
+    assert budget.run(work, 0.010) == "ran"
+    # Time a read took counts even when it fails.
+    failing = LoopBudget(window_s=0.05, share=0.5, clock=clock)
+
+    def fails() -> None:
+        now[0] += 0.03
+        raise ValueError("bad SQL")
+
+    with pytest.raises(ValueError):
+        failing.run(fails)
+    assert failing.run(work, 0.001) is None

@@ -40,9 +40,10 @@ async def run_query(
     # A small read its kind can bound runs here, on the event loop, with no thread hop;
     # anything else (or one that outgrew the bound) runs on a user-query thread, and a
     # client that leaves before the answer stops it in the database.
-    result = connector.run_quick(name, request, client)
+    pools = pools_of(http)
+    result = pools.loop.run(connector.run_quick, name, request, client)
     if result is None:
-        result = await run_user(pools_of(http), http.receive, connector.run, name, request, client)
+        result = await run_user(pools, http.receive, connector.run, name, request, client)
     return JSONBytes(result_body(result, shape))
 
 

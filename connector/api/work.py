@@ -13,6 +13,11 @@ Three thread limiters, one ``Pools`` per app (``app.state.pools``):
   pool: one waiting for its turn waits on the event loop, holding no thread and no
   connection.
 
+Small SQLite reads may run on the event loop itself (``Connector.run_quick``), within
+``LoopBudget``: at most half of each 50 ms of the loop's time, so a burst of them (200
+clients at once) never holds ``/health``, cancels or other requests' I/O for longer than
+that; past the budget they take the user limiter like any query.
+
 Anything else (saving connections, schemas, saved-query CRUD) stays on anyio's default
 limiter; ``/health`` is async and needs no thread; key checks have the guard's own limiter
 (``connector.security``).
@@ -24,6 +29,7 @@ limiter, which stops its query in the database (``connector.running``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar, TypeVarTuple, Unpack
@@ -43,6 +49,41 @@ CONTROL_THREADS = 4
 # network kinds' pools hold 10 (connector.backends.network), so five leave the other
 # five for the user pool's queries and schema reads.
 EXPORTS_PER_CONNECTION = 5
+# The event loop's time small reads may take: LOOP_SHARE of each LOOP_WINDOW_S.
+LOOP_WINDOW_S = 0.05
+LOOP_SHARE = 0.5
+
+
+class LoopBudget:
+    """How much of the event loop's time work run on it may take, window by window.
+
+    ``run`` calls the work while this window's share is not spent, else returns None (the
+    caller then runs it on a thread). Used on the event loop only, so it needs no lock.
+    """
+
+    def __init__(
+        self,
+        window_s: float = LOOP_WINDOW_S,
+        share: float = LOOP_SHARE,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.window_s = window_s
+        self.allowance_s = window_s * share
+        self._clock = clock
+        self._window_started = -window_s
+        self._used_s = 0.0
+
+    def run(self, work: Callable[[Unpack[Ts]], T | None], *args: *Ts) -> T | None:
+        now = self._clock()
+        if now - self._window_started >= self.window_s:
+            self._window_started = now
+            self._used_s = 0.0
+        if self._used_s >= self.allowance_s:
+            return None
+        try:
+            return work(*args)
+        finally:
+            self._used_s += self._clock() - now
 
 
 @dataclass(frozen=True)
@@ -51,6 +92,7 @@ class Pools:
 
     user: anyio.CapacityLimiter
     control: anyio.CapacityLimiter
+    loop: LoopBudget = field(default_factory=LoopBudget)
     _exports: dict[str, anyio.CapacityLimiter] = field(default_factory=dict)
 
     def exports(self, connection: str) -> anyio.CapacityLimiter:

@@ -36,6 +36,7 @@ from connector.cli.common import (
 )
 from connector.config import DEFAULT_PORT, Settings
 from connector.handoff import forget_server, record_server
+from connector.interpreter import tune_interpreter
 from connector.logs import configure_logging, log_config
 from connector.memory import tune_allocator
 from connector.ports import EXIT_PORT_TAKEN, is_port_free, recommend_port
@@ -173,7 +174,9 @@ def serve(
                 **common,
             )
         else:
-            uvicorn.run(create_app(runtime), **common)
+            app = create_app(runtime)
+            tune_interpreter()
+            uvicorn.run(app, **common)
     finally:
         forget_server(settings.data_dir)
 
