@@ -23,4 +23,3 @@ def test_tune_interpreter_freezes_start_up_objects_and_sets_the_thresholds() -> 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
-
