@@ -130,7 +130,14 @@ class Options:
         params = [p for p in query.params if p.name == name and p.options_sql]
         if not params:
             raise NotFoundError(f"Parameter {name!r} of {query.name!r} has no options query.")
-        bound = bind(query, values)
+        try:
+            bound = bind(query, values)
+        except BadParamError as error:
+            # Refused for its values, it is still a query a dropdown asked for.
+            self.connector.record_refusal(
+                query.connection, params[0].options_sql or "", error, "options"
+            )
+            raise
         key = orjson.dumps(
             [query.connection, params[0].options_sql, dumps(bound).decode()],
         )

@@ -302,3 +302,39 @@ def test_audit_mcp_tool_calls(live_server: LiveServer) -> None:
     for path in live_server.data_dir.rglob("*"):
         if path.is_file():
             assert CANARY.encode() not in path.read_bytes(), path
+
+
+def test_audit_dropdowns_and_their_refusals(audited: TestClient, runtime: Runtime) -> None:
+    linked = {
+        "name": "by_floor",
+        "connection": "sample",
+        "sql": "SELECT symbol FROM daily_prices WHERE close > :floor AND symbol = :pick",
+        "params": [
+            {"name": "floor", "type": "number", "default": 0},
+            {
+                "name": "pick",
+                "type": "text",
+                "default": "ABF",
+                "options_sql": "SELECT DISTINCT symbol /*dropdown*/ FROM daily_prices "
+                "WHERE close > :floor ORDER BY symbol",
+            },
+        ],
+    }
+    saved = audited.post("/saved-queries", json=linked)
+    assert saved.status_code == 201, saved.text
+    shown = audited.get("/widgets/by_floor/options/pick", params={"floor": 1})
+    assert shown.status_code == 200 and shown.json(), shown.text
+    entries = [e for e in _history(audited) if "/*dropdown*/" in e["sql"]]
+    assert entries and {e["outcome"] for e in entries} == {"ok"}
+    assert {e["client"] for e in entries} == {"options"}
+    # A value the dependent param cannot take is refused before the options query runs,
+    # and that refusal is in history too (never the value).
+    bad = audited.get("/widgets/by_floor/options/pick", params={"floor": CANARY})
+    assert_error(bad, 400, "bad_param")
+    entries = [e for e in _history(audited) if "/*dropdown*/" in e["sql"]]
+    assert entries[0]["outcome"] == "bad_param" and entries[0]["client"] == "options"
+    assert entries[0]["row_count"] is None
+    _plain_history(runtime.settings.data_dir)  # the CLI's view holds no canary either
+    for path in runtime.settings.data_dir.rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), path
