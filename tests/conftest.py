@@ -5,6 +5,7 @@ error check (``assert_error``) and waiting on a condition (``wait_until``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -15,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import httpx
 import pytest
@@ -33,6 +34,7 @@ from connector.config import Settings
 from connector.models import ConnectionInput
 from connector.runtime import Runtime, open_runtime
 from connector.sample import build_sample
+from tests import canary
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -159,6 +161,8 @@ def stop_server(server: LiveServer, sig: signal.Signals = signal.SIGINT) -> str:
     server.log.seek(0)
     output = server.log.read().decode(errors="replace")
     server.log.close()
+    form = canary.leaked(output)
+    assert form is None, f"the server printed the canary secret (as {form!r})"
     return output
 
 
@@ -184,3 +188,77 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, sample_db: Path) -> It
     server = start_server(data_dir)
     yield server
     stop_server(server)
+
+
+# The canary secret (tests/canary.py) ---------------------------------------------------
+# Where it turned up during the running test: an answer the test read, a log record.
+_LEAKS: list[str] = []
+
+
+class _CanaryLogHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:  # a record that cannot be formatted is not this check's business
+            return
+        form = canary.leaked(text)
+        if form:
+            _LEAKS.append(f"log record of {record.name} (as {form!r})")
+
+
+def _watch_answer(response: httpx.Response) -> None:
+    try:
+        seen = response.content + str(response.headers).encode()
+    except httpx.ResponseNotRead:  # streamed and not read: nothing the test saw
+        return
+    form = canary.leaked(seen)
+    if form:
+        request = response.request
+        where = f"{request.method} {request.url.path} answered {response.status_code}"
+        _LEAKS.append(f"{where} (as {form!r})")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _canary_watch() -> Iterator[None]:
+    """Every answer the suite reads and every log record it makes is searched for the
+    canary secret, in-process (TestClient) and from live servers (httpx)."""
+    sync_send, async_send = httpx.Client.send, httpx.AsyncClient.send
+
+    def send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        response = sync_send(self, request, **kwargs)
+        if not kwargs.get("stream"):
+            _watch_answer(response)
+        return response
+
+    async def asend(
+        self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any
+    ) -> httpx.Response:
+        response = await async_send(self, request, **kwargs)
+        if not kwargs.get("stream"):
+            _watch_answer(response)
+        return response
+
+    handler = _CanaryLogHandler()
+    logging.getLogger().addHandler(handler)
+    httpx.Client.send = send  # type: ignore[method-assign]
+    httpx.AsyncClient.send = asend  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        httpx.Client.send, httpx.AsyncClient.send = sync_send, async_send  # type: ignore[method-assign]
+        logging.getLogger().removeHandler(handler)
+
+
+@pytest.fixture(autouse=True)
+def _no_canary_leak(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails the test that let the canary secret out: into an answer, a log record, or a
+    file of its temporary folder other than the fallback keychain."""
+    _LEAKS.clear()
+    yield
+    leaks = list(_LEAKS)
+    _LEAKS.clear()
+    folder = request.node.funcargs.get("tmp_path")
+    if isinstance(folder, Path) and folder.exists():
+        leaks += [f"the file {name}" for name in canary.leaked_files(folder)]
+    if leaks:
+        pytest.fail("the canary secret got out: " + "; ".join(leaks), pytrace=False)

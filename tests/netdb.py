@@ -32,10 +32,11 @@ from connector.models import ConnectionSpec
 from connector.query import QueryJob, run_query
 from connector.running import QueryControl
 from connector.statements import BoundStatement
+from tests import canary
 from tests.conftest import assert_error, require_service, wait_until
 
-# Every character that breaks a hand-pasted URL, plus spaces.
-PASSWORD = "p@ss: w/rd%20 #x y"
+# The suite's canary (tests/canary.py): every character that breaks a hand-pasted URL.
+PASSWORD = canary.SECRET
 # The shared servers: MariaDB (root, no password) and PostgreSQL (postgres, trust).
 MARIADB = ("127.0.0.1", 3306)
 POSTGRES = ("127.0.0.1", 5432)

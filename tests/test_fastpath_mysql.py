@@ -221,7 +221,7 @@ def test_mariadb_plan_values_match_the_contract(
         "x'00ff' AS b, CAST(18446744073709551615 AS UNSIGNED) AS u"
     )
     assert _export(client, sql) == (
-        b'{"f":1e+20,"w":5.0,"d":1.00E-8,"dt":"2024-05-01T13:45:00.500000",'
+        b'{"f":1e+20,"w":5.0,"d":0.0000000100,"dt":"2024-05-01T13:45:00.500000",'
         b'"t":"a\\u0000\\u001ab","b":"AP8=","u":18446744073709551615}\n'
     )
     assert plans == [True]

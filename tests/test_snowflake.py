@@ -26,7 +26,7 @@ from connector.errors import ReadOnlyError
 from connector.ports import recommend_port
 from connector.running import QueryControl
 from connector.statements import BoundStatement, prepare
-from tests import netdb
+from tests import canary, netdb
 from tests.conftest import assert_error, assert_one_sentence, require_service, wait_until
 
 HAVE_FAKESNOW = all(
@@ -117,7 +117,11 @@ def sf_options(port: int, **extra: Any) -> dict[str, Any]:
 
 
 def create(
-    client: TestClient, name: str, options: dict[str, Any], secret: str | None = "pw", **extra: Any
+    client: TestClient,
+    name: str,
+    options: dict[str, Any],
+    secret: str | None = canary.SECRET,
+    **extra: Any,
 ) -> httpx.Response:
     body: dict[str, Any] = {"name": name, "kind": "snowflake", "options": options, **extra}
     if secret is not None:
@@ -128,7 +132,7 @@ def create(
 @pytest.fixture
 def sf(client: TestClient, fakesnow_port: int) -> TestClient:
     """A client with a read-only Snowflake connection named ``sf`` to the fakesnow server."""
-    response = create(client, "sf", sf_options(fakesnow_port), secret="hunter2-secret")
+    response = create(client, "sf", sf_options(fakesnow_port), secret=canary.SECRET)
     assert response.status_code == 201, response.text
     return client
 
@@ -142,7 +146,7 @@ def run(client: TestClient, sql: str, name: str = "sf", **body: Any) -> httpx.Re
 
 def test_snowflake_password_sign_in_over_the_protocol(sf: TestClient) -> None:
     listed = sf.get("/connections").json()
-    assert "hunter2-secret" not in orjson.dumps(listed).decode()
+    assert canary.SECRET not in orjson.dumps(listed).decode()
     (spec,) = [c for c in listed if c["name"] == "sf"]
     assert spec["options"]["warehouse"] == WAREHOUSE and spec["options"]["schema"] == "PUBLIC"
     response = run(

@@ -18,8 +18,8 @@ means no plan.
   exact path; in fixed notation it is orjson's text (with ``.0`` added to whole numbers)
   except below 1e-5, where orjson writes an exponent: those and MariaDB's own exponents
   are marked;
-- DECIMAL: MariaDB's text is the exact path's ``str(Decimal)`` unless it is below 1e-6
-  (``Decimal`` writes ``1.00E-8``, ``0E-10``): those are marked;
+- DECIMAL: MariaDB's text is the exact path's unless it is below 1e-6 (where ``Decimal``
+  alone would write ``1.00E-8``): those are marked and written by the exact path;
 - DATE, DATETIME and TIMESTAMP as ``2024-05-01T13:45:00`` (six digits of microseconds only
   when there are some, as orjson writes them); dates with a zero year, month or day are
   null, as PyMySQL cannot read them.
