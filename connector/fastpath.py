@@ -106,6 +106,10 @@ class ExportStream(RowStream):
             if self.native
             else None
         )
+        if job.control.stopped:
+            # Stopped while the plan was made (its probe ran the statement's first steps,
+            # as MariaDB's LIMIT 0 wrapping does for SLEEP): never run it again the exact way.
+            raise job.control.stopped_error()
         if plan is None:
             super()._start()
             return
