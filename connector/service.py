@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -86,6 +87,11 @@ class Connector:
         self._specs: dict[str, tuple[float, ConnectionSpec]] = {}
         self._engines: dict[str, tuple[ConnectionSpec, Engine]] = {}
         self._engines_lock = threading.Lock()
+        # One save of a connection at a time: two at once could interleave their rows and
+        # secrets (the row of one with the secret of the other), or reuse a secret another
+        # save had just moved elsewhere.
+        self._saving: dict[str, threading.Lock] = {}
+        self._saving_lock = threading.Lock()
 
     def close(self) -> None:
         self.running.close()
@@ -177,9 +183,21 @@ class Connector:
             if engine is not None:
                 engine.dispose()
 
+    @contextmanager
+    def _saving_connection(self, name: str) -> Iterator[None]:
+        with self._saving_lock:
+            lock = self._saving.setdefault(name, threading.Lock())
+        with lock:
+            yield
+
     def create_connection(self, payload: ConnectionInput, *, test: bool = True) -> ConnectionSpec:
         if payload.name is None:
             raise InvalidRequestError("A connection needs a name.")
+        with self._saving_connection(payload.name):
+            return self._create_connection(payload, test=test)
+
+    def _create_connection(self, payload: ConnectionInput, *, test: bool) -> ConnectionSpec:
+        assert payload.name is not None
         backend, spec = self._checked(payload, payload.name)
         if self.store.has_connection(spec.name):
             raise ConflictError(f"A connection named {spec.name!r} already exists.")
@@ -197,6 +215,12 @@ class Connector:
 
     def update_connection(
         self, name: str, payload: ConnectionInput, *, test: bool = True
+    ) -> ConnectionSpec:
+        with self._saving_connection(name):
+            return self._update_connection(name, payload, test=test)
+
+    def _update_connection(
+        self, name: str, payload: ConnectionInput, *, test: bool
     ) -> ConnectionSpec:
         current = self.store.get_connection(name)
         backend, spec = self._validated(payload, name)
@@ -220,6 +244,10 @@ class Connector:
         return spec
 
     def remove_connection(self, name: str) -> None:
+        with self._saving_connection(name):
+            self._remove_connection(name)
+
+    def _remove_connection(self, name: str) -> None:
         self.running.cancel_connection(name)
         # The row goes first: a crash before the secret is deleted leaves a secret with no
         # row, dropped at start, never a row without its secret.
