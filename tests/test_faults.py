@@ -27,7 +27,6 @@ import httpx
 import psycopg
 import pymysql
 import pytest
-from psycopg import sql as pgsql
 
 from tests import netdb
 from tests.conftest import (
@@ -41,7 +40,7 @@ from tests.conftest import (
 )
 from tests.test_mysql import PrivateMariadb
 from tests.test_mysql import _mariadbd as mariadbd
-from tests.test_postgresql import PrivatePostgres, pg_program
+from tests.test_postgresql import PrivatePostgres, analyst_postgres, pg_program
 
 # Each round hammers the server this long before killing it: long enough for hundreds of
 # saves, so kills land at many points of a save.
@@ -298,27 +297,8 @@ def _stopped_mid_query(
 
 @pytest.fixture(scope="module")
 def private_postgres() -> Iterator[PrivatePostgres]:
-    available = pg_program("initdb") is not None and shutil.which("runuser") is not None
-    require_service(available and os.geteuid() == 0, "a private PostgreSQL needs initdb and root")
-    base = Path(tempfile.mkdtemp(prefix="dc-pg-faults-"))
-    shutil.chown(base, "postgres", "postgres")
-    server = PrivatePostgres(base, netdb.closed_port())
-    try:
-        server.init()
-        server.start()
-        with psycopg.connect(
-            host=str(base), port=server.port, user="postgres", autocommit=True
-        ) as db:
-            db.execute(
-                pgsql.SQL("CREATE ROLE analyst LOGIN PASSWORD {}").format(
-                    pgsql.Literal(netdb.PASSWORD)
-                )
-            )
-            db.execute("CREATE DATABASE prices OWNER analyst")
+    with analyst_postgres("dc-pg-faults-") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _pg_running(server: PrivatePostgres, marker: str) -> bool:

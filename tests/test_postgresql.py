@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -353,8 +354,11 @@ class PrivatePostgres:
             )
 
 
-@pytest.fixture(scope="module")
-def private_pg() -> Iterator[PrivatePostgres]:
+@contextmanager
+def analyst_postgres(prefix: str) -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL (as the postgres user, in a folder of its own, on a free port)
+    with the role ``analyst`` (password ``netdb.PASSWORD``) owning the database ``prices``;
+    stopped and removed afterwards."""
     available = (
         pg_program("initdb") is not None
         and pg_program("pg_ctl") is not None
@@ -362,7 +366,7 @@ def private_pg() -> Iterator[PrivatePostgres]:
     )
     require_service(available, "initdb, pg_ctl and runuser are needed for a private server")
     require_service(os.geteuid() == 0, "starting a private PostgreSQL as postgres needs root")
-    base = Path(tempfile.mkdtemp(prefix="dc-pg-"))
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     shutil.chown(base, "postgres", "postgres")
     server = PrivatePostgres(base, netdb.closed_port())
     try:
@@ -377,6 +381,15 @@ def private_pg() -> Iterator[PrivatePostgres]:
                 )
             )
             connection.execute("CREATE DATABASE prices OWNER analyst")
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def private_pg() -> Iterator[PrivatePostgres]:
+    with analyst_postgres("dc-pg-") as server:
         with psycopg.connect(
             host="127.0.0.1",
             port=server.port,
@@ -388,9 +401,6 @@ def private_pg() -> Iterator[PrivatePostgres]:
             connection.execute("CREATE TABLE close (px int)")
             connection.execute("INSERT INTO close VALUES (42)")
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _private_body(server: PrivatePostgres, secret: str, name: str | None = None) -> dict[str, Any]:
