@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from connector.runtime import Runtime
 from tests.conftest import assert_error, wait_until
+from tests.test_audit import FIELDS as HISTORY_FIELDS
 
 SLOW_SQL = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 
@@ -437,18 +438,7 @@ def test_api_history_records_outcomes_without_values(client: TestClient) -> None
     entries = client.get("/history?limit=2", headers={"Origin": "http://localhost:1420"}).json()
     assert [e["outcome"] for e in entries] == ["sql_error", "ok"]
     assert entries[1]["sql"] == "SELECT * FROM tickers WHERE symbol = :s"
-    assert set(entries[0]) == {
-        "query_id",
-        "connection",
-        "sql",
-        "started_at",
-        "duration_ms",
-        "row_count",
-        "outcome",
-        "error_code",
-        "client",
-        "caller",
-    }
+    assert set(entries[0]) == HISTORY_FIELDS
     assert entries[0]["caller"] == "api_key"  # the key file's holder
     assert "ZZZZ-VALUE" not in client.get("/history").text
 
