@@ -170,7 +170,13 @@ def serve_refused(
     data_dir: Path, *extra: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``data-connector serve`` that is expected to refuse to start: run to its exit (a
-    server that starts anyway is killed when ``SERVER_START_S`` passes, failing the test)."""
+    server that starts anyway is killed when ``SERVER_START_S`` passes, failing the test).
+    Without a ``--port`` in ``extra``, a free one: the default (7800) may be in use on the
+    machine, and a taken port is a refusal of its own."""
+    if "--port" not in extra:
+        from connector.ports import recommend_port
+
+        extra = ("--port", str(recommend_port(18000 + os.getpid() % 20000)), *extra)
     return subprocess.run(
         serve_command(data_dir, *extra),
         capture_output=True,
