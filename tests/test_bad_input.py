@@ -353,3 +353,24 @@ def test_relative_dates_past_the_calendar_are_400_bad_param(client: TestClient, 
         "params": [{"name": "d", "type": "date", "default": value}],
     }
     assert_error(client.post("/saved-queries", json=default), 400, "bad_param")
+
+
+@pytest.mark.parametrize(
+    "sql", ["SELECT randomblob(1000000000) AS b", "SELECT zeroblob(100000000) AS b"]
+)
+def test_sqlite_values_past_64_mib_are_400_not_gigabytes_of_memory(
+    client: TestClient, sql: str
+) -> None:
+    # SQLite's own limit is 1 GB a value: one such query would hold gigabytes of the
+    # server's memory as bytes, base64 and JSON.
+    detail = assert_error(
+        client.post("/connections/sample/query", json={"sql": sql}), 400, "sql_error"
+    )
+    assert "64 MiB" in detail
+    exported = client.post("/connections/sample/export", json={"sql": sql})
+    assert "64 MiB" in assert_error(exported, 400, "sql_error")
+    # Ordinary large values still come back whole.
+    answer = client.post(
+        "/connections/sample/query", json={"sql": "SELECT length(randomblob(5000000)) AS n"}
+    )
+    assert answer.status_code == 200 and answer.json()["rows"] == [[5000000]]

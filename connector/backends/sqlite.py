@@ -101,6 +101,8 @@ _DENIED_ACTIONS = frozenset(
     )
 )  # fmt: skip
 _SCHEMA_TABLES = frozenset({"sqlite_master", "sqlite_temp_master", "sqlite_schema"})
+# The longest string or BLOB a query may make or read: 64 MiB.
+MAX_VALUE_BYTES = 64 * 1024 * 1024
 ERRORS = ErrorTable(
     label="SQLite",
     rules=(
@@ -118,6 +120,12 @@ ERRORS = ErrorTable(
             ReadOnlyError,
             f"{READ_ONLY_REFUSAL}refuses ATTACH and VACUUM INTO.",
             phrases=("too many attached databases",),
+        ),
+        ErrorRule(
+            SqlError,
+            f"A value in the query is over {MAX_VALUE_BYTES >> 20} MiB, the longest string or "
+            "blob a query may make.",
+            phrases=("string or blob too big",),
         ),
         # interrupt() from outside a stop the runner knows of (another thread's cancel).
         ErrorRule(QueryCancelledError, "The query was interrupted.", phrases=("interrupted",)),
@@ -296,6 +304,10 @@ def connect_sqlite(path: str, *, read_only: bool, busy_s: float = 5.0) -> sqlite
         timeout=busy_s,
         factory=SqliteConnection,
     )
+    # A value SQLite makes may not outgrow this (its own limit is 1 GB): one
+    # `SELECT randomblob(1000000000)` would otherwise hold gigabytes of the server's memory
+    # as bytes, base64 and JSON.
+    connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
     if read_only:
         refuse_writes(connection)
         connection.opened_read_only = True
