@@ -125,40 +125,47 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
-def _set_data_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
-    if value is not None:
-        ctx.ensure_object(Context).overrides["data_dir"] = value
+def _context_path_option(
+    command: F, flag: str, key: str, path_type: click.Path, help_text: str
+) -> F:
+    """An eager ``flag`` that stores its path in the context's overrides under ``key``,
+    so it is accepted after a command as well as before it."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+        if value is not None:
+            ctx.ensure_object(Context).overrides[key] = value
+
+    decorator = click.option(
+        flag,
+        type=path_type,
+        expose_value=False,
+        callback=remember,
+        is_eager=True,
+        help=help_text,
+    )
+    return decorator(command)
 
 
 def data_dir_option(command: F) -> F:
     """``--data-dir``, accepted after a command as well as before it."""
-    decorator = click.option(
+    return _context_path_option(
+        command,
         "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        expose_value=False,
-        callback=_set_data_dir,
-        is_eager=True,
-        help="Where connections, history and the API key live.",
+        "data_dir",
+        click.Path(file_okay=False, path_type=Path),
+        "Where connections, history and the API key live.",
     )
-    return decorator(command)
-
-
-def _set_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
-    if value is not None:
-        ctx.ensure_object(Context).overrides["config"] = value
 
 
 def config_option(command: F) -> F:
     """``--config FILE``, accepted after a command as well as before it."""
-    decorator = click.option(
+    return _context_path_option(
+        command,
         "--config",
-        type=click.Path(dir_okay=False, path_type=Path),
-        expose_value=False,
-        callback=_set_config,
-        is_eager=True,
-        help="The TOML configuration file (also CONNECTOR_CONFIG).",
+        "config",
+        click.Path(dir_okay=False, path_type=Path),
+        "The TOML configuration file (also CONNECTOR_CONFIG).",
     )
-    return decorator(command)
 
 
 @contextmanager
