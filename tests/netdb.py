@@ -42,6 +42,22 @@ MARIADB = ("127.0.0.1", 3306)
 POSTGRES = ("127.0.0.1", 5432)
 
 
+def analyst_body(
+    kind: str, port: int, name: str | None = None, secret: str = PASSWORD
+) -> dict[str, Any]:
+    """A connection to a private server's database ``prices`` as the user ``analyst``
+    (``tests.test_postgresql.analyst_postgres``, ``tests.test_mysql.analyst_mariadb``)."""
+    body: dict[str, Any] = {
+        "kind": kind,
+        "options": {"host": "127.0.0.1", "port": port, "user": "analyst",
+                    "database": "prices", "connect_timeout_s": 3},
+        "secret": secret,
+    }  # fmt: skip
+    if name is not None:
+        body["name"] = name
+    return body
+
+
 def port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):

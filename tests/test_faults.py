@@ -12,12 +12,10 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,8 +36,7 @@ from tests.conftest import (
     stop_server,
     wait_until,
 )
-from tests.test_mysql import PrivateMariadb
-from tests.test_mysql import _mariadbd as mariadbd
+from tests.test_mysql import PrivateMariadb, analyst_mariadb
 from tests.test_postgresql import PrivatePostgres, analyst_postgres, pg_program
 
 # Each round hammers the server this long before killing it: long enough for hundreds of
@@ -329,13 +326,7 @@ def test_faults_postgresql_stops_mid_query(
 ) -> None:
     server = start_server(tmp_path / "data", env={"CONNECTOR_SAMPLE": "false"})
     try:
-        body = {
-            "name": "pg",
-            "kind": "postgresql",
-            "options": {"host": "127.0.0.1", "port": private_postgres.port, "user": "analyst",
-                        "database": "prices", "connect_timeout_s": 3},
-            "secret": netdb.PASSWORD,
-        }  # fmt: skip
+        body = netdb.analyst_body("postgresql", private_postgres.port, "pg")
         with server.client() as http:
             assert http.post("/connections", json=body).status_code == 201
         # The backend alone is killed (pg_terminate_backend), then the whole server.
@@ -374,23 +365,8 @@ def test_faults_postgresql_stops_mid_query(
 
 @pytest.fixture
 def private_mariadb() -> Iterator[PrivateMariadb]:
-    available = mariadbd() is not None and shutil.which("mariadb-install-db") is not None
-    require_service(available, "mariadbd and mariadb-install-db are needed for a private server")
-    base = Path(tempfile.mkdtemp(prefix="dc-mariadb-faults-"))
-    server = PrivateMariadb(base, netdb.closed_port())
-    try:
-        server.install()
-        server.start()
-        root = pymysql.connect(host="127.0.0.1", port=server.port, user="root", autocommit=True)
-        with root.cursor() as cur:
-            cur.execute("CREATE DATABASE prices")
-            cur.execute("CREATE USER 'analyst'@'%%' IDENTIFIED BY %s", (netdb.PASSWORD,))
-            cur.execute("GRANT SELECT ON prices.* TO 'analyst'@'%'")
-        root.close()
+    with analyst_mariadb("dc-mariadb-faults-") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _mariadb_sessions(server: PrivateMariadb, marker: str) -> list[int]:
@@ -411,13 +387,7 @@ def _mariadb_sessions(server: PrivateMariadb, marker: str) -> list[int]:
 def test_faults_mariadb_stops_mid_query(tmp_path: Path, private_mariadb: PrivateMariadb) -> None:
     server = start_server(tmp_path / "data", env={"CONNECTOR_SAMPLE": "false"})
     try:
-        body = {
-            "name": "maria",
-            "kind": "mysql",
-            "options": {"host": "127.0.0.1", "port": private_mariadb.port, "user": "analyst",
-                        "database": "prices", "connect_timeout_s": 3},
-            "secret": netdb.PASSWORD,
-        }  # fmt: skip
+        body = netdb.analyst_body("mysql", private_mariadb.port, "maria")
         with server.client() as http:
             assert http.post("/connections", json=body).status_code == 201
 

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -350,11 +351,13 @@ class PrivateMariadb:
         self.process = None
 
 
-@pytest.fixture
-def private_mariadb() -> Iterator[PrivateMariadb]:
+@contextmanager
+def analyst_mariadb(prefix: str) -> Iterator[PrivateMariadb]:
+    """A private MariaDB (its own folder, a free port) with the user ``analyst`` (password
+    ``netdb.PASSWORD``) who may read the database ``prices``; stopped and removed after."""
     available = _mariadbd() is not None and shutil.which("mariadb-install-db") is not None
     require_service(available, "mariadbd and mariadb-install-db are needed for a private server")
-    base = Path(tempfile.mkdtemp(prefix="dc-mariadb-"))
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     server = PrivateMariadb(base, netdb.closed_port())
     try:
         server.install()
@@ -364,8 +367,6 @@ def private_mariadb() -> Iterator[PrivateMariadb]:
         )
         with connection.cursor() as cur:
             cur.execute("CREATE DATABASE prices")
-            cur.execute("CREATE TABLE prices.close (px INT)")
-            cur.execute("INSERT INTO prices.close VALUES (42)")
             cur.execute("CREATE USER 'analyst'@'%%' IDENTIFIED BY %s", (netdb.PASSWORD,))
             cur.execute("GRANT SELECT ON prices.* TO 'analyst'@'%'")
         connection.close()
@@ -375,16 +376,23 @@ def private_mariadb() -> Iterator[PrivateMariadb]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.fixture
+def private_mariadb() -> Iterator[PrivateMariadb]:
+    with analyst_mariadb("dc-mariadb-") as server:
+        connection = pymysql.connect(
+            host="127.0.0.1", port=server.port, user="root", autocommit=True
+        )
+        with connection.cursor() as cur:
+            cur.execute("CREATE TABLE prices.close (px INT)")
+            cur.execute("INSERT INTO prices.close VALUES (42)")
+        connection.close()
+        yield server
+
+
 def test_mysql_survives_a_database_restart(
     client: TestClient, private_mariadb: PrivateMariadb
 ) -> None:
-    body = {
-        "name": "private",
-        "kind": "mysql",
-        "options": {"host": "127.0.0.1", "port": private_mariadb.port, "user": "analyst",
-                    "database": "prices", "connect_timeout_s": 3},
-        "secret": netdb.PASSWORD,
-    }  # fmt: skip
+    body = netdb.analyst_body("mysql", private_mariadb.port, "private")
     assert client.post("/connections", json=body).status_code == 201
     query = {"sql": "SELECT px FROM close"}
     assert client.post("/connections/private/query", json=query).json()["rows"] == [[42]]

@@ -403,24 +403,12 @@ def private_pg() -> Iterator[PrivatePostgres]:
         yield server
 
 
-def _private_body(server: PrivatePostgres, secret: str, name: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "kind": "postgresql",
-        "options": {"host": "127.0.0.1", "port": server.port, "user": "analyst",
-                    "database": "prices", "connect_timeout_s": 3},
-        "secret": secret,
-    }  # fmt: skip
-    if name:
-        body["name"] = name
-    return body
-
-
 def test_postgresql_wrong_password_is_named(
     client: TestClient, private_pg: PrivatePostgres
 ) -> None:
-    good = client.post("/connections/test", json=_private_body(private_pg, netdb.PASSWORD))
+    good = client.post("/connections/test", json=netdb.analyst_body("postgresql", private_pg.port))
     assert good.status_code == 200, good.text
-    wrong = _private_body(private_pg, netdb.PASSWORD + "x")
+    wrong = netdb.analyst_body("postgresql", private_pg.port, secret=netdb.PASSWORD + "x")
     answer = client.post("/connections/test", json=wrong)
     assert "wrong user name or password" in assert_error(answer, 502, "db_unavailable")
     assert netdb.PASSWORD not in answer.text
@@ -429,7 +417,9 @@ def test_postgresql_wrong_password_is_named(
 def test_postgresql_survives_a_database_restart(
     client: TestClient, private_pg: PrivatePostgres
 ) -> None:
-    created = client.post("/connections", json=_private_body(private_pg, netdb.PASSWORD, "priv"))
+    created = client.post(
+        "/connections", json=netdb.analyst_body("postgresql", private_pg.port, "priv")
+    )
     assert created.status_code == 201, created.text
     query = {"sql": "SELECT px FROM close"}
     assert client.post("/connections/priv/query", json=query).json()["rows"] == [[42]]
