@@ -105,6 +105,14 @@ def read_log(log: IO[bytes] | None) -> str:
 BANNER = re.compile(r"Data Connector \S+ at https?://localhost:(\d+)")
 
 
+def free_port() -> int:
+    """A free port on this machine, searched from one that depends on this process, so
+    runs side by side rarely try the same ones."""
+    from connector.ports import recommend_port
+
+    return recommend_port(18000 + os.getpid() % 20000)
+
+
 def launch_server(
     data_dir: Path,
     *args: str,
@@ -121,11 +129,10 @@ def launch_server(
     ``port``: a number, ``None`` for a free one picked here, or ``"auto"`` to let the server
     pick and read its choice from the banner (needs ``log``). ``tls``: ``serve --tls``; the
     URL is https://localhost and /health is checked trusting only the server's own CA."""
-    from connector.ports import recommend_port
 
     data_dir.mkdir(parents=True, exist_ok=True)
     if port is None:
-        port = recommend_port(18000 + os.getpid() % 20000)
+        port = free_port()
     if port == "auto" and log is None:
         raise ValueError("with port='auto' the port is read from the banner: pass a log")
     flags = ["--port", str(port), *(["--tls"] if tls else []), *args]

@@ -18,9 +18,9 @@ from urllib.parse import quote, quote_plus
 # Every character that breaks a hand-pasted URL, plus spaces; distinctive enough that no
 # other text holds it.
 SECRET = "p@ss: w/rd%20 #x y"
-# Where the secret is meant to be kept: the keychain's fallback file (and its temporary
-# twin while it is rewritten).
-KEPT_IN = {"secrets.json"}
+# Where the secret is meant to be kept: the keychain's fallback file. Its temporary twin
+# is gone once a write ends, so one left behind holding the secret is a leak too.
+KEPT_IN = "secrets.json"
 
 
 def _base64_forms(raw: bytes) -> set[bytes]:
@@ -64,7 +64,7 @@ def leaked_files(folder: Path) -> list[str]:
     """Files under ``folder`` (but the fallback keychain) that hold the secret."""
     found = []
     for path in folder.rglob("*"):
-        if path.name in KEPT_IN or path.name.startswith("secrets.json") or not path.is_file():
+        if path.name == KEPT_IN or not path.is_file():
             continue
         try:
             data = path.read_bytes()

@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 
 from benchmarks.harness import (
     SERVER_START_S,
+    free_port,
     launch_server,
     serve_command,
     server_env,
@@ -174,9 +175,7 @@ def serve_refused(
     Without a ``--port`` in ``extra``, a free one: the default (7800) may be in use on the
     machine, and a taken port is a refusal of its own."""
     if "--port" not in extra:
-        from connector.ports import recommend_port
-
-        extra = ("--port", str(recommend_port(18000 + os.getpid() % 20000)), *extra)
+        extra = ("--port", str(free_port()), *extra)
     return subprocess.run(
         serve_command(data_dir, *extra),
         capture_output=True,
