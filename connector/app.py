@@ -133,6 +133,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
             async with mcp.session_manager.run():
                 yield
         finally:
+            pools.threads.close()
             if close_runtime:
                 await anyio.to_thread.run_sync(runtime.close)
 

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     export_timeout_s: float = Field(3600.0, gt=0, description="an export's timeout by default")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="larger request bodies get 413")
     worker_threads: int = Field(4, ge=1, le=64, description="threads that run database work")
+    demote_after_s: float = Field(
+        1.0,
+        ge=0,
+        description="a user query running longer gets its thread's CPU priority lowered (0: never)",
+    )
     history_size: int = Field(10_000, ge=0, description="query history entries kept")
     secret_store: Literal["auto", "keyring", "file"] = Field(
         "auto", description="where connection secrets added through the API are kept"

@@ -62,6 +62,7 @@ SETTING_KEYS: dict[tuple[str, str], str] = {
             "export_timeout_s",
             "max_body_bytes",
             "worker_threads",
+            "demote_after_s",
             "history_size",
             "native_export",
         )

@@ -4,6 +4,9 @@ A ``QueryControl`` is shared by the thread that runs a query and anyone who may 
 The backend running the query installs a cancel hook (SQLite ``interrupt()``, MySQL
 ``KILL QUERY``, ...). One watchdog thread fires that hook, marked as a timeout, for any
 query that outlives its deadline: a backstop behind the limits the databases enforce.
+The same watchdog demotes a query that runs past ``demote_after_s`` on a thread that may
+be demoted (``connector.priority``): its thread's CPU priority is lowered, so exports,
+small queries and the event loop run first.
 A query's caller (its API key's name) is taken from ``connector.callers`` when it starts.
 A ``StopSignal`` gathers the queries one piece of work starts (``current_stop``, a context
 variable like the caller), so whoever started the work can stop them all at once: the
@@ -27,6 +30,7 @@ from datetime import UTC, datetime
 from connector.callers import current_caller
 from connector.errors import QueryCancelledError, QueryTimeoutError
 from connector.models import RunningQueryInfo
+from connector.priority import Lane, current_lane
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,9 @@ class QueryControl:
         self._hook: Callable[[], None] | None = None
         self._lock = threading.Lock()
         self.stop_signal: StopSignal | None = None
+        # The thread running the query, when it may be demoted (set by RunningQueries.add).
+        self.lane: Lane | None = None
+        self.lane_task = 0
 
     @property
     def stopped(self) -> bool:
@@ -119,6 +126,10 @@ class QueryControl:
         except Exception:  # the query may have ended meanwhile; that is fine
             log.warning("stopping query %s in its database failed", self.query_id, exc_info=True)
 
+    def demote(self) -> bool:
+        """Lower the priority of the thread running this query, if it may be demoted."""
+        return self.lane is not None and self.lane.demote(self.lane_task)
+
     def info(self) -> RunningQueryInfo:
         return RunningQueryInfo(
             query_id=self.query_id,
@@ -167,12 +178,17 @@ current_stop: ContextVar[StopSignal | None] = ContextVar("current_stop", default
 
 
 class RunningQueries:
-    """The registry of running queries, with one watchdog thread for their deadlines."""
+    """The registry of running queries, with one watchdog thread for their deadlines and
+    demotions (``demote_after_s``: None or 0 never demotes)."""
 
-    def __init__(self, grace_s: float = WATCHDOG_GRACE_S) -> None:
+    def __init__(
+        self, grace_s: float = WATCHDOG_GRACE_S, demote_after_s: float | None = None
+    ) -> None:
         self._queries: dict[str, QueryControl] = {}
         self._deadlines: list[tuple[float, str]] = []
+        self._demotions: list[tuple[float, str]] = []
         self._grace_s = grace_s
+        self._demote_after_s = demote_after_s or None
         self._wake = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -182,11 +198,18 @@ class RunningQueries:
         if signal is not None:
             control.stop_signal = signal
             signal.attach(control)
+        lane = current_lane() if self._demote_after_s is not None else None
+        if lane is not None:
+            control.lane, control.lane_task = lane, lane.task
         with self._wake:
             self._queries[control.query_id] = control
+            earliest = self._next_due()
             due = control.deadline + self._grace_s
-            earliest = self._deadlines[0][0] if self._deadlines else None
             heapq.heappush(self._deadlines, (due, control.query_id))
+            if lane is not None and self._demote_after_s is not None:
+                demote_at = control.started + self._demote_after_s
+                heapq.heappush(self._demotions, (demote_at, control.query_id))
+                due = min(due, demote_at)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._watch, name="query-watchdog", daemon=True
@@ -234,6 +257,10 @@ class RunningQueries:
         for control in controls:
             control.cancel()
 
+    def _next_due(self) -> float | None:
+        dues = [heap[0][0] for heap in (self._deadlines, self._demotions) if heap]
+        return min(dues) if dues else None
+
     def _watch(self) -> None:
         with self._wake:
             while not self._closed:
@@ -243,5 +270,10 @@ class RunningQueries:
                     control = self._queries.get(query_id)
                     if control is not None:
                         threading.Thread(target=control.expire, daemon=True).start()
-                wait = self._deadlines[0][0] - now if self._deadlines else None
-                self._wake.wait(timeout=wait)
+                while self._demotions and self._demotions[0][0] <= now:
+                    _, query_id = heapq.heappop(self._demotions)
+                    control = self._queries.get(query_id)
+                    if control is not None and control.demote():
+                        log.debug("query %s demoted", query_id)
+                due = self._next_due()
+                self._wake.wait(timeout=None if due is None else due - now)

@@ -60,8 +60,10 @@ def process_name() -> str:
 class SharedRunningQueries(RunningQueries):
     """The local registry, published to the store for the other processes."""
 
-    def __init__(self, store: Store, owner: str | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self, store: Store, owner: str | None = None, *, demote_after_s: float | None = None
+    ) -> None:
+        super().__init__(demote_after_s=demote_after_s)
         self.store = store
         self.owner = owner or process_name()
         self._published: set[str] = set()

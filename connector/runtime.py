@@ -191,7 +191,12 @@ def open_runtime(
         if declared_secrets:
             secret_store = DeclaredSecrets(declared_secrets, secret_store)
         shared = settings.shared_metadata or settings.workers > 1
-        running = SharedRunningQueries(store) if shared else RunningQueries()
+        demote_after_s = settings.demote_after_s
+        running = (
+            SharedRunningQueries(store, demote_after_s=demote_after_s)
+            if shared
+            else RunningQueries(demote_after_s=demote_after_s)
+        )
         connector = Connector(settings, store, secret_store, running)
         keys = NamedKeys(store)
         apply_declarations(declared, connector, keys)

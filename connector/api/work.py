@@ -3,7 +3,9 @@
 Three thread limiters, one ``Pools`` per app (``app.state.pools``):
 
 - ``user``: user SQL (``/query``, saved-query runs, widget and table data, dropdowns,
-  ``/widgets.json``'s column probes, MCP tools), ``worker_threads`` threads;
+  ``/widgets.json``'s column probes, MCP tools), ``worker_threads`` at once, on
+  ``UserThreads``: threads of their own that may be demoted (``connector.priority``) when
+  a query runs long, and retire after the task during which that happened;
 - ``control``: control and metadata (``/connections`` list and get, ``/queries``, cancel,
   ``/kinds``, ``/history``) and stopping a query whose client left, a few threads that
   user queries never hold;
@@ -29,16 +31,22 @@ limiter, which stops its query in the database (``connector.running``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar, TypeVarTuple, Unpack
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import anyio
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.types import Receive
 
+from connector.priority import open_lane
 from connector.running import StopSignal, current_stop
 
 T = TypeVar("T")
@@ -52,6 +60,8 @@ EXPORTS_PER_CONNECTION = 5
 # The event loop's time small reads may take: LOOP_SHARE of each LOOP_WINDOW_S.
 LOOP_WINDOW_S = 0.05
 LOOP_SHARE = 0.5
+# A user-query thread with no work for this long ends (anyio's worker threads do the same).
+IDLE_THREAD_S = 10.0
 
 
 class LoopBudget:
@@ -86,6 +96,100 @@ class LoopBudget:
             self._used_s += self._clock() - now
 
 
+class _Job:
+    """One call to run on a user-query thread, and the future its outcome settles."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
+        context: contextvars.Context,
+        work: Callable[..., Any],
+        args: tuple[Any, ...],
+    ) -> None:
+        self.loop = loop
+        self.future = future
+        self.context = context
+        self.work = work
+        self.args = args
+
+    def run(self) -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, self.context.run(self.work, *self.args))
+        except BaseException as exc:  # handed to the awaiting task, raised there
+            outcome = (False, exc)
+        with contextlib.suppress(RuntimeError):  # the event loop is closed: the server stopped
+            self.loop.call_soon_threadsafe(_settle, self.future, outcome)
+
+
+def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    if future.cancelled():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class UserThreads:
+    """The threads user SQL runs on. Each carries a ``Lane``: idle threads are reused,
+    but one demoted during a task ends after it, and a new thread (made by the event
+    loop's thread, so at its priority) takes its place. How many run at once is the
+    user limiter's business."""
+
+    def __init__(self, idle_s: float = IDLE_THREAD_S) -> None:
+        self._idle_s = idle_s
+        self._idle: list[queue.SimpleQueue[_Job | None]] = []
+        self._lock = threading.Lock()
+
+    async def run(self, work: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
+        """``work(*args)`` on a user-query thread, in a copy of this context; like
+        ``anyio.to_thread.run_sync``, the wait is not cancelled before the work ends."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        job = _Job(loop, future, contextvars.copy_context(), work, args)
+        with self._lock:
+            jobs = self._idle.pop() if self._idle else None
+        if jobs is None:
+            jobs = queue.SimpleQueue()
+            threading.Thread(
+                target=self._serve, args=(jobs,), name="user-query", daemon=True
+            ).start()
+        jobs.put(job)
+        with anyio.CancelScope(shield=True):
+            result = await future
+        return result
+
+    def close(self) -> None:
+        """End the idle threads."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for jobs in idle:
+            jobs.put(None)
+
+    def _serve(self, jobs: queue.SimpleQueue[_Job | None]) -> None:
+        lane = open_lane()
+        while True:
+            try:
+                job = jobs.get(timeout=self._idle_s)
+            except queue.Empty:
+                with self._lock:
+                    if jobs in self._idle:  # else a job is being handed over: take it
+                        self._idle.remove(jobs)
+                        return
+                continue
+            if job is None:
+                return
+            lane.begin()
+            job.run()
+            del job
+            if lane.end():
+                return  # demoted: its priority cannot be raised again, so it runs nothing else
+            with self._lock:
+                self._idle.append(jobs)
+
+
 @dataclass(frozen=True)
 class Pools:
     """The app's thread limiters, one per kind of work."""
@@ -93,6 +197,7 @@ class Pools:
     user: anyio.CapacityLimiter
     control: anyio.CapacityLimiter
     loop: LoopBudget = field(default_factory=LoopBudget)
+    threads: UserThreads = field(default_factory=UserThreads)
     _exports: dict[str, anyio.CapacityLimiter] = field(default_factory=dict)
 
     def exports(self, connection: str) -> anyio.CapacityLimiter:
@@ -148,7 +253,8 @@ async def run_user(
             if receive is not None:
                 group.start_soon(stop_when_gone, receive, signal, pools)
             try:
-                result = await anyio.to_thread.run_sync(work, *args, limiter=pools.user)
+                async with pools.user:
+                    result = await pools.threads.run(work, *args)
             except Exception as exc:  # raised below, not wrapped in the group's ExceptionGroup
                 failure = exc
             group.cancel_scope.cancel()
