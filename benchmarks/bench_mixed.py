@@ -87,13 +87,14 @@ class Load:
 
 
 class ThreadCpu:
-    """The CPU a process's threads use while it runs, summed by their nice value (from
-    ``/proc/<pid>/task/*/stat``, sampled every 20 ms so threads that come and go count)."""
+    """The CPU a process's threads use while it runs, summed by the nice value each had
+    when it used it (``/proc/<pid>/task/*/stat``, sampled every 20 ms, so threads that
+    come and go count, and a thread demoted meanwhile counts on both sides)."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.first: dict[int, int] = {}
-        self.last: dict[int, tuple[int, int]] = {}
+        self.cpu: dict[int, int] = {}
+        self.ticks: dict[int, int] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run)
         self.started = 0.0
@@ -112,11 +113,8 @@ class ThreadCpu:
         self.seconds = time.perf_counter() - self.started
 
     def cores_by_nice(self) -> dict[str, float]:
-        ticks: dict[int, int] = {}
-        for tid, (cpu, nice) in self.last.items():
-            ticks[nice] = ticks.get(nice, 0) + cpu - self.first.get(tid, 0)
         per_s = os.sysconf("SC_CLK_TCK") * max(self.seconds, 1e-9)
-        return {f"nice_{nice}": round(t / per_s, 2) for nice, t in sorted(ticks.items())}
+        return {f"nice_{nice}": round(t / per_s, 2) for nice, t in sorted(self.ticks.items())}
 
     def _run(self) -> None:
         while not self.stop.wait(0.02):
@@ -131,9 +129,9 @@ class ThreadCpu:
                 continue
             fields = stat[stat.rindex(")") + 2 :].split()
             tid, cpu, nice = int(task.name), int(fields[11]) + int(fields[12]), int(fields[16])
-            if initial:
-                self.first[tid] = cpu
-            self.last[tid] = (cpu, nice)
+            if not initial:
+                self.ticks[nice] = self.ticks.get(nice, 0) + cpu - self.cpu.get(tid, 0)
+            self.cpu[tid] = cpu
 
 
 def p99_ms(values: list[float]) -> float:
@@ -203,7 +201,14 @@ def main() -> None:
             export_alone_s=round(alone, 2),
             export_under_load_s=round(best["loaded"], 2),
             slowdown=round(best["loaded"] / alone, 2),
-            every_run_s=[[round(r["alone"], 2), round(r["loaded"], 2)] for r in results],
+            every_run=[
+                {
+                    "alone_s": round(r["alone"], 2),
+                    "loaded_s": round(r["loaded"], 2),
+                    "server_cores": r["server_cores_during_export"],
+                }
+                for r in results
+            ],
             slow_clients=args.slow,
             small_clients=args.small,
             **{k: v for k, v in best.items() if k not in ("rows", "alone", "loaded")},
