@@ -113,11 +113,15 @@ class _Job:
         self.work = work
         self.args = args
 
-    def run(self) -> None:
+    def run(self) -> tuple[bool, Any]:
+        """Call the work: (True, its result) or (False, the exception it raised)."""
         try:
-            outcome: tuple[bool, Any] = (True, self.context.run(self.work, *self.args))
+            return (True, self.context.run(self.work, *self.args))
         except BaseException as exc:  # handed to the awaiting task, raised there
-            outcome = (False, exc)
+            return (False, exc)
+
+    def settle(self, outcome: tuple[bool, Any]) -> None:
+        """Hand the outcome to the awaiting task."""
         with contextlib.suppress(RuntimeError):  # the event loop is closed: the server stopped
             self.loop.call_soon_threadsafe(_settle, self.future, outcome)
 
@@ -182,12 +186,18 @@ class UserThreads:
             if job is None:
                 return
             lane.begin()
-            job.run()
-            del job
-            if lane.end():
-                return  # demoted: its priority cannot be raised again, so it runs nothing else
-            with self._lock:
-                self._idle.append(jobs)
+            outcome = job.run()
+            # Demoted: its priority cannot be raised again, so it runs nothing else. Else
+            # it is idle again before the caller hears back, so the caller's next call
+            # finds it.
+            demoted = lane.end()
+            if not demoted:
+                with self._lock:
+                    self._idle.append(jobs)
+            job.settle(outcome)
+            del job, outcome
+            if demoted:
+                return
 
 
 @dataclass(frozen=True)
