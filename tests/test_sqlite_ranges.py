@@ -3,8 +3,8 @@ rowid ranges, a batch per string, on two connections where the file's locking al
 
 Every export here is compared byte for byte with the exact path (plans off), and each test
 also checks which path ran: statements that are not a plain scan in rowid order (an
-aggregate SQLite's parser knows and one it does not, a window, LIMIT, DISTINCT, ORDER BY,
-joins, a covering index, a table without rowid or with a column named rowid) never get a
+aggregate SQLite's parser knows and one it does not, a window, LIMIT, DISTINCT, an ORDER BY
+that is not the rowid's, joins, a covering index, a table without rowid or with a column named rowid) never get a
 range plan. From SQLite's side: while a range export reads, a writer cannot commit (both
 connections read the same data), and once the export ends or its client leaves, it can.
 """
@@ -190,6 +190,10 @@ RANGED = [
     "SELECT * FROM gaps",
     "SELECT * FROM empty",
     "SELECT id, abs(random()) >= 0 AS yes FROM prices",
+    "SELECT * FROM mix ORDER BY id",  # the rowid's order: the scan's, no sorting
+    "SELECT * FROM prices WHERE price > 100 ORDER BY prices.id ASC;",
+    "SELECT id, t FROM mix ORDER BY 1",
+    "SELECT * FROM sparse ORDER BY rowid",
 ]
 NOT_RANGED = [
     "SELECT count(*) FROM mix",
@@ -200,6 +204,11 @@ NOT_RANGED = [
     "SELECT * FROM mix LIMIT 10 OFFSET 3",
     "SELECT DISTINCT i FROM mix",
     "SELECT * FROM mix ORDER BY r",
+    "SELECT * FROM mix ORDER BY id DESC",
+    "SELECT id, t FROM mix ORDER BY 2",
+    "SELECT -id AS n, t FROM mix ORDER BY n",
+    "SELECT * FROM mix ORDER BY id, t",
+    "SELECT * FROM indexed ORDER BY s",
     "SELECT i, max(r) AS m FROM mix GROUP BY i",
     "SELECT * FROM mix WHERE id > 100",  # a seek, not a scan
     "SELECT m.id, p.price FROM mix AS m, prices AS p WHERE m.id = p.id",

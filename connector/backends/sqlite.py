@@ -78,6 +78,9 @@ READ_PRAGMAS = frozenset(
     }
 )  # fmt: skip
 PROGRESS_STEPS = 1000
+# An export's session checks less often (a millisecond or so apart): each check takes the
+# GIL, which the other reader and the event loop want, thousands of times a second.
+EXPORT_PROGRESS_STEPS = 20_000
 # A quick session's budget in progress calls: 20,000 VM instructions, about 1-3 ms here.
 QUICK_PROGRESS_CALLS = 20
 # What a quick session gives back rather than reports: the usual path waits for locks,
@@ -330,7 +333,9 @@ def _second_reader(cursor: DBAPICursor) -> sqlite_native.Second | None:
             connection = connect_sqlite(path, read_only=True, busy_s=0)
         except sqlite3.Error:
             return None
-        connection.set_progress_handler(lambda: 1 if stopped() else progress(), PROGRESS_STEPS)
+        connection.set_progress_handler(
+            lambda: 1 if stopped() else progress(), EXPORT_PROGRESS_STEPS
+        )
         return connection
 
     return second
@@ -523,6 +528,9 @@ class SqliteBackend(Backend):
     ) -> NativePlan | None:
         """SQLite writes NDJSON, JSON and CSV itself where its text is the contract's
         (``sqlite_native``)."""
+        progress = getattr(cursor.connection, "progress", None)
+        if progress is not None:
+            cursor.connection.set_progress_handler(progress, EXPORT_PROGRESS_STEPS)
         return sqlite_native.plan(cursor.connection, statement, fmt, _second_reader(cursor))
 
     def server_version(self, connection: DBAPIConnection) -> str:

@@ -8,9 +8,10 @@ step; a batch fetched as one string costs Python one object and one GIL hand-ove
 second connection runs on the other core.
 
 Only a statement that scans one rowid table in rowid order gets this plan: ``SELECT
-<list> FROM <table> [WHERE <condition>]`` (checked on its tokens), whose query plan is one
-``SCAN`` of the table with no index and whose program has no aggregate, sorter, ephemeral
-table or limit (checked on SQLite's own ``EXPLAIN``). Its rows then come in rowid order,
+<list> FROM <table> [WHERE <condition>] [ORDER BY <one column>]`` (checked on its tokens),
+whose query plan is one ``SCAN`` of the table with no index (so an ``ORDER BY`` is the
+rowid's, which the scan gives without sorting) and whose program has no aggregate, sorter,
+ephemeral table or limit (checked on SQLite's own ``EXPLAIN``). Its rows then come in rowid order,
 so reading ``rowid`` ranges in order (``WHERE (<condition>) AND rowid BETWEEN ? AND ?
 ORDER BY rowid LIMIT ?``, which SQLite runs as a seek on the table's b-tree) gives the same
 rows in the same order. Anything else keeps the row-by-row plan (``sqlite_native``).
@@ -59,6 +60,10 @@ _ENDS_A_SCAN = frozenset(
 )  # fmt: skip
 # What the table part (``FROM <name> [AS <alias>]``) may be made of.
 _TABLE_TOKENS = frozenset({TokenType.VAR, TokenType.IDENTIFIER, TokenType.DOT, TokenType.ALIAS})
+# What a trailing ``ORDER BY`` may name: one column (or its number), ascending.
+_ORDER_TOKENS = frozenset(
+    {TokenType.VAR, TokenType.IDENTIFIER, TokenType.DOT, TokenType.NUMBER, TokenType.ASC}
+)
 # Opcodes of a program that does more than hand out the scanned rows one by one.
 _NOT_ROW_BY_ROW = frozenset(
     {
@@ -80,8 +85,9 @@ class Scan:
 
 
 def scan_of(sql: str) -> Scan | None:
-    """``SELECT <list> FROM <table> [WHERE <condition>]``, split where its top-level
-    keywords are; None for any other shape."""
+    """``SELECT <list> FROM <table> [WHERE <condition>] [ORDER BY <one column> [ASC]]``,
+    split where its top-level keywords are; None for any other shape. (Whether the order
+    is the rowid's is for SQLite's plan to say: ``range_plan``.)"""
     try:
         tokens = list(sqlglot.tokenize(sql, read="sqlite"))
     except sqlglot.errors.SqlglotError:
@@ -90,6 +96,16 @@ def scan_of(sql: str) -> Scan | None:
         tokens.pop()
     if len(tokens) < 4 or tokens[0].token_type != TokenType.SELECT:
         return None
+    order, depth = None, 0
+    for index, token in enumerate(tokens):
+        depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(token.token_type, 0)
+        if depth == 0 and token.token_type == TokenType.ORDER_BY:
+            order = index
+    if order is not None:
+        key = tokens[order + 1 :]
+        if not key or any(token.token_type not in _ORDER_TOKENS for token in key):
+            return None
+        tokens = tokens[:order]
     depth = 0
     found: dict[TokenType, int] = {}
     for index, token in enumerate(tokens):
@@ -107,7 +123,7 @@ def scan_of(sql: str) -> Scan | None:
         ):
             return None
     start = found.get(TokenType.FROM)
-    if start is None or start < 2:
+    if start is None or start < 2 or depth != 0:
         return None
     where = found.get(TokenType.WHERE)
     table = tokens[start + 1 : where if where is not None else len(tokens)]
