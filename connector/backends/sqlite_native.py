@@ -241,9 +241,12 @@ def _ndjson_batch(text: bytes, _rows: int) -> bytes:
     return text + b"\n"
 
 
-def _csv_json_value(c: str) -> str:
+def _csv_json_value(c: str, text_only: bool) -> str:
     """CSV by way of a JSON array: NULL as an empty text, a REAL SQLite would write
-    differently as a control character (escaped in JSON, so the batch is redone)."""
+    differently as a control character (escaped in JSON, so the batch is redone); a column
+    that holds only text (or a BLOB, which the JSON functions refuse) is not looked at."""
+    if text_only:
+        return f"ifnull({c}, '')"
     return f"iif(typeof({c}) = 'real', iif({_clean_real(c)}, {c}, char(1)), ifnull({c}, ''))"
 
 
@@ -263,7 +266,11 @@ def _ranged(
     if fmt == "csv":
         if len(names) < 2:  # one column: an empty text is written "" (csv_lines)
             return None
-        text = f"json_array({', '.join(_csv_json_value(c) for c in aliases)})"
+        values = (
+            _csv_json_value(c, trust_declared and _text_affinity(declared))
+            for (_, declared), c in zip(found.columns, aliases, strict=True)
+        )
+        text = f"json_array({', '.join(values)})"
         finish = functools.partial(csv_from_arrays, width=len(names))
         header = _header(names)
     else:
