@@ -212,10 +212,10 @@ def plan(cursor: Any, statement: BoundStatement, fmt: str) -> NativePlan | None:
         if first:
             yield first, 0
         with connection.cursor() as copier, copier.copy(sql):
-            parts: list[bytes] = []
+            parts: list[Any] = []
             size = rows = 0
             for data in _copied_rows(connection.pgconn, connection.info.encoding):
-                parts.append(bytes(data))
+                parts.append(data)  # a memoryview: joined once, never copied alone
                 size += len(data)
                 rows += 1
                 if size >= CHUNK_BYTES:
@@ -267,14 +267,14 @@ def _readable(pgconn: Any) -> None:
     select.select([pgconn.socket], [], [], 1.0)
 
 
-def _chunk(parts: list[bytes]) -> bytes:
+def _chunk(parts: list[Any]) -> bytes:
     data = b"".join(parts)
     if b"\x01" in data or b"\x03" in data:
         return redo_csv(data.decode()).encode()
     return data
 
 
-def _ndjson_chunk(parts: list[bytes]) -> bytes:
+def _ndjson_chunk(parts: list[Any]) -> bytes:
     # COPY's text format doubles each backslash; a JSON line holds no other character it
     # escapes (PostgreSQL's JSON escapes control characters itself).
     data = b"".join(parts).replace(b"\\\\", b"\\")
