@@ -242,12 +242,11 @@ class StreamCursor:
 
     def execute(self, query: str, params: Any = None) -> None:
         declared = self.server_side and self.declarable(query)
-        name = f"dc_{secrets.token_hex(6)}"
         if declared and self.cap is not None:
-            self._capped(name, query, params, self.cap)
+            self._capped(f"dc_{secrets.token_hex(6)}", query, params, self.cap)
             return
         if declared:
-            self._cursor = self._connection.cursor(name=name)
+            self._cursor = self._connection.cursor(name=f"dc_{secrets.token_hex(6)}")
         else:
             self._cursor = self._connection.cursor()
         self._cursor.execute(query, params)
@@ -544,6 +543,7 @@ class PostgresqlBackend(NetworkBackend):
             run_own(connection, f"{begin}; SET LOCAL statement_timeout = {timeout_ms}")
         except BaseException:
             with suppress(psycopg.Error):
+                connection.rollback()
                 connection.autocommit = False
             raise
         control.set_cancel_hook(lambda: connection.cancel_safe(timeout=CANCEL_TIMEOUT_S))
