@@ -56,10 +56,12 @@ def _seconds(text: str) -> float:
     return float(number) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 
-def run_wrk(script: Path, target: str, seconds: int) -> dict[str, float]:
+def run_wrk(
+    script: Path, target: str, seconds: int, connections: int = CONNECTIONS
+) -> dict[str, float]:
     """One wrk run: requests/s, p50 and p99 latency in ms, non-2xx count."""
     output = subprocess.run(
-        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(script), target],
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), target],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     found = re.search(r"Requests/sec:\s+([\d.]+)", output)

@@ -411,7 +411,7 @@ class Connector:
         if limit > QUICK_ROWS:
             return None
         resolved = self._cached(name)
-        if resolved is None:
+        if resolved is None or not resolved[1].has_quick_session:
             return None
         started = time.time()
         job = self._run_job(name, request, client, None, started, lambda _name: resolved)

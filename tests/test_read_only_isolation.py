@@ -32,7 +32,7 @@ from fastapi.testclient import TestClient
 from psycopg import sql as pgsql
 
 from connector.backends import get_backend
-from connector.errors import ConnectorError
+from connector.errors import ConnectorError, ReadOnlyError
 from connector.models import ConnectionSpec, QueryResult
 from connector.query import QueryJob, run_query
 from connector.running import QueryControl
@@ -331,6 +331,74 @@ def test_mariadb_use_without_a_configured_database_gets_a_fresh_session(
                 break
             event.wait(0.05)
         assert my_scalar(maria, gone, session_id) == 0
+    finally:
+        dispose()
+
+
+def test_mariadb_a_transaction_left_open_is_not_the_next_requests(maria: netdb.NetDb) -> None:
+    # A request's statement opens its transaction itself, with the session's access mode
+    # (read-only), when the server says none is open; one left open read-write is ended
+    # by START TRANSACTION READ ONLY first, so a write is still refused by the server.
+    backend = get_backend("mysql")
+    spec = ConnectionSpec(name="raw", kind="mysql", options=maria.options, read_only=True)  # type: ignore[arg-type]
+    engine = backend.create_engine(spec, maria.password)
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        with connection.cursor() as cur:
+            cur.execute("START TRANSACTION READ WRITE")
+        control = QueryControl("q_open_" + secrets.token_hex(4), "raw", "INSERT", 10)
+        insert = BoundStatement("INSERT INTO trades VALUES (9, 'X', 1)", None)
+        session = backend.session(connection, control, read_only=True, stream=False)
+        with pytest.raises(pymysql.MySQLError) as failed, session as cursor:
+            backend.execute(cursor, insert)
+        assert isinstance(backend.translate_error(failed.value), ReadOnlyError)
+    finally:
+        raw.close()
+        engine.dispose()
+    table = f"`{maria.extra['database']}`.trades"
+    assert my_scalar(maria, f"SELECT COUNT(*) FROM {table}") == 2
+
+
+def test_mariadb_writes_stay_refused_after_a_statement_reconfigured_the_session(
+    maria: netdb.NetDb,
+) -> None:
+    run, dispose = pooled_runner(maria)
+    try:
+        session_id = run("SELECT CONNECTION_ID()").rows[0][0]
+        for sql in (
+            "SET autocommit = 1",
+            "SET SESSION tx_read_only = 0",
+            "SET SESSION TRANSACTION READ WRITE",
+        ):
+            run(sql)
+            with pytest.raises(ConnectorError, match="read-only"):
+                run("INSERT INTO trades VALUES (9, 'X', 1)")
+        after = run("SELECT CONNECTION_ID(), @@autocommit, @@tx_read_only").rows
+        assert after == [(session_id, 0, 1)]
+    finally:
+        dispose()
+    table = f"`{maria.extra['database']}`.trades"
+    assert my_scalar(maria, f"SELECT COUNT(*) FROM {table}") == 2
+
+
+def test_mariadb_a_pooled_session_the_server_killed_is_replaced(maria: netdb.NetDb) -> None:
+    # No ping per query: the killed session's socket says it is closed, so the pool pings
+    # it, the ping fails and the request gets a new session instead of an error.
+    run, dispose = pooled_runner(maria)
+    try:
+        session_id = run("SELECT CONNECTION_ID()").rows[0][0]
+        with maria.extra["root"].cursor() as cur:
+            cur.execute(f"KILL CONNECTION {int(session_id)}")
+        gone = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s"
+        event = threading.Event()
+        for _ in range(600):  # 30 s in 0.05 s steps: generous, it only catches a hang
+            if my_scalar(maria, gone, session_id) == 0:
+                break
+            event.wait(0.05)
+        new_id = run("SELECT CONNECTION_ID()").rows[0][0]
+        assert new_id != session_id
+        assert run("SELECT CONNECTION_ID()").rows[0][0] == new_id  # and it is kept
     finally:
         dispose()
 
@@ -725,6 +793,48 @@ def test_postgresql_session_is_reset_even_past_the_guard(pg: netdb.NetDb) -> Non
         for _ in range(8):
             assert run("SELECT 1 AS one").rows == [(1,)]
         assert run("SELECT pg_backend_pid()").rows[0][0] == pid  # the same session
+    finally:
+        dispose()
+
+
+def test_postgresql_a_failed_capped_read_leaves_its_session_clean(pg: netdb.NetDb) -> None:
+    # A row-limited read sends its FETCH with the rollback and the reset in one message; a
+    # FETCH that fails leaves the rest of it unrun, and the session's end sends them.
+    run, dispose = pooled_runner(pg)
+    key = secrets.randbelow(2**31 - 1) + 1
+    try:
+        pid = run("SELECT pg_backend_pid()").rows[0][0]
+        with pytest.raises(ConnectorError, match="division by zero"):
+            run(f"SELECT hold_lock({key}), 1 / (x - 3) FROM generate_series(1, 5) AS x")
+        assert advisory_locks(pg, key) == 0
+        after = run(
+            "SELECT pg_backend_pid(), (SELECT count(*) FROM pg_prepared_statements), "
+            "current_setting('default_transaction_read_only'), "
+            "(SELECT count(*) FROM pg_cursors WHERE statement NOT LIKE '%pg_cursors%')"
+        ).rows
+        assert after == [(pid, 0, "on", 0)]
+        state = pg_scalar(pg, "SELECT state FROM pg_stat_activity WHERE pid = %s", pid)
+        assert state == "idle"  # not idle in transaction
+    finally:
+        dispose()
+
+
+def test_postgresql_a_pooled_session_the_server_ended_is_replaced(pg: netdb.NetDb) -> None:
+    # No ping per query: the ended session's socket has the server's goodbye on it, so
+    # the pool pings it, the ping fails and the request gets a new session.
+    run, dispose = pooled_runner(pg)
+    try:
+        pid = run("SELECT pg_backend_pid()").rows[0][0]
+        assert pg_scalar(pg, "SELECT pg_terminate_backend(%s)", pid) is True
+        gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+        event = threading.Event()
+        for _ in range(600):  # 30 s in 0.05 s steps: generous, it only catches a hang
+            if pg_scalar(pg, gone, pid) == 0:
+                break
+            event.wait(0.05)
+        new_pid = run("SELECT pg_backend_pid()").rows[0][0]
+        assert new_pid != pid
+        assert run("SELECT pg_backend_pid()").rows[0][0] == new_pid  # and it is kept
     finally:
         dispose()
 

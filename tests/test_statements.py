@@ -166,3 +166,18 @@ def test_statements_writes_allowed_when_not_read_only() -> None:
 def test_statements_read_only_guard_refuses_pragma_writes(sql: str) -> None:
     with pytest.raises(ReadOnlyError, match="PRAGMA"):
         bind(sql)
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "postgres"])
+def test_statements_the_cached_check_keeps_refusing_writes_on_read_only(dialect: str) -> None:
+    # The check is cached by its SQL; the key holds whether the run is read-only, so a
+    # write that a read-write connection ran first is still refused on a read-only one,
+    # however often either ran.
+    write = "INSERT INTO t VALUES (:v)"
+    read = "SELECT * FROM t WHERE v = :v"
+    for _ in range(3):
+        assert bind(write, {"v": 1}, "pyformat", dialect=dialect, read_only=False).params
+        with pytest.raises(ReadOnlyError):
+            bind(write, {"v": 1}, "pyformat", dialect=dialect)
+        assert bind(read, {"v": 2}, "pyformat", dialect=dialect).params == {"v": 2}
+        assert bind(read, {"v": 3}, "pyformat", dialect=dialect).params == {"v": 3}

@@ -232,6 +232,12 @@ class Backend(ABC):
     ) -> AbstractContextManager[DBAPICursor]:
         """Prepare the session for one query and yield a cursor; clean up afterwards."""
 
+    @property
+    def has_quick_session(self) -> bool:
+        """True when this kind has a quick session at all (it overrides ``quick_session``),
+        so a caller need not prepare a query for a lane that does not exist."""
+        return type(self).quick_session is not Backend.quick_session
+
     def quick_session(
         self, engine: Engine, control: QueryControl
     ) -> AbstractContextManager[DBAPICursor] | None:

@@ -1,12 +1,13 @@
 """MySQL and MariaDB through PyMySQL (the ``mysql`` extra), as OpenBB's own integration did.
 
 Each query runs in its own transaction. On read-only connections the session access mode
-is ``READ ONLY`` from the login on (``init_command``) and again for every query, plus
-``START TRANSACTION READ ONLY``, so the server refuses writes and DDL (whose implicit commit
-would otherwise end a read-only transaction) whatever the statement guard let through.
-After every read-only request the session is reset (``COM_RESET_CONNECTION``, see
-``reset_session``), so no user variable, prepared statement, named lock, ``HANDLER``,
-temporary table, setting or other current database reaches the next request; the guard
+is ``READ ONLY`` from the login on (``init_command``) and again for every query, so the
+transaction the statement opens (no autocommit) is read-only and the server refuses writes
+and DDL (whose implicit commit would otherwise end a read-only transaction) whatever the
+statement guard let through. After every read-only request the session is reset
+(``COM_RESET_CONNECTION``, see ``reset_session``), so no user variable, prepared statement,
+named lock, ``HANDLER``, temporary table, setting or other current database reaches the
+next request; the guard
 (``GUARD``) refuses what a reset would come too late for: ``KILL``, lock and server-file
 functions, executable comments and every statement that does not only read. The
 server enforces the timeout (MariaDB ``max_statement_time``, MySQL ``MAX_EXECUTION_TIME``,
@@ -15,6 +16,13 @@ which MySQL applies to SELECT only), and a statement that comes back past it any
 id>`` sent on a separate short connection. Exports read through PyMySQL's unbuffered
 ``SSCursor``. PyMySQL never enables multi-statements, so ``SELECT 1; DROP ...`` is a syntax
 error on the server.
+
+Round trips of a row-limited read on a read-only session: three. One ``SET SESSION`` of
+the timeout, the access mode and ``sql_select_limit`` (sent with the statement, once
+``cap_rows`` has said the cap); the statement, which opens the transaction itself (the
+``SET``'s answer says none is open and autocommit is off, so ``START TRANSACTION`` would
+add nothing; it is sent when that is not so); and the reset, whose three commands go out
+together and are answered in order (``reset_session``).
 
 Values: DECIMAL is an exact ``Decimal``; TIME is a ``timedelta`` (``"-838:59:59"``);
 zero and partly zero dates (``0000-00-00``) are ``None``; BIT is an integer; JSON (MySQL's
@@ -45,7 +53,7 @@ import pymysql
 import pymysql.converters
 import pymysql.cursors
 from pydantic import BaseModel, ConfigDict, Field
-from pymysql.constants import FIELD_TYPE
+from pymysql.constants import COMMAND, FIELD_TYPE, SERVER_STATUS
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
@@ -60,8 +68,9 @@ from connector.backends.network import (
     NetworkOptions,
     SessionGuard,
     connect_rule,
-    discard_flagged_on_checkin,
     discard_later,
+    mark_clean,
+    pool_rules,
 )
 from connector.errors import (
     DatabaseUnavailableError,
@@ -379,10 +388,24 @@ class DeadlineCursor:
     returns after the deadline is taken for one the server cut short.
     """
 
-    def __init__(self, cursor: DBAPICursor, control: QueryControl, *, stream: bool) -> None:
+    def __init__(
+        self,
+        cursor: DBAPICursor,
+        control: QueryControl,
+        *,
+        stream: bool,
+        setup: Callable[[int | None], None] | None = None,
+    ) -> None:
         self._cursor = cursor
         self._control = control
         self._stream = stream
+        # The session's SET, sent before the first statement with the row cap in it.
+        self._setup = setup
+        self.select_limit: int | None = None
+
+    @property
+    def setup_pending(self) -> bool:
+        return self._setup is not None
 
     @property
     def tables(self) -> Sequence[TableRef]:
@@ -397,6 +420,9 @@ class DeadlineCursor:
         return getattr(self._cursor, name)
 
     def execute(self, sql: str, params: Any = None) -> Any:
+        if self._setup is not None:
+            setup, self._setup = self._setup, None
+            setup(self.select_limit)
         result = self._cursor.execute(sql, params)
         if self._control.expired():
             # An unbuffered result may still be arriving: stop it in the server (the runner
@@ -419,6 +445,18 @@ def _abandon(cursor: DBAPICursor) -> None:
 _COM_RESET_CONNECTION = 0x1F
 
 
+def _send_together(connection: DBAPIConnection, commands: Sequence[tuple[int, bytes]]) -> None:
+    """Send ``commands`` back to back and read their OK answers in order: one round trip.
+    The server reads commands one after the other from the socket; each answer's packets
+    number from 1, as PyMySQL expects after each command it sends. An error answer raises
+    with the later answers unread, so the caller must let the connection go."""
+    for command, argument in commands:
+        connection._execute_command(command, argument)
+    for _ in commands:
+        connection._next_seq_id = 1
+        connection._read_ok_packet()
+
+
 def reset_session(connection: DBAPIConnection, *, mariadb: bool) -> None:
     """Give the pool back a session with nothing of the request left in it.
 
@@ -428,21 +466,26 @@ def reset_session(connection: DBAPIConnection, *, mariadb: bool) -> None:
     character set, autocommit, the access mode) to the server's defaults, without
     signing in again. It keeps the current database, so the configured one is selected
     again, and the login's own settings (character set, no autocommit, read-only access
-    mode) are put back. A session that cannot be reset (a server without the command, a
-    failure on the way, a ``USE`` with no configured database to go back to) is dropped
-    by the pool when it comes back (``discard_later``).
+    mode) are put back: the three commands in one round trip. A session that cannot be
+    reset (a server without the command, a failure on the way, a ``USE`` with no
+    configured database to go back to) is dropped by the pool when it comes back
+    (``discard_later``).
     """
     try:
-        connection._execute_command(_COM_RESET_CONNECTION, b"")
-        connection._read_ok_packet()
         collation = getattr(connection, "collation", None)
         names = f"SET NAMES {connection.charset}" + (f" COLLATE {collation}" if collation else "")
         access = "tx_read_only" if mariadb else "transaction_read_only"
         autocommit = int(bool(connection.autocommit_mode))
-        with connection.cursor() as cursor:
-            cursor.execute(f"{names}, autocommit = {autocommit}, SESSION {access} = 1")
+        restore = f"{names}, autocommit = {autocommit}, SESSION {access} = 1"
+        commands = [
+            (_COM_RESET_CONNECTION, b""),
+            (COMMAND.COM_QUERY, restore.encode(connection.encoding)),
+        ]
         if connection.db:
-            connection.select_db(_text(connection.db))
+            commands.append((COMMAND.COM_INIT_DB, _text(connection.db).encode(connection.encoding)))
+        _send_together(connection, commands)
+        if connection.db:
+            mark_clean(connection)
             return
         with connection.cursor() as cursor:
             cursor.execute("SELECT DATABASE()")
@@ -454,8 +497,22 @@ def reset_session(connection: DBAPIConnection, *, mariadb: bool) -> None:
         discard_later(connection, "USE changed the database and none is configured")
 
 
+def _outside_transaction(connection: DBAPIConnection) -> bool:
+    """What the server's last OK answer said: no transaction open and autocommit off, so
+    the next statement opens a transaction with the session's access mode."""
+    status = int(connection.server_status or 0)
+    return not status & (
+        SERVER_STATUS.SERVER_STATUS_IN_TRANS | SERVER_STATUS.SERVER_STATUS_AUTOCOMMIT
+    )
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _fileno(connection: DBAPIConnection) -> int | None:
+    sock = getattr(connection, "_sock", None)
+    return None if sock is None else int(sock.fileno())
 
 
 def is_mariadb(connection: DBAPIConnection) -> bool:
@@ -552,7 +609,12 @@ class MysqlBackend(NetworkBackend):
             else {"poolclass": NullPool}
         )
         engine = create_engine(
-            url, connect_args=args, pool_pre_ping=True, hide_parameters=True, **pool
+            url,
+            connect_args=args,
+            pool_pre_ping=False,
+            pool_reset_on_return=None,
+            hide_parameters=True,
+            **pool,
         )
         kill = _killer(
             {
@@ -564,7 +626,7 @@ class MysqlBackend(NetworkBackend):
             }
         )
 
-        discard_flagged_on_checkin(engine)
+        pool_rules(engine, _fileno)
 
         @event.listens_for(engine, "connect")
         def _remember_killer(dbapi_connection: Any, _record: Any) -> None:
@@ -582,24 +644,39 @@ class MysqlBackend(NetworkBackend):
         stream: bool,
     ) -> Iterator[DBAPICursor]:
         mariadb = is_mariadb(connection)
-        remaining = max(control.remaining_s(), 0.001)
-        with connection.cursor() as setup:
-            if mariadb:
-                setup.execute(f"SET SESSION max_statement_time = {remaining:.3f}")
-            else:
-                setup.execute(f"SET SESSION MAX_EXECUTION_TIME = {math.ceil(remaining * 1000)}")
+
+        def setup(select_limit: int | None) -> None:
+            remaining = max(control.remaining_s(), 0.001)
+            timeout = (
+                f"max_statement_time = {remaining:.3f}"
+                if mariadb
+                else f"MAX_EXECUTION_TIME = {math.ceil(remaining * 1000)}"
+            )
             # The session access mode also covers DDL, whose implicit commit would end the
             # read-only transaction before it runs.
-            access = "READ ONLY" if read_only else "READ WRITE"
-            setup.execute(f"SET SESSION TRANSACTION {access}")
-            setup.execute(f"START TRANSACTION {access}")
+            access = "tx_read_only" if mariadb else "transaction_read_only"
+            assignments = [timeout, f"{access} = {int(read_only)}"]
+            if select_limit is not None:
+                assignments.append(f"sql_select_limit = {int(select_limit)}")
+            with connection.cursor() as cursor:
+                cursor.execute("SET SESSION " + ", ".join(assignments))
+                if not _outside_transaction(connection):
+                    cursor.execute(
+                        f"START TRANSACTION {'READ ONLY' if read_only else 'READ WRITE'}"
+                    )
+
         kill = getattr(connection, "connector_kill", None)
         thread_id = connection.thread_id()
         if kill is not None:
             control.set_cancel_hook(lambda: kill(thread_id))
         raw = connection.cursor(pymysql.cursors.SSCursor if stream else pymysql.cursors.Cursor)
         cursor = MariadbJsonCursor(raw, self.json_columns) if mariadb else raw
-        cursor = DeadlineCursor(cursor, control, stream=stream)
+        if stream:
+            # An export's plan may read on the connection before its statement runs.
+            setup(None)
+            cursor = DeadlineCursor(cursor, control, stream=stream)
+        else:
+            cursor = DeadlineCursor(cursor, control, stream=stream, setup=setup)
         succeeded = False
         try:
             yield cursor
@@ -653,6 +730,7 @@ class MysqlBackend(NetworkBackend):
                 if mariadb
                 else "SET SESSION MAX_EXECUTION_TIME = DEFAULT, sql_select_limit = DEFAULT"
             )
+        mark_clean(connection)
 
     def native_export(
         self, cursor: DBAPICursor, statement: BoundStatement, fmt: str
@@ -670,7 +748,11 @@ class MysqlBackend(NetworkBackend):
         """``sql_select_limit``: the server stops a top-level SELECT after ``rows`` rows, so a
         row-limited query on a big table reads and sends only those (the buffered cursor
         would otherwise receive the whole result). A ``LIMIT`` in the statement itself wins
-        over it; the session reset or ``_finish`` puts the default back."""
+        over it; the session reset or ``_finish`` puts the default back. Sent in the
+        session's own ``SET`` before the statement where the session has not sent it yet."""
+        if isinstance(cursor, DeadlineCursor) and cursor.setup_pending:
+            cursor.select_limit = int(rows)
+            return
         with cursor.connection.cursor() as setup:
             setup.execute(f"SET SESSION sql_select_limit = {int(rows)}")
 

@@ -1,7 +1,15 @@
 """What the network database backends (MySQL/MariaDB, PostgreSQL) share: option checks for
 host, port, user and database, turning a failed connect into one sentence that says
-which part was wrong (password, host, port or database), never echoing the password, and
-the shape of their read-only guard rules (``SessionGuard``).
+which part was wrong (password, host, port or database), never echoing the password, the
+shape of their read-only guard rules (``SessionGuard``), and how their pools hand out and
+take back connections (``pool_rules``).
+
+A pooled connection is checked for life without a round trip: one that the server closed
+(a restart, a terminated session, an idle timeout) has bytes or an end of file waiting on
+its socket, so only such a connection, or one idle for ``PING_IDLE_S``, is pinged before
+it is handed out (SQLAlchemy's ``pool_pre_ping`` pings every time: a round trip per
+query). A connection whose session ended clean (``mark_clean``) skips the pool's
+rollback on return, which PyMySQL sends even with no transaction open.
 
 Must not import FastAPI or any driver.
 """
@@ -10,12 +18,15 @@ from __future__ import annotations
 
 import logging
 import re
+import select
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlglot import expressions as exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
@@ -32,6 +43,9 @@ CONNECT_TIMEOUT_S = 10
 POOL_SIZE = 5
 POOL_OVERFLOW = 5
 POOL_RECYCLE_S = 1800
+# A pooled connection idle this long is pinged before use even when its socket is quiet
+# (a connection dropped on the way, by a firewall, leaves no trace on the socket).
+PING_IDLE_S = 30.0
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +245,8 @@ class SessionGuard:
 
 
 _DISCARD = "connector_discard"
+_CLEAN = "connector_clean"
+_RETURNED = "connector_returned"
 
 
 def discard_later(connection: Any, why: str) -> None:
@@ -240,13 +256,71 @@ def discard_later(connection: Any, why: str) -> None:
     setattr(connection, _DISCARD, True)
 
 
-def discard_flagged_on_checkin(engine: Engine) -> None:
-    """Make ``engine``'s pool close connections marked by ``discard_later`` at check-in."""
+def mark_clean(connection: Any) -> None:
+    """``connection``'s session ended with no transaction open: the pool's rollback on
+    return has nothing to do. Cleared at that return, so any later use without a session
+    (a schema read) gets the rollback again."""
+    setattr(connection, _CLEAN, True)
+
+
+def socket_stirred(fileno: int | None) -> bool:
+    """True when the socket has something to read, or is closed: an idle database
+    connection has nothing waiting, so the server sent an error or hung up."""
+    if fileno is None or fileno < 0:
+        return True
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(fileno, select.POLLIN | select.POLLPRI)
+            return bool(poller.poll(0))
+        readable, _, failed = select.select([fileno], [], [fileno], 0)
+        return bool(readable or failed)
+    except (OSError, ValueError):
+        return True
+
+
+def pool_rules(engine: Engine, fileno: Any) -> None:
+    """How ``engine``'s pool treats its connections; ``fileno(dbapi_connection)`` gives the
+    connection's socket (None when it has none). The engine is made with
+    ``pool_pre_ping=False`` and ``pool_reset_on_return=None``: this does both, cheaper.
+
+    - At check-out a connection that was in the pool is pinged only when its socket
+      stirred or it sat idle ``PING_IDLE_S``; a failed ping replaces it (SQLAlchemy
+      retries the check-out with a new connection).
+    - At return the rollback is skipped after a session that ended clean.
+    - At check-in a connection marked by ``discard_later`` is closed.
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _alive(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        returned = getattr(dbapi_connection, _RETURNED, None)
+        if returned is None:
+            return  # just connected
+        quiet = not socket_stirred(fileno(dbapi_connection))
+        if quiet and time.monotonic() - returned < PING_IDLE_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"the pooled connection is gone: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("the pooled connection did not answer its ping")
+
+    @event.listens_for(engine, "reset")
+    def _reset(dbapi_connection: Any, _record: Any, _state: Any) -> None:
+        if getattr(dbapi_connection, _CLEAN, False):
+            setattr(dbapi_connection, _CLEAN, False)
+            return
+        dbapi_connection.rollback()
 
     @event.listens_for(engine, "checkin")
-    def _discard(dbapi_connection: Any, record: Any) -> None:
-        if dbapi_connection is not None and getattr(dbapi_connection, _DISCARD, False):
+    def _checkin(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is None:
+            return
+        if getattr(dbapi_connection, _DISCARD, False):
             record.invalidate()
+            return
+        setattr(dbapi_connection, _RETURNED, time.monotonic())
 
 
 class NetworkBackend(Backend):

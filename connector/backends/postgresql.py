@@ -2,17 +2,28 @@
 
 Read-only connections are read-only in the server twice over: the login sets
 ``default_transaction_read_only=on`` and each query runs in a ``BEGIN READ ONLY``
-transaction, which is rolled back and followed by ``DISCARD ALL`` (``discard_session``), so
-no prepared statement, advisory lock or setting reaches the next request. The guard
+transaction, which is rolled back and followed by what ``DISCARD ALL`` does (``RESET_SQL``),
+so no prepared statement, advisory lock or setting reaches the next request. The guard
 (``GUARD``) refuses what the transaction lets through and a reset would come too late for:
 signalling other sessions, advisory locks, server files, SQL passed as text, xid and WAL
-side effects, and every statement that does not only read. Statements are always sent
-with the extended query protocol, which carries exactly one statement, so
-``SELECT 1; DROP ...`` is refused by the server itself. The
+side effects, and every statement that does not only read. The user's statement is always
+sent with the extended query protocol, which carries exactly one statement, so
+``SELECT 1; DROP ...`` is refused by the server itself; only the connector's own fixed
+statements go several to a message (the simple protocol). The
 timeout is ``SET LOCAL statement_timeout`` (gone with the transaction); the cancel hook is
 libpq's cancel request (``connection.cancel_safe()``), the same as ``pg_cancel_backend``.
 Exports and row-limited queries read through a named (server-side) cursor, ``FETCH``-ing
 one batch at a time, so a ``limit`` of 50 on a big table reads 51 rows.
+
+Round trips of a row-limited read on a read-only session: three. ``BEGIN READ ONLY; SET
+LOCAL statement_timeout`` in one message; the ``DECLARE`` of the statement (extended
+protocol, its parameters bound by the server); ``FETCH FORWARD limit + 1`` with the
+rollback and the reset after it in one message, so the session is clean when the rows
+arrive. A statement that fails leaves the rest of that message unrun, and the session's
+end sends the rollback and the reset itself. The connection runs in psycopg's autocommit
+mode during a session, so psycopg adds no ``BEGIN`` of its own, and never prepares
+statements by itself (``prepare_threshold`` None): the reset deallocates them behind its
+back.
 
 Values, where the contract leaves a choice:
 
@@ -61,8 +72,9 @@ from connector.backends.network import (
     NetworkOptions,
     SessionGuard,
     connect_rule,
-    discard_flagged_on_checkin,
     discard_later,
+    mark_clean,
+    pool_rules,
 )
 from connector.errors import (
     DatabaseUnavailableError,
@@ -194,12 +206,25 @@ class StreamCursor:
     """The cursor a query runs on. With ``server_side`` (exports, and ``/query`` once its
     rows are capped) a statement ``DECLARE`` accepts runs as a named (server-side) cursor,
     so each ``fetchmany`` is one ``FETCH`` and nothing past the rows read is sent; anything
-    else (``SHOW``, ``EXPLAIN``, writes) runs on a client-side cursor, chosen at execute."""
+    else (``SHOW``, ``EXPLAIN``, writes) runs on a client-side cursor, chosen at execute.
 
-    def __init__(self, connection: psycopg.Connection[Any], *, server_side: bool) -> None:
+    With ``cap`` (``cap_rows``) the one ``FETCH`` of ``cap`` rows is sent at execute, and
+    ``end_sql`` (the session's rollback and reset, on a read-only session) in the same
+    message: ``ended`` then says the session has nothing left to do."""
+
+    def __init__(
+        self,
+        connection: psycopg.Connection[Any],
+        *,
+        server_side: bool,
+        end_sql: str | None = None,
+    ) -> None:
         self._connection = connection
         self._cursor: Any = None
         self.server_side = server_side
+        self.cap: int | None = None
+        self.end_sql = end_sql
+        self.ended = False
 
     def __getattr__(self, name: str) -> Any:
         if self._cursor is None:
@@ -217,11 +242,24 @@ class StreamCursor:
 
     def execute(self, query: str, params: Any = None) -> None:
         declared = self.server_side and self.declarable(query)
+        if declared and self.cap is not None:
+            self._capped(f"dc_{secrets.token_hex(6)}", query, params, self.cap)
+            return
         if declared:
             self._cursor = self._connection.cursor(name=f"dc_{secrets.token_hex(6)}")
         else:
             self._cursor = self._connection.cursor()
         self._cursor.execute(query, params)
+
+    def _capped(self, name: str, query: str, params: Any, rows: int) -> None:
+        """``DECLARE`` (one statement, extended protocol), then one message of our own:
+        ``FETCH FORWARD rows`` and, when given, the session's end after it."""
+        with self._connection.cursor() as declare:
+            declare.execute(f"DECLARE {name} NO SCROLL CURSOR FOR {query}", params)
+        fetch = f"FETCH FORWARD {int(rows)} FROM {name}"
+        self._cursor = psycopg.Cursor(self._connection)
+        self._cursor.execute(fetch if self.end_sql is None else f"{fetch}; {self.end_sql}")
+        self.ended = self.end_sql is not None
 
     @property
     def description(self) -> Any:
@@ -236,7 +274,9 @@ class StreamCursor:
 
 
 def prepare_connection(connection: psycopg.Connection[Any]) -> None:
-    """Our loaders on a fresh connection (see the module docstring)."""
+    """Our loaders on a fresh connection, and no statements prepared behind the session's
+    reset (see the module docstring)."""
+    connection.prepare_threshold = None
     adapters = connection.adapters
     adapters.register_loader("date", _LenientDateLoader)
     adapters.register_loader("timestamp", _LenientTimestampLoader)
@@ -319,20 +359,34 @@ GUARD = SessionGuard(
 )
 
 
-def discard_session(connection: psycopg.Connection[Any]) -> None:
-    """``DISCARD ALL`` after a read-only request, outside any transaction (it cannot run in
-    one): a rollback undoes ``SET`` and ``set_config``, but not ``PREPARE`` or a session
-    advisory lock. Settings go back to what the login set (read-only, ``IntervalStyle``);
-    psycopg forgets its own prepared statements when it sees the command. A session that
-    could not be discarded is dropped by the pool when it comes back."""
+# What ``DISCARD ALL`` does, statement by statement (its documented equivalent), after the
+# request's ``ROLLBACK``: ``DISCARD ALL`` itself cannot share a message with another
+# statement (it refuses to run in a transaction block, and a message of several is one).
+# A rollback undoes ``SET`` and ``set_config``, but not ``PREPARE`` or a session advisory
+# lock. Settings go back to what the login set (read-only, ``IntervalStyle``).
+RESET_SQL = (
+    "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; "
+    "SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES"
+)
+
+
+def run_own(connection: psycopg.Connection[Any], sql: str) -> None:
+    """The connector's own statements, several to one message (the simple protocol)."""
+    with psycopg.Cursor(connection) as cursor:
+        cursor.execute(sql)
+
+
+def end_session(connection: psycopg.Connection[Any], *, commit: bool, reset: bool) -> None:
+    """End the session's transaction and, with ``reset``, clear what it left, in one
+    message. A session that could not be reset is dropped by the pool when it comes back;
+    a failed commit raises."""
+    if not reset:
+        run_own(connection, "COMMIT" if commit else "ROLLBACK")
+        return
     try:
-        connection.autocommit = True
-        connection.execute("DISCARD ALL")
+        run_own(connection, f"ROLLBACK; {RESET_SQL}")
     except psycopg.Error as exc:
         discard_later(connection, f"{type(exc).__name__}: {first_sentence(exc)}")
-    finally:
-        with suppress(psycopg.Error):
-            connection.autocommit = False
 
 
 class PostgresqlOptions(NetworkOptions):
@@ -457,11 +511,12 @@ class PostgresqlBackend(NetworkBackend):
         engine = create_engine(
             url,
             connect_args=connect_args(options, read_only=spec.read_only),
-            pool_pre_ping=True,
+            pool_pre_ping=False,
+            pool_reset_on_return=None,
             hide_parameters=True,
             **pool,
         )
-        discard_flagged_on_checkin(engine)
+        pool_rules(engine, lambda dbapi_connection: dbapi_connection.pgconn.socket)
         event.listen(
             engine,
             "connect",
@@ -480,12 +535,23 @@ class PostgresqlBackend(NetworkBackend):
     ) -> Iterator[DBAPICursor]:
         if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             connection.rollback()
-        connection.read_only = read_only
+        # Our own BEGIN, folded with the timeout into one message (see the module docstring).
+        connection.autocommit = True
         timeout_ms = max(1, math.ceil(control.remaining_s() * 1000))
-        with connection.cursor() as setup:
-            setup.execute(f"SET LOCAL statement_timeout = {timeout_ms}")
+        begin = "BEGIN READ ONLY" if read_only else "BEGIN READ WRITE"
+        try:
+            run_own(connection, f"{begin}; SET LOCAL statement_timeout = {timeout_ms}")
+        except BaseException:
+            with suppress(psycopg.Error):
+                connection.rollback()
+                connection.autocommit = False
+            raise
         control.set_cancel_hook(lambda: connection.cancel_safe(timeout=CANCEL_TIMEOUT_S))
-        cursor = StreamCursor(connection, server_side=stream)
+        cursor = StreamCursor(
+            connection,
+            server_side=stream,
+            end_sql=f"ROLLBACK; {RESET_SQL}" if read_only else None,
+        )
         succeeded = False
         try:
             yield cursor
@@ -495,15 +561,12 @@ class PostgresqlBackend(NetworkBackend):
             try:
                 with suppress(psycopg.Error):
                     cursor.close()
-                if succeeded and not read_only:
-                    connection.commit()
-                else:
-                    connection.rollback()
-                if read_only:
-                    discard_session(connection)
+                if not cursor.ended:
+                    end_session(connection, commit=succeeded and not read_only, reset=read_only)
             finally:
                 with suppress(psycopg.Error):
-                    connection.read_only = None
+                    connection.autocommit = False
+                    mark_clean(connection)
 
     def native_export(
         self, cursor: DBAPICursor, statement: BoundStatement, fmt: str
@@ -521,6 +584,7 @@ class PostgresqlBackend(NetworkBackend):
         """A row-limited query reads through a named cursor: one ``FETCH`` of ``rows``."""
         if isinstance(cursor, StreamCursor):
             cursor.server_side = True
+            cursor.cap = rows
 
     def column_types(
         self, description: Sequence[Sequence[Any]], rows: Sequence[Sequence[Any]]

@@ -78,6 +78,9 @@ READ_PRAGMAS = frozenset(
     }
 )  # fmt: skip
 PROGRESS_STEPS = 1000
+# An export's session checks less often (a millisecond or so apart): each check takes the
+# GIL, which the other reader and the event loop want, thousands of times a second.
+EXPORT_PROGRESS_STEPS = 20_000
 # A quick session's budget in progress calls: 20,000 VM instructions, about 1-3 ms here.
 QUICK_PROGRESS_CALLS = 20
 # What a quick session gives back rather than reports: the usual path waits for locks,
@@ -268,9 +271,11 @@ class SqliteOptions(BaseModel):
 
 
 class SqliteConnection(sqlite3.Connection):
-    """A ``sqlite3`` connection that remembers whether its file was opened read-only."""
+    """A ``sqlite3`` connection that remembers whether its file was opened read-only, and
+    (during a session) the session's progress check, which stops its query."""
 
     opened_read_only = False
+    progress: Callable[[], int] | None = None
 
 
 def refuse_writes(connection: sqlite3.Connection) -> int:
@@ -312,6 +317,28 @@ def connect_sqlite(path: str, *, read_only: bool, busy_s: float = 5.0) -> sqlite
         refuse_writes(connection)
         connection.opened_read_only = True
     return connection
+
+
+def _second_reader(cursor: DBAPICursor) -> sqlite_native.Second | None:
+    """What opens a second read-only connection for an export's session: stopped with
+    the session's query (its progress check) or when the export says so; it never waits
+    for a lock (a writer waiting for one means no second reader)."""
+    session = cursor.connection
+    progress = getattr(session, "progress", None)
+    if progress is None:
+        return None
+
+    def second(path: str, stopped: Callable[[], bool]) -> sqlite3.Connection | None:
+        try:
+            connection = connect_sqlite(path, read_only=True, busy_s=0)
+        except sqlite3.Error:
+            return None
+        connection.set_progress_handler(
+            lambda: 1 if stopped() else progress(), EXPORT_PROGRESS_STEPS
+        )
+        return connection
+
+    return second
 
 
 def _end_transaction(connection: sqlite3.Connection, *, commit: bool) -> None:
@@ -426,6 +453,8 @@ class SqliteBackend(Backend):
             else None
         )
         connection.set_progress_handler(progress, PROGRESS_STEPS)
+        if isinstance(connection, SqliteConnection):
+            connection.progress = progress
         control.set_cancel_hook(connection.interrupt)
         cursor = connection.cursor()
         succeeded = False
@@ -435,6 +464,8 @@ class SqliteBackend(Backend):
         finally:
             control.set_cancel_hook(None)
             connection.set_progress_handler(None, 0)
+            if isinstance(connection, SqliteConnection):
+                connection.progress = None
             cursor.close()
             try:
                 _end_transaction(connection, commit=succeeded and not read_only)
@@ -497,7 +528,10 @@ class SqliteBackend(Backend):
     ) -> NativePlan | None:
         """SQLite writes NDJSON, JSON and CSV itself where its text is the contract's
         (``sqlite_native``)."""
-        return sqlite_native.plan(cursor.connection, statement, fmt)
+        progress = getattr(cursor.connection, "progress", None)
+        if progress is not None:
+            cursor.connection.set_progress_handler(progress, EXPORT_PROGRESS_STEPS)
+        return sqlite_native.plan(cursor.connection, statement, fmt, _second_reader(cursor))
 
     def server_version(self, connection: DBAPIConnection) -> str:
         # Counting sqlite_master makes SQLite read the file header, so a file that is not

@@ -28,22 +28,26 @@ is decided twice:
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from connector.backends.sqlite_ranges import RangeExport, csv_from_arrays, range_plan
 from connector.fastpath import Batches, NativePlan
 from connector.models import Column
 from connector.statements import BoundStatement
 from connector.values import csv_lines, csv_value, dumps
 
 ROWS_CTE = "_dc_rows"
+# Opens another read-only connection to a file (its path), stopping when asked (the callable).
+Second = Callable[[str, Callable[[], bool]], sqlite3.Connection | None]
 PROBE_VIEW = "_dc_probe"
 _REAL_MARK, _BLOB_MARK, _TEXT_MARK = "\x01", "\x02", "\x03"
 _COMPOUND = re.compile(r"\b(?:union|intersect|except)\b", re.I)
@@ -59,9 +63,18 @@ def _literal(text: str) -> str:
 
 def _clean_real(c: str) -> str:
     """True for a REAL whose SQLite text is the text orjson and ``repr`` write (-0.0 loses
-    its sign in SQLite's text; atan2 tells the two zeros apart)."""
+    its sign in SQLite's text; atan2 tells the two zeros apart).
+
+    First without making text: a REAL that is the nearest double to a decimal with at most
+    six places and 15 digits (``n / 1e6`` for the integer ``n`` it times a million makes)
+    is written with that decimal's digits at 15 digits (DBL_DIG), as prices are; only
+    other values pay for writing their 15-digit text and reading it back."""
+    quick = (
+        f"(abs({c}) BETWEEN 0.0001 AND 999999999.0 AND {c} * 1e6 = CAST({c} * 1e6 AS INTEGER) "
+        f"AND CAST({c} * 1e6 AS INTEGER) / 1e6 = {c})"
+    )
     return (
-        f"(abs({c}) BETWEEN 0.0001 AND 999999999999999.0 "
+        f"{quick} OR (abs({c}) BETWEEN 0.0001 AND 999999999999999.0 "
         f"AND {c} = CAST(CAST({c} AS TEXT) AS REAL)) OR ({c} = 0 AND atan2({c}, -1) > 0)"
     )
 
@@ -219,8 +232,71 @@ def _blob_refused(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.Error) and "cannot hold blob" in str(exc).lower()
 
 
-def plan(connection: Any, statement: BoundStatement, fmt: str) -> NativePlan | None:
-    """The plan for export ``fmt`` of ``statement`` on ``connection``, or None."""
+def _ndjson_batch(text: bytes, _rows: int) -> bytes:
+    """NDJSON lines of a batch SQLite wrote, marked REALs redone."""
+    if b'":["' in text:
+        text = b"\n".join(
+            [_json_fixed(line) if b'":["' in line else line for line in text.split(b"\n")]
+        )
+    return text + b"\n"
+
+
+def _csv_json_value(c: str, text_only: bool) -> str:
+    """CSV by way of a JSON array: NULL as an empty text, a REAL SQLite would write
+    differently as a control character (escaped in JSON, so the batch is redone); a column
+    that holds only text (or a BLOB, which the JSON functions refuse) is not looked at."""
+    if text_only:
+        return f"ifnull({c}, '')"
+    return f"iif(typeof({c}) = 'real', iif({_clean_real(c)}, {c}, char(1)), ifnull({c}, ''))"
+
+
+def _ranged(
+    connection: Any,
+    statement: BoundStatement,
+    fmt: str,
+    found: Probe,
+    trust_declared: bool,
+    second: Callable[[Callable[[], bool]], sqlite3.Connection | None] | None,
+) -> NativePlan | None:
+    """The plan reading a plain table scan in rowid ranges (``sqlite_ranges``), or None."""
+    names = [name for name, _ in found.columns]
+    aliases = [f"c{index}" for index in range(len(names))]
+    columns = [Column(name=name, type="unknown") for name in names]
+    finish: Callable[[bytes, int], bytes | None]
+    if fmt == "csv":
+        if len(names) < 2:  # one column: an empty text is written "" (csv_lines)
+            return None
+        values = (
+            _csv_json_value(c, trust_declared and _text_affinity(declared))
+            for (_, declared), c in zip(found.columns, aliases, strict=True)
+        )
+        text = f"json_array({', '.join(values)})"
+        finish = functools.partial(csv_from_arrays, width=len(names))
+        header = _header(names)
+    else:
+        pairs = ", ".join(
+            f"{_literal(name)}, {_json_value(c, trust_declared and _text_affinity(declared))}"
+            for (name, declared), c in zip(found.columns, aliases, strict=True)
+        )
+        text, finish, header = f"json_object({pairs})", _ndjson_batch, b""
+    ranges = range_plan(connection, statement.sql, names, text)
+    if ranges is None:
+        return None
+    export = RangeExport(ranges, columns, fmt, finish, header, second)
+    return NativePlan(
+        BoundStatement(ranges.span, None, statement.tables),
+        columns,
+        lambda _batches: iter(()),
+        retry_on_error=True,
+        stream=export.stream,
+    )
+
+
+def plan(
+    connection: Any, statement: BoundStatement, fmt: str, second: Second | None = None
+) -> NativePlan | None:
+    """The plan for export ``fmt`` of ``statement`` on ``connection``, or None; ``second``
+    opens another read-only connection to the same file, for a range export."""
     if fmt not in ("ndjson", "csv") or statement.params:
         return None
     if not _STARTS.match(statement.sql):
@@ -236,6 +312,14 @@ def plan(connection: Any, statement: BoundStatement, fmt: str) -> NativePlan | N
     if any(_converted(declared) for _, declared in found.columns):
         return None
     trust_declared = not found.names_views and not _COMPOUND.search(statement.sql)
+    if not connection.in_transaction:
+        # One snapshot for the plan's statements and, after a BLOB, the exact path's.
+        connection.execute("BEGIN")
+    if not found.names_views:
+        opener = None if second is None else functools.partial(second, path)
+        ranged = _ranged(connection, statement, fmt, found, trust_declared, opener)
+        if ranged is not None:
+            return ranged
     aliases = [f"c{index}" for index in range(len(names))]
     if fmt == "csv":
         alone = len(aliases) == 1
@@ -254,9 +338,6 @@ def plan(connection: Any, statement: BoundStatement, fmt: str) -> NativePlan | N
         text = f"CAST(json_object({pairs}) AS BLOB)"
         encoder = encode_ndjson
     head = f"WITH {ROWS_CTE}({', '.join(aliases)}) AS (\n{statement.sql}\n) SELECT"
-    if not connection.in_transaction:
-        # One snapshot for the plan's statement and, after a BLOB, the exact path's.
-        connection.execute("BEGIN")
     return NativePlan(
         BoundStatement(f"{head} {text} FROM {ROWS_CTE}", None, statement.tables),
         [Column(name=name, type="unknown") for name in names],
