@@ -27,6 +27,7 @@ from connector.models import ConnectionInput
 from connector.priority import DEMOTED_NICE, Lane, current_lane
 from connector.running import QueryControl, RunningQueries
 from connector.runtime import open_runtime
+from connector.service import QUICK_ROWS
 from tests.conftest import assert_error, wait_until
 
 pytestmark = pytest.mark.skipif(
@@ -36,10 +37,6 @@ pytestmark = pytest.mark.skipif(
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 # Long enough that the event loop's quick lane gives it back to a user-query thread, short
 # enough to end well before any demotion.
-MEDIUM = (
-    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) "
-    "SELECT count(*) FROM c"
-)
 DEMOTE_AFTER_S = 0.1
 GUARD_S = 60.0
 
@@ -48,7 +45,7 @@ def nice_of(tid: int) -> int | None:
     """Thread ``tid``'s nice value (field 19 of its stat line), None once it has ended."""
     try:
         stat = Path(f"/proc/self/task/{tid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # ended between the listing and the read
         return None
     return int(stat[stat.rindex(")") + 2 :].split()[16])
 
@@ -123,9 +120,12 @@ def test_a_long_query_is_demoted_and_can_be_cancelled_and_its_thread_retires(
     assert_error(posted.wait(), 499, "cancelled")
     # The demoted thread ends; the next query runs on another thread, at full priority.
     wait_until(lambda: nice_of(tid) is None, within_s=GUARD_S, what="the demoted thread ending")
-    answer = app.post("/connections/sample/query", json={"sql": MEDIUM})
+    # A limit past the quick lane's: the query runs on a user-query thread, and ends long
+    # before DEMOTE_AFTER_S, so its thread stays (a longer query's may be demoted too).
+    body = {"sql": "SELECT 1 AS one", "limit": QUICK_ROWS + 1}
+    answer = app.post("/connections/sample/query", json=body)
     assert answer.status_code == 200, answer.text
-    assert answer.json()["rows"] == [[200000]]
+    assert answer.json()["rows"] == [[1]]
     live = user_threads()
     assert live and tid not in live, live
     assert all(n == 0 for n in live.values()), live
@@ -158,14 +158,15 @@ def test_a_thread_that_was_not_demoted_is_reused() -> None:
 
 def test_a_demoted_thread_is_not_reused() -> None:
     threads = UserThreads()
-    ran_on: list[tuple[int, bool]] = []
+    ran_on: list[tuple[int, bool, int | None]] = []
 
     def work(demote: bool) -> None:
         lane = current_lane()
         assert lane is not None
         if demote:
             assert lane.demote(lane.task)
-        ran_on.append((threading.get_native_id(), lane.demoted))
+        tid = threading.get_native_id()
+        ran_on.append((tid, lane.demoted, nice_of(tid)))  # read while the thread runs
 
     async def three() -> None:
         await threads.run(work, False)
@@ -176,10 +177,9 @@ def test_a_demoted_thread_is_not_reused() -> None:
         anyio.run(three)
     finally:
         threads.close()
-    (first, _), (second, demoted), (third, after) = ran_on
-    assert first == second and demoted  # reused until demoted
-    assert third != second and not after  # then a fresh thread
-    assert nice_of(third) in (0, None)
+    (first, _, _), (second, demoted, lowered), (third, after, fresh) = ran_on
+    assert first == second and demoted and lowered == DEMOTED_NICE  # reused until demoted
+    assert third != second and not after and fresh == 0  # then a fresh thread
 
 
 def test_threads_without_a_lane_and_ended_queries_are_never_demoted() -> None:
