@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import queue
 import threading
 import time
@@ -48,6 +49,8 @@ from starlette.types import Receive
 
 from connector.priority import open_lane
 from connector.running import StopSignal, current_stop
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -254,25 +257,35 @@ async def run_user(
     *args: *Ts,
 ) -> T:
     """``work(*args)`` on the user limiter; with ``receive``, its queries are stopped in
-    the database if the client goes away before it ends."""
+    the database if the client goes away before it ends.
+
+    The watch on the client is a plain task, cancelled when the work ends: an anyio task
+    group's cancel formatted the repr of the task it cancelled from, on every request
+    (measured: 6% of the event loop's time on small network queries)."""
     signal = StopSignal()
     token = current_stop.set(signal)  # the worker thread runs in a copy of this context
-    failure: Exception | None = None
+    watch: asyncio.Task[None] | None = None
     try:
-        async with anyio.create_task_group() as group:
-            if receive is not None:
-                group.start_soon(stop_when_gone, receive, signal, pools)
-            try:
-                async with pools.user:
-                    result = await pools.threads.run(work, *args)
-            except Exception as exc:  # raised below, not wrapped in the group's ExceptionGroup
-                failure = exc
-            group.cancel_scope.cancel()
+        if receive is not None:
+            watch = asyncio.get_running_loop().create_task(
+                _watch(receive, signal, pools), name="client-watch"
+            )
+        async with pools.user:
+            return await pools.threads.run(work, *args)
     finally:
         current_stop.reset(token)
-    if failure is not None:
-        raise failure
-    return result
+        if watch is not None:
+            watch.cancel()
+
+
+async def _watch(receive: Receive, signal: StopSignal, pools: Pools) -> None:
+    """``stop_when_gone``, its failure logged (nobody awaits this task)."""
+    try:
+        await stop_when_gone(receive, signal, pools)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("stopping a query whose client left failed")
 
 
 async def run_control(pools: Pools, work: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
