@@ -222,32 +222,23 @@ NOT_RANGED = [
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("sql", RANGED)
-def test_range_export_writes_what_the_exact_path_writes(
+@pytest.mark.parametrize(
+    ("sql", "plain_scan"), [(sql, True) for sql in RANGED] + [(sql, False) for sql in NOT_RANGED]
+)
+def test_range_plans_are_made_for_plain_scans_only_and_write_what_the_exact_path_writes(
     client: TestClient,
     conn: str,
     monkeypatch: pytest.MonkeyPatch,
     ranged: list[bool],
     sql: str,
+    plain_scan: bool,
     fmt: str,
 ) -> None:
     fast = _export(client, sql, fmt)
-    assert ranged == [True]
-    assert fast == _exact(client, monkeypatch, sql, fmt)
-
-
-@pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("sql", NOT_RANGED)
-def test_statements_that_are_not_a_plain_scan_get_no_range_plan(
-    client: TestClient,
-    conn: str,
-    monkeypatch: pytest.MonkeyPatch,
-    ranged: list[bool],
-    sql: str,
-    fmt: str,
-) -> None:
-    fast = _export(client, sql, fmt)
-    assert True not in ranged
+    if plain_scan:
+        assert ranged == [True]
+    else:
+        assert True not in ranged
     assert fast == _exact(client, monkeypatch, sql, fmt)
 
 
