@@ -26,13 +26,15 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from connector.columnar import COLUMNAR_FORMATS
 from connector.errors import ConnectorError
 from connector.export import ExportFormat, encode, encode_rest
 from connector.models import Column
 from connector.query import STREAM_BATCH_ROWS, QueryJob, RowStream, _fail
 from connector.statements import BoundStatement
-from connector.values import csv_lines, csv_value
+from connector.values import csv_lines, csv_value, dumps
 
 # Marks a plan's statement puts in front of a value the database would write differently
 # from the exact path: a float's exact text, a BLOB's hex, or text that starts with a mark.
@@ -72,6 +74,28 @@ def unmark(value: Any) -> Any:
             return bytes.fromhex(rest)
         return rest
     return value
+
+
+# In a JSON line, a float the database would write differently: a one-string JSON array
+# holding its digits (no text value can become this: a string's quotes are escaped).
+JSON_REAL_MARK = b'":["'
+
+
+def redo_ndjson(data: bytes) -> bytes:
+    """NDJSON lines (joined by newlines) with every line that holds a marked float written
+    again by the exact rules, the float read from its digits."""
+    if JSON_REAL_MARK not in data:
+        return data
+    lines = data.split(b"\n")
+    return b"\n".join([_unmarked_line(line) if JSON_REAL_MARK in line else line for line in lines])
+
+
+def _unmarked_line(line: bytes) -> bytes:
+    record = orjson.loads(line)
+    for key, value in record.items():
+        if isinstance(value, list):
+            record[key] = float(value[0])
+    return dumps(record)
 
 
 def redo_csv(text: str) -> str:

@@ -42,7 +42,7 @@ from pymysql.constants import FIELD_TYPE
 from sqlglot import expressions as exp
 from sqlglot.errors import SqlglotError
 
-from connector.fastpath import Batches, NativePlan
+from connector.fastpath import JSON_REAL_MARK, Batches, NativePlan
 from connector.models import Column
 from connector.statements import BoundStatement
 from connector.values import dumps
@@ -66,7 +66,6 @@ _STRINGS = frozenset(
 )
 _DATES = frozenset({FIELD_TYPE.DATE, FIELD_TYPE.NEWDATE})
 _DATETIMES = frozenset({FIELD_TYPE.DATETIME, FIELD_TYPE.TIMESTAMP})
-_MARK = b'":["'
 
 
 def _name(name: str) -> str:
@@ -187,10 +186,10 @@ def encode_ndjson(batches: Batches, kinds: dict[str, int]) -> Iterator[bytes]:
     """The NDJSON body from rows of one JSON line each."""
     for batch in batches:
         data = b"\n".join([row[0] for row in batch])
-        if _MARK in data or b"\\u00" in data:
+        if JSON_REAL_MARK in data or b"\\u00" in data:
             data = b"\n".join(
                 [
-                    _fixed(line, kinds) if _MARK in line or b"\\u00" in line else line
+                    _fixed(line, kinds) if JSON_REAL_MARK in line or b"\\u00" in line else line
                     for line in data.split(b"\n")
                 ]
             )

@@ -37,10 +37,10 @@ from psycopg import errors as pg_errors
 from psycopg import pq
 from psycopg.postgres import types as pg_types
 
-from connector.fastpath import NativePlan, redo_csv
+from connector.fastpath import NativePlan, redo_csv, redo_ndjson
 from connector.models import Column
 from connector.statements import BoundStatement
-from connector.values import csv_lines, dumps
+from connector.values import csv_lines
 
 _OIDS = {info.name: info.oid for info in pg_types}
 CHUNK_BYTES = 1 << 18
@@ -276,16 +276,4 @@ def _chunk(parts: list[Any]) -> bytes:
 def _ndjson_chunk(parts: list[Any]) -> bytes:
     # COPY's text format doubles each backslash; a JSON line holds no other character it
     # escapes (PostgreSQL's JSON escapes control characters itself).
-    data = b"".join(parts).replace(b"\\\\", b"\\")
-    if b'":["' not in data:
-        return data
-    lines = data.decode().split("\n")
-    return "\n".join(_json_fixed(line) if '":["' in line else line for line in lines).encode()
-
-
-def _json_fixed(line: str) -> str:
-    record = orjson.loads(line)
-    for key, value in record.items():
-        if isinstance(value, list):
-            record[key] = float(value[0])
-    return dumps(record).decode()
+    return redo_ndjson(b"".join(parts).replace(b"\\\\", b"\\"))

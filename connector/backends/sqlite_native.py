@@ -27,9 +27,7 @@ is decided twice:
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -37,19 +35,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from connector.backends.sqlite_ranges import RangeExport, csv_from_arrays, range_plan
-from connector.fastpath import Batches, NativePlan
+from connector.fastpath import Batches, NativePlan, redo_csv, redo_ndjson
 from connector.models import Column
 from connector.statements import BoundStatement
-from connector.values import csv_lines, csv_value, dumps
+from connector.values import csv_lines
 
 ROWS_CTE = "_dc_rows"
 # Opens another read-only connection to a file (its path), stopping when asked (the callable).
 Second = Callable[[str, Callable[[], bool]], sqlite3.Connection | None]
 PROBE_VIEW = "_dc_probe"
-_REAL_MARK, _BLOB_MARK, _TEXT_MARK = "\x01", "\x02", "\x03"
 _COMPOUND = re.compile(r"\b(?:union|intersect|except)\b", re.I)
 _DEDUPLICATED = re.compile(r":\d+$")
 _STARTS = re.compile(
@@ -123,39 +118,11 @@ def _csv_value(c: str, alone: bool) -> str:
     )
 
 
-def _unmark(value: Any) -> Any:
-    if isinstance(value, str) and value and value[0] in "\x01\x02\x03":
-        mark, rest = value[0], value[1:]
-        if mark == _REAL_MARK:
-            return float(rest)
-        if mark == _BLOB_MARK:
-            return bytes.fromhex(rest)
-        return rest
-    return value
-
-
-def _json_fixed(line: bytes) -> bytes:
-    record = orjson.loads(line)
-    for key, value in record.items():
-        if isinstance(value, list):
-            record[key] = float(value[0])
-    return dumps(record)
-
-
 def encode_ndjson(batches: Batches) -> Iterator[bytes]:
     """The NDJSON body from rows of one JSON line each, as bytes (a BLOB: no UTF-8 decoding
     into ``str`` and encoding back)."""
     for batch in batches:
-        lines = [row[0] for row in batch]
-        data = b"\n".join(lines)
-        if b'":["' in data:
-            data = b"\n".join([_json_fixed(line) if b'":["' in line else line for line in lines])
-        yield data + b"\n"
-
-
-def _csv_fixed(line: str) -> str:
-    row = next(csv.reader(io.StringIO(line, newline="")))
-    return csv_lines([[csv_value(_unmark(value)) for value in row]])[:-1]
+        yield redo_ndjson(b"\n".join([row[0] for row in batch])) + b"\n"
 
 
 def csv_encoder(header: bytes) -> Any:
@@ -166,7 +133,7 @@ def csv_encoder(header: bytes) -> Any:
             data = b"\n".join(lines)
             if b"\x01" in data or b"\x02" in data or b"\x03" in data:
                 data = b"\n".join(
-                    _csv_fixed(line.decode()).encode()
+                    redo_csv(line.decode())[:-1].encode()
                     if any(m in line for m in (b"\x01", b"\x02", b"\x03"))
                     else line
                     for line in lines
@@ -234,11 +201,7 @@ def _blob_refused(exc: BaseException) -> bool:
 
 def _ndjson_batch(text: bytes, _rows: int) -> bytes:
     """NDJSON lines of a batch SQLite wrote, marked REALs redone."""
-    if b'":["' in text:
-        text = b"\n".join(
-            [_json_fixed(line) if b'":["' in line else line for line in text.split(b"\n")]
-        )
-    return text + b"\n"
+    return redo_ndjson(text) + b"\n"
 
 
 def _csv_json_value(c: str, text_only: bool) -> str:
