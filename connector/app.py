@@ -27,6 +27,7 @@ from connector import __version__, backends
 from connector.api import connections, health, home, kinds, openapi, queries, saved
 from connector.api import openbb as openbb_api
 from connector.api import tables as tables_api
+from connector.api.query_lane import QueryLane
 from connector.api.work import make_pools
 from connector.errors import (
     BadRequestError,
@@ -156,6 +157,8 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     openapi.document_kinds(app, backends.kinds())
     # /mcp: the MCP server (Streamable HTTP), behind the same guard as every path.
     app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint))
+    # First of all: small queries' requests skip FastAPI's routing (connector.api.query_lane).
+    app.router.routes.insert(0, QueryLane(app.router))
 
     app.add_middleware(
         GuardMiddleware,

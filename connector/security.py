@@ -62,7 +62,7 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 KEY_CHECK_THREADS = 4
 
 
-def _route_path(scope: Scope) -> str:
+def route_path(scope: Scope) -> str:
     """The path below ``root_path`` (uvicorn puts a proxy's prefix in front of it)."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
@@ -147,7 +147,7 @@ class GuardMiddleware:
             if scope["method"] == "OPTIONS" and cors and "access-control-request-method" in headers:
                 await self._preflight(send, cors, headers)
                 return
-            if _route_path(scope) not in OPEN_PATHS and scope["method"] != "OPTIONS":
+            if route_path(scope) not in OPEN_PATHS and scope["method"] != "OPTIONS":
                 await self._check_key(headers)
             if scope["method"] in BODY_METHODS:
                 self._check_body_headers(headers)

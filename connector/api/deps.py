@@ -22,9 +22,13 @@ async def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-async def get_connector(request: Request) -> Connector:
+def connector_of(request: Request) -> Connector:
     connector: Connector = request.app.state.runtime.connector
     return connector
+
+
+async def get_connector(request: Request) -> Connector:
+    return connector_of(request)
 
 
 async def get_workspace(request: Request) -> Workspace:
@@ -32,12 +36,16 @@ async def get_workspace(request: Request) -> Workspace:
     return workspace
 
 
-async def client_of(request: Request) -> str:
+def client_name(request: Request) -> str:
     """Who sent the request, for history: the page's origin, else the peer address."""
     origin = request.headers.get("origin")
     if origin:
         return origin[:200]
     return request.client.host if request.client else "unknown"
+
+
+async def client_of(request: Request) -> str:
+    return client_name(request)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

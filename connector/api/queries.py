@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import dataclasses
 from functools import partial
-from typing import Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from connector.api import openapi
-from connector.api.deps import ClientDep, ConnectorDep, JSONBytes, no_content
+from connector.api.deps import (
+    ClientDep,
+    ConnectorDep,
+    JSONBytes,
+    client_name,
+    connector_of,
+    no_content,
+)
 from connector.api.export_stream import ExportProducer, ExportResponse
 from connector.api.work import pools_of, run_control, run_user
 from connector.export import MEDIA_TYPES, ExportFormat
 from connector.models import NAME_PATTERN, HistoryEntry, QueryRequest, RunningQueryInfo
-from connector.wire import result_body
+from connector.wire import RowShape, result_body
 
 router = APIRouter(tags=["queries"], responses=openapi.KEYED)
 
@@ -32,14 +38,24 @@ ConnectionName = Path(pattern=NAME_PATTERN, description="The connection's name."
 async def run_query(
     request: QueryRequest,
     http: Request,
-    connector: ConnectorDep,
-    client: ClientDep,
     name: str = ConnectionName,
-    shape: Literal["rows", "records"] = Query("rows", description="Rows as arrays or objects."),
+    shape: RowShape = Query("rows", description="Rows as arrays or objects."),
 ) -> JSONBytes:
-    # A small read its kind can bound runs here, on the event loop, with no thread hop;
-    # anything else (or one that outgrew the bound) runs on a user-query thread, and a
-    # client that leaves before the answer stops it in the database.
+    # Most requests are answered by connector.api.query_lane before they get here; this
+    # route answers the rest (and says what is wrong with a request the lane passed on).
+    return await answer_query(http, name, request, shape)
+
+
+async def answer_query(
+    http: Request, name: str, request: QueryRequest, shape: RowShape
+) -> JSONBytes:
+    """Run ``request`` on connection ``name`` and answer with its rows in ``shape``.
+
+    A small read its kind can bound runs here, on the event loop, with no thread hop;
+    anything else (or one that outgrew the bound) runs on a user-query thread, and a
+    client that leaves before the answer stops it in the database."""
+    connector = connector_of(http)
+    client = client_name(http)
     pools = pools_of(http)
     result = pools.loop.run(connector.run_quick, name, request, client)
     if result is None:
