@@ -395,6 +395,17 @@ class Connector:
         assert result is not None
         return result
 
+    def may_run_quick(self, name: str, request: QueryRequest) -> bool:
+        """Whether ``run_quick`` could run ``request``: a short statement with a small
+        limit on a cached connection whose kind has a quick session (no I/O)."""
+        if len(request.sql) > QUICK_SQL_CHARS:
+            return False
+        limit = min(request.limit or self.settings.row_limit, self.settings.max_row_limit)
+        if limit > QUICK_ROWS:
+            return False
+        resolved = self._cached(name)
+        return resolved is not None and resolved[1].has_quick_session
+
     def run_quick(
         self, name: str, request: QueryRequest, client: str | None = None
     ) -> QueryResult | None:
@@ -405,14 +416,12 @@ class Connector:
         nothing here waits on the metadata store. The query is not listed among the
         running ones: it ends before this thread could answer a list or a cancel.
         """
-        if len(request.sql) > QUICK_SQL_CHARS:
-            return None
-        limit = min(request.limit or self.settings.row_limit, self.settings.max_row_limit)
-        if limit > QUICK_ROWS:
+        if not self.may_run_quick(name, request):
             return None
         resolved = self._cached(name)
-        if resolved is None or not resolved[1].has_quick_session:
+        if resolved is None:
             return None
+        limit = min(request.limit or self.settings.row_limit, self.settings.max_row_limit)
         started = time.time()
         job = self._run_job(name, request, client, None, started, lambda _name: resolved)
         return self._ran(job, started, None, lambda: run_quick(job, limit))

@@ -4,9 +4,11 @@ locked file) runs on a worker thread as before, cancellable, with one history en
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -156,21 +158,82 @@ def test_the_loop_budget_gives_small_reads_half_of_each_window_then_none() -> No
         now[0] += seconds
         return "ran"
 
-    budget = LoopBudget(window_s=0.05, share=0.5, clock=clock)
-    # 25 ms of a 50 ms window: two 10 ms reads and a third that crosses the allowance.
-    assert [budget.run(work, 0.010) for _ in range(3)] == ["ran", "ran", "ran"]
-    # Spent (30 ms): the rest of this window's reads go to a thread, and take no time here.
-    assert budget.run(work, 0.010) is None
-    assert now[0] == pytest.approx(0.030)
-    now[0] = 0.051  # a new window
-    assert budget.run(work, 0.010) == "ran"
-    # Time a read took counts even when it fails.
-    failing = LoopBudget(window_s=0.05, share=0.5, clock=clock)
+    async def scenario() -> None:
+        # No waiting allowed: past the share, a read is sent to a thread at once.
+        budget = LoopBudget(window_s=0.05, share=0.5, clock=clock, max_waiting=0)
+        # 25 ms of a 50 ms window: two 10 ms reads and a third that crosses the allowance.
+        assert [await budget.run_in_turn(work, 0.010) for _ in range(3)] == ["ran"] * 3
+        # Spent (30 ms): the rest of this window's reads go to a thread, taking no time here.
+        assert await budget.run_in_turn(work, 0.010) is None
+        assert now[0] == pytest.approx(0.030)
+        now[0] = 0.051  # a new window
+        assert await budget.run_in_turn(work, 0.010) == "ran"
+        # Time a read took counts even when it fails.
+        failing = LoopBudget(window_s=0.05, share=0.5, clock=clock, max_waiting=0)
 
-    def fails() -> None:
-        now[0] += 0.03
-        raise ValueError("bad SQL")
+        def fails() -> None:
+            now[0] += 0.03
+            raise ValueError("bad SQL")
 
-    with pytest.raises(ValueError):
-        failing.run(fails)
-    assert failing.run(work, 0.001) is None
+        with pytest.raises(ValueError):
+            await failing.run_in_turn(fails)
+        assert await failing.run_in_turn(work, 0.001) is None
+
+    asyncio.run(scenario())
+
+
+def test_past_the_budget_small_reads_wait_their_turn_on_the_loop_in_order() -> None:
+    """A read that finds the window spent waits for a later one (not a thread), in order
+    of arrival; past ``max_waiting`` waiting reads it gets None (a thread); a read
+    cancelled while waiting gives its place up, one cancelled once its turn had come
+    passes the turn on."""
+    from connector.api.work import LoopBudget
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        budget = LoopBudget(window_s=0.05, share=0.5, max_waiting=3)
+        ran: list[tuple[str, float]] = []
+
+        def work(label: str, seconds: float) -> str:
+            ran.append((label, loop.time()))
+            time.sleep(seconds)  # the read's own time on the loop
+            return label
+
+        started = loop.time()
+        assert await budget.run_in_turn(work, "first", 0.03) == "first"  # spends the window
+        waiting = [asyncio.ensure_future(budget.run_in_turn(work, f"w{i}", 0.03)) for i in range(3)]
+        await asyncio.sleep(0)
+        # Three wait already: the fourth is told to take a thread, at once.
+        assert await budget.run_in_turn(work, "late", 0.0) is None
+        cancelled = waiting.pop(1)
+        cancelled.cancel()
+        assert await asyncio.wait_for(asyncio.gather(*waiting), timeout=30) == ["w0", "w2"]
+        assert [label for label, _ in ran] == ["first", "w0", "w2"]
+        # Each waited for a window of its own: w0 needs one, and w2 the one after.
+        assert ran[1][1] - started >= 0.045
+        assert ran[2][1] - ran[1][1] >= 0.045
+        assert not budget._waiting
+
+    asyncio.run(scenario())
+
+
+def test_a_read_whose_turn_came_but_was_cancelled_passes_it_on() -> None:
+    from connector.api.work import LoopBudget
+
+    async def scenario() -> None:
+        budget = LoopBudget(window_s=0.05, share=0.5)
+        assert await budget.run_in_turn(time.sleep, 0.03) is None  # spent; sleep gives None
+        first = asyncio.ensure_future(budget.run_in_turn(lambda: "first"))
+        second = asyncio.ensure_future(budget.run_in_turn(lambda: "second"))
+        new_window = budget._new_window
+
+        def then_cancel_the_first() -> None:
+            new_window()  # gives the first its turn...
+            first.cancel()  # ...which it loses before it runs
+
+        budget._new_window = then_cancel_the_first  # type: ignore[method-assign]
+        assert await asyncio.wait_for(second, timeout=30) == "second"
+        assert first.cancelled()
+        assert not budget._waiting
+
+    asyncio.run(scenario())

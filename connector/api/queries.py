@@ -57,7 +57,9 @@ async def answer_query(
     connector = connector_of(http)
     client = client_name(http)
     pools = pools_of(http)
-    result = pools.loop.run(connector.run_quick, name, request, client)
+    result = None
+    if connector.may_run_quick(name, request):
+        result = await pools.loop.run_in_turn(connector.run_quick, name, request, client)
     if result is None:
         result = await run_user(pools, http.receive, connector.run, name, request, client)
     return JSONBytes(result_body(result, shape))
