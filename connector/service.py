@@ -398,13 +398,21 @@ class Connector:
     def may_run_quick(self, name: str, request: QueryRequest) -> bool:
         """Whether ``run_quick`` could run ``request``: a short statement with a small
         limit on a cached connection whose kind has a quick session (no I/O)."""
+        return self._quick(name, request) is not None
+
+    def _quick(
+        self, name: str, request: QueryRequest
+    ) -> tuple[tuple[ConnectionSpec, Backend, Engine], int] | None:
+        """The cached connection and the row limit ``run_quick`` would use, or None."""
         if len(request.sql) > QUICK_SQL_CHARS:
-            return False
+            return None
         limit = min(request.limit or self.settings.row_limit, self.settings.max_row_limit)
         if limit > QUICK_ROWS:
-            return False
+            return None
         resolved = self._cached(name)
-        return resolved is not None and resolved[1].has_quick_session
+        if resolved is None or not resolved[1].has_quick_session:
+            return None
+        return resolved, limit
 
     def run_quick(
         self, name: str, request: QueryRequest, client: str | None = None
@@ -416,12 +424,10 @@ class Connector:
         nothing here waits on the metadata store. The query is not listed among the
         running ones: it ends before this thread could answer a list or a cancel.
         """
-        if not self.may_run_quick(name, request):
+        quick = self._quick(name, request)
+        if quick is None:
             return None
-        resolved = self._cached(name)
-        if resolved is None:
-            return None
-        limit = min(request.limit or self.settings.row_limit, self.settings.max_row_limit)
+        resolved, limit = quick
         started = time.time()
         job = self._run_job(name, request, client, None, started, lambda _name: resolved)
         return self._ran(job, started, None, lambda: run_quick(job, limit))

@@ -34,8 +34,8 @@ _PATH = re.compile(r"/connections/([^/]+)/query")
 # before a final newline, which the route's own check (pydantic's) refuses.
 _NAME = re.compile(NAME_PATTERN.removeprefix("^").removesuffix("$"))
 _SHAPES: dict[bytes, RowShape] = {b"": "rows", b"shape=rows": "rows", b"shape=records": "records"}
-# Set on a request the lane handed on, so that the router's second pass skips the lane.
 _INT64 = 2.0**63
+# Set on a request the lane handed on, so that the router's second pass skips the lane.
 _HANDED_ON = "connector.query_lane.handed_on"
 _SHAPE = "connector.query_lane.shape"
 
