@@ -5,11 +5,15 @@ the same because it runs the exact path; the tests also check which path ran."""
 
 from __future__ import annotations
 
+import math
+import random
 import sqlite3
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -174,6 +178,47 @@ def test_sqlite_plan_values_match_the_contract(client: TestClient, conn: str) ->
         b'{"id":4,"r":5.0,"b":null,"x":"YmxvYiBpbiBhbnkgY29sdW1u"}',
         b'{"id":6,"r":0.3333333333333333,"b":null,"x":1e+300}',
     ]
+
+
+# REALs at the edges of the plan's check that SQLite's text is the contract's.
+EDGE_REALS = [
+    0.29, -0.29, 0.1 + 0.2, 0.0001, -0.0001, 0.00009999999999999999, 0.000123456,
+    0.0001234567, 999999999.0, -999999999.0, 999999999.000001, 999999999.0000001,
+    1000000000.0, 123456789.123456, 123456789.1234567, 2.675, 1.0000000000000002,
+    4503599627370497.0, 5e-324, 1e-7, 0.0, -0.0, 1.5, 12345678.9, 1e15, 1e16, 2.5e-300,
+]  # fmt: skip
+
+
+def test_sqlite_reals_the_plan_lets_sqlite_write_are_the_contracts_text() -> None:
+    """Every REAL that ``_clean_real`` passes is written by SQLite's JSON as orjson writes
+    it: edge values, random decimals of up to eight places, random doubles, read from a
+    table and through a view whose column has TEXT affinity (where SQLite would compare
+    a REAL with a number as their 15-digit texts)."""
+    rng = random.Random(13)
+    values = list(EDGE_REALS)
+    values += [rng.randint(-(10**15), 10**15) / 10 ** rng.randint(0, 8) for _ in range(20_000)]
+    doubles = (
+        struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0] for _ in range(5_000)
+    )
+    values += [value for value in doubles if math.isfinite(value)]
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE reals (v REAL)")
+    db.executemany("INSERT INTO reals VALUES (?)", [(value,) for value in values])
+    db.execute("CREATE TABLE words (v TEXT)")
+    db.execute("CREATE VIEW texty AS SELECT v FROM words UNION ALL SELECT v FROM reals")
+    # The trap is there: compared with v as is, 0.1 + 0.2 equals its six-place rounding.
+    trap = dict(db.execute("SELECT v, round(v * 1e6) / 1e6 = v FROM texty").fetchall())
+    assert trap[0.1 + 0.2] == 1
+    for source in ("reals", "texty"):
+        rows = db.execute(
+            f"SELECT v, {sqlite_native._clean_real('v')}, json_array(v) FROM {source}"
+        )
+        passed = 0
+        for value, clean, text in rows:
+            if clean:
+                passed += 1
+                assert text == f"[{orjson.dumps(value).decode()}]", value
+        assert passed > 20_000  # the decimals, nearly all of them
 
 
 def test_sqlite_plan_with_a_semicolon_falls_back_when_sqlite_refuses_the_wrapping(

@@ -5,7 +5,9 @@ limiter of ``connector.api.work``, never from the user or default pools): it ope
 stream (the statement runs and its first batch is read there), then encodes chunk after
 chunk into a bounded channel. The response reads the channel on the event loop, so a
 slow client holds the producer back (``BUFFER_CHUNKS`` chunks at most in memory) and no
-thread is taken per batch. An export waiting for a database connection waits on its own
+thread is taken per batch. Handing a chunk over does not wait for the event loop: the
+producer waits only while the channel is full, so it makes the next batch while the loop
+sends the last one. An export waiting for a database connection waits on its own
 thread, holding none that other work needs.
 
 The client going away, while the export opens or while it streams, is seen on the event
@@ -16,17 +18,17 @@ the producer stops at its next chunk and releases the connection.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import functools
 import logging
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
-import anyio.from_thread
-import anyio.lowlevel
 import anyio.to_thread
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -53,6 +55,89 @@ OPENED = _Opened()
 Item = bytes | _Opened | BaseException
 
 
+class _Channel:
+    """Chunks from one producer thread to the event loop, at most ``size`` waiting.
+
+    The thread's ``put`` hands a chunk to the loop without waiting for it to run (a call
+    scheduled on the loop, in order) and waits only while ``size`` chunks are unread; the
+    loop's ``get`` waits for the next chunk. Closing the reading end wakes a waiting
+    producer, whose ``put`` then raises ``_Closed``."""
+
+    def __init__(self, size: int) -> None:
+        self._room = threading.Semaphore(size)
+        self._items: deque[Item] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._arrived: asyncio.Event | None = None
+        self._ended = False  # the producer sent its last item
+        self._closed = False  # the reader is gone
+
+    def bind(self) -> None:
+        """Called on the event loop before the producer starts."""
+        self._loop = asyncio.get_running_loop()
+        self._arrived = asyncio.Event()
+
+    # the producer's thread
+
+    def put(self, item: Item) -> None:
+        self._room.acquire()
+        if self._closed:
+            self._room.release()  # for the next put, which raises too
+            raise _Closed()
+        self._call_soon(self._arrive, item)
+
+    def end(self, on_loop: Callable[[], None]) -> None:
+        """No more items; ``on_loop`` runs on the event loop once the last one is queued."""
+        self._call_soon(self._finish, on_loop)
+
+    def _call_soon(self, callback: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError as exc:  # the event loop is closed: the server stopped
+            raise _Closed() from exc
+
+    # the event loop
+
+    def _arrive(self, item: Item) -> None:
+        assert self._arrived is not None
+        if self._closed:
+            self._room.release()
+            return
+        self._items.append(item)
+        self._arrived.set()
+
+    def _finish(self, on_loop: Callable[[], None]) -> None:
+        assert self._arrived is not None
+        self._ended = True
+        self._arrived.set()
+        on_loop()
+
+    async def get(self) -> Item:
+        """The next item; ``_Closed()`` once the producer ended or the reader closed."""
+        assert self._arrived is not None
+        while not self._items:
+            if self._ended or self._closed:
+                return _Closed()
+            self._arrived.clear()
+            await self._arrived.wait()
+        if self._closed:
+            return _Closed()
+        self._room.release()
+        return self._items.popleft()
+
+    def close(self) -> None:
+        """The reader is gone: drop what waits and wake the producer."""
+        if self._closed:
+            return
+        self._closed = True
+        for _ in range(len(self._items)):
+            self._room.release()
+        self._items.clear()
+        self._room.release()
+        if self._arrived is not None:
+            self._arrived.set()
+
+
 class ExportProducer:
     """One export: its own thread making the bytes, a bounded channel to the response."""
 
@@ -63,17 +148,14 @@ class ExportProducer:
         self._pools = pools
         self._places = pools.exports(connection)
         self.signal = StopSignal()
-        send, receive = anyio.create_memory_object_stream[Item](BUFFER_CHUNKS)
-        self._send: MemoryObjectSendStream[Item] = send
-        self._receive: MemoryObjectReceiveStream[Item] = receive
-        self._token: Any = None
+        self._channel = _Channel(BUFFER_CHUNKS)
 
     # the event loop's side ----------------------------------------------------------------
 
     async def open(self, receive: Receive) -> None:
         """Start the producer and wait until the export has opened; raises the error of a
         statement that fails, and stops it if the client leaves meanwhile."""
-        self._token = anyio.lowlevel.current_token()
+        self._channel.bind()
         context = contextvars.copy_context()  # carries the caller, for history
         context.run(current_stop.set, self.signal)
         async with anyio.create_task_group() as group:
@@ -85,7 +167,7 @@ class ExportProducer:
                 target=context.run, args=(self._produce,), name="export", daemon=True
             )
             thread.start()
-            first = await self._next()
+            first = await self._channel.get()
             group.cancel_scope.cancel()
         if isinstance(first, BaseException):
             self.release()
@@ -101,18 +183,12 @@ class ExportProducer:
 
     def release(self) -> None:
         """Close the reading end: the producer stops at its next chunk."""
-        self._receive.close()
-
-    async def _next(self) -> Item:
-        try:
-            return await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            return _Closed()
+        self._channel.close()
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The export's bytes; raises the error that ended it early."""
         while True:
-            item = await self._next()
+            item = await self._channel.get()
             if isinstance(item, _Closed):
                 return
             if isinstance(item, BaseException):
@@ -130,9 +206,9 @@ class ExportProducer:
             self._end(exc)
             return
         try:
-            self._put(OPENED)
+            self._channel.put(OPENED)
             for chunk in stream.chunks():
-                self._put(chunk)
+                self._channel.put(chunk)
         except _Closed:
             pass
         except Exception as exc:  # a ConnectorError from the stream: ends the response
@@ -143,30 +219,18 @@ class ExportProducer:
             finally:
                 self._end(last)
 
-    def _put(self, item: Item) -> None:
-        """Hand ``item`` to the response, waiting while the channel is full."""
-        try:
-            anyio.from_thread.run(self._send.send, item, token=self._token)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, RuntimeError) as exc:
-            raise _Closed() from exc
-
     def _end(self, error: BaseException | None) -> None:
-        """Send the error that ended the export (if any), close the channel and give the
-        export's place back."""
-        try:
-            anyio.from_thread.run(self._finish, error, token=self._token)
-        except RuntimeError:  # the event loop is gone: the server stopped
-            log.debug("an export ended after the event loop")
-
-    async def _finish(self, error: BaseException | None) -> None:
+        """Send the error that ended the export (if any), end the channel and give the
+        export's place back (on the event loop, after the chunks before it)."""
         try:
             if error is not None:
-                await self._send.send(error)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                self._channel.put(error)
+        except _Closed:
             pass
-        finally:
-            self._send.close()
-            self._places.release_on_behalf_of(self)
+        try:
+            self._channel.end(functools.partial(self._places.release_on_behalf_of, self))
+        except _Closed:
+            log.debug("an export ended after the event loop")
 
 
 class ExportResponse(StreamingResponse):

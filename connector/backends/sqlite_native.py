@@ -61,13 +61,13 @@ def _clean_real(c: str) -> str:
     its sign in SQLite's text; atan2 tells the two zeros apart).
 
     First without making text: a REAL that is the nearest double to a decimal with at most
-    six places and 15 digits (``n / 1e6`` for the integer ``n`` it times a million makes)
-    is written with that decimal's digits at 15 digits (DBL_DIG), as prices are; only
-    other values pay for writing their 15-digit text and reading it back."""
-    quick = (
-        f"(abs({c}) BETWEEN 0.0001 AND 999999999.0 AND {c} * 1e6 = CAST({c} * 1e6 AS INTEGER) "
-        f"AND CAST({c} * 1e6 AS INTEGER) / 1e6 = {c})"
-    )
+    six places and 15 digits (``m / 1e6`` for the whole number ``m`` that ``round`` makes
+    of it times a million) is written with that decimal's digits at 15 digits (DBL_DIG),
+    as prices are; only other values pay for writing their 15-digit text and reading it
+    back. (Rounding rather than truncating: a million times 0.29 is a hair under 290,000.
+    ``+c`` has no affinity: a column of TEXT affinity, as a view's can be, would make SQLite
+    compare the two as their 15-digit texts.)"""
+    quick = f"(round({c} * 1e6) / 1e6 = +{c} AND abs({c}) BETWEEN 0.0001 AND 999999999.0)"
     return (
         f"{quick} OR (abs({c}) BETWEEN 0.0001 AND 999999999999999.0 "
         f"AND {c} = CAST(CAST({c} AS TEXT) AS REAL)) OR ({c} = 0 AND atan2({c}, -1) > 0)"
