@@ -448,3 +448,37 @@ def test_a_client_leaving_a_range_export_releases_the_file(live: tuple[LiveServe
             e for e in http.get("/history?limit=5").json() if e["sql"] == "SELECT * FROM big"
         ]
         assert [e["outcome"] for e in entries] == ["cancelled"], entries
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    ("sql", "rows"),
+    [
+        ("SELECT * FROM mix", ROWS),  # texts with newlines, CRs and U+2028: escaped in JSON
+        ("SELECT * FROM mix WHERE t LIKE '%,%' OR r > 100 OR x IS NULL", None),
+        ("SELECT * FROM sparse", 7_007),
+        ("SELECT * FROM gaps", ROWS),
+        ("SELECT * FROM empty", 0),
+    ],
+)
+def test_a_range_export_counts_the_rows_it_wrote(
+    client: TestClient,
+    conn: str,
+    ranged: list[bool],
+    ranged_db: Path,
+    sql: str,
+    rows: Any,
+    fmt: str,
+) -> None:
+    """A span's rows are counted from its lines; history has the count the database has."""
+    if rows is None:
+        with sqlite3.connect(ranged_db) as db:
+            rows = db.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+    body = _export(client, sql, fmt)
+    assert ranged == [True]
+    lines = body.count(b"\n") - (1 if fmt == "csv" else 0)  # the header
+    entry = next(e for e in client.get("/history?limit=20").json() if e["sql"] == sql)
+    assert entry["outcome"] == "ok"
+    assert entry["row_count"] == rows
+    if fmt == "ndjson":
+        assert lines == rows
