@@ -59,6 +59,8 @@ async def answer_query(
     pools = pools_of(http)
     result = None
     if connector.may_run_quick(name, request):
+        # run_quick looks again: while this read waited for its turn, the connection may
+        # have been edited or removed.
         result = await pools.loop.run_in_turn(connector.run_quick, name, request, client)
     if result is None:
         result = await run_user(pools, http.receive, connector.run, name, request, client)
