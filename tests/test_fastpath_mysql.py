@@ -6,6 +6,7 @@ still runs, by the exact path; each test checks which path ran."""
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 from collections.abc import Iterator
@@ -43,6 +44,25 @@ DATETIMES = [
 ]  # fmt: skip
 ROWS = 24
 MANY = 12_000
+# Around where MariaDB's text of a double turns to an exponent (1e15) or the plan marks
+# small values (1e-5), and whole numbers on both sides.
+BOUNDARY_REALS = [
+    1e15, -1e15, 999999999999999.9, 999999999999999.0, 9.999999999999998e14, 1e14,
+    1e15 + 2, 1e-5, -1e-5, 1.0000000000000002e-5, 9.999999999999999e-6, 1e-4, 0.5,
+    123456789012345.67, 4503599627370496.0, 4503599627370495.5, 3.4e38, 1.1754943508222875e-38,
+    2.2250738585072014e-308, 5e-324, 1.7976931348623157e308, 0.1, 1 / 3, 2 / 3 * 1e14,
+]  # fmt: skip
+
+
+def random_reals(count: int) -> list[float]:
+    """Doubles across every magnitude the plan writes itself and past both ends."""
+    chooser = random.Random(13)
+    found = []
+    for _ in range(count):
+        value = chooser.uniform(1, 10) * 10 ** chooser.randint(-8, 17)
+        digits = chooser.choice([None, 0, 2, 6])
+        found.append(value if digits is None else round(value, digits))
+    return [value if index % 3 else -value for index, value in enumerate(found)]
 
 
 def admin() -> Any:
@@ -103,6 +123,13 @@ def database() -> Iterator[str]:
             "INSERT INTO many VALUES (%s, %s, %s)",
             [(i, f"row {i}", i / 7) for i in range(1, MANY + 1)],
         )
+        cur.execute("CREATE TABLE reals (id INT PRIMARY KEY, f DOUBLE, g FLOAT)")
+        cur.executemany(
+            "INSERT INTO reals VALUES (%s, %s, %s)",
+            [(i, v, v) for i, v in enumerate(BOUNDARY_REALS + random_reals(5000))],
+        )
+        cur.execute("SELECT COUNT(*) FROM reals WHERE ABS(g) >= 1e15 OR ABS(f) < 1e-5")
+        assert cur.fetchone()[0] > 100, "the random values reach past both ends"
     yield name
     with root.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
@@ -165,6 +192,8 @@ FAST = [
     "SELECT * FROM many",
     "SELECT * FROM (SELECT id, t FROM many ORDER BY id DESC LIMIT 7000) AS w",
     "SELECT 1 AS a UNION ALL SELECT 2.5",
+    "SELECT * FROM reals",
+    "SELECT id, f / 3 AS f3, g / 7 AS g7, -f AS minus FROM reals",
 ]
 EXACT = [
     "SELECT * FROM v ORDER BY id",  # TIME, YEAR and BIT columns
