@@ -78,11 +78,15 @@ def _timestamp(c: str) -> str:
     # ISO text with a T and, when there is a fraction, the six digits isoformat writes.
     # The text is made once per value (a test for the fraction that does not make it:
     # measured, half the cost of looking for the point in the text). The range leaves
-    # out the infinities (and years PostgreSQL writes otherwise) without isfinite().
+    # out the infinities (and years PostgreSQL writes otherwise) without isfinite(). The
+    # fraction PostgreSQL writes (1 to 6 digits) is padded by appending zeros and cutting
+    # at 26 characters with an explicit varchar(26) cast, which SQL defines to truncate:
+    # 0.06 s a million rows, against 0.17 s for rpad().
     text = f"replace({c}::text, ' ', 'T')"
     return (
         f"CASE WHEN {c} >= '0001-01-01' AND {c} < '10000-01-01' THEN "
-        f"CASE WHEN date_trunc('second', {c}) = {c} THEN {text} ELSE rpad({text}, 26, '0') END "
+        f"CASE WHEN date_trunc('second', {c}) = {c} THEN {text} "
+        f"ELSE ({text} || '00000')::varchar(26) END "
         f"ELSE {c}::text END"
     )
 
