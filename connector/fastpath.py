@@ -81,10 +81,17 @@ def unmark(value: Any) -> Any:
 JSON_REAL_MARK = b'":["'
 
 
+def has_marked_real(data: bytes) -> bool:
+    """Whether NDJSON ``data`` may hold a marked float. A bracket alone is looked for
+    first: one byte is found at memory speed, and most chunks hold none, while the whole
+    mark (which starts with a quote, found after every key) took 0.065 s a million rows."""
+    return b"[" in data and JSON_REAL_MARK in data
+
+
 def redo_ndjson(data: bytes) -> bytes:
     """NDJSON lines (joined by newlines) with every line that holds a marked float written
     again by the exact rules, the float read from its digits."""
-    if JSON_REAL_MARK not in data:
+    if not has_marked_real(data):
         return data
     lines = data.split(b"\n")
     return b"\n".join([_unmarked_line(line) if JSON_REAL_MARK in line else line for line in lines])

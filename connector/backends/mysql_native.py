@@ -42,7 +42,7 @@ from pymysql.constants import FIELD_TYPE
 from sqlglot import expressions as exp
 from sqlglot.errors import SqlglotError
 
-from connector.fastpath import JSON_REAL_MARK, Batches, NativePlan
+from connector.fastpath import JSON_REAL_MARK, Batches, NativePlan, has_marked_real
 from connector.models import Column
 from connector.statements import BoundStatement
 from connector.values import dumps
@@ -196,7 +196,7 @@ def encode_ndjson(batches: Batches, kinds: dict[str, int]) -> Iterator[bytes]:
     """The NDJSON body from rows of one JSON line each."""
     for batch in batches:
         data = b"\n".join([row[0] for row in batch])
-        if JSON_REAL_MARK in data or b"\\u00" in data:
+        if has_marked_real(data) or (b"\\" in data and b"\\u00" in data):
             data = b"\n".join(
                 [
                     _fixed(line, kinds) if JSON_REAL_MARK in line or b"\\u00" in line else line

@@ -285,5 +285,8 @@ def _chunk(data: bytes) -> bytes:
 
 def _ndjson_chunk(data: bytes) -> bytes:
     # COPY's text format doubles each backslash; a JSON line holds no other character it
-    # escapes (PostgreSQL's JSON escapes control characters itself).
-    return redo_ndjson(data.replace(b"\\\\", b"\\"))
+    # escapes (PostgreSQL's JSON escapes control characters itself). Most chunks hold no
+    # backslash, and replace() copies the chunk even then.
+    if b"\\" in data:
+        data = data.replace(b"\\\\", b"\\")
+    return redo_ndjson(data)
