@@ -123,10 +123,13 @@ def database() -> Iterator[str]:
             "INSERT INTO many VALUES (%s, %s, %s)",
             [(i, f"row {i}", i / 7) for i in range(1, MANY + 1)],
         )
-        cur.execute("CREATE TABLE reals (id INT PRIMARY KEY, f DOUBLE, g FLOAT)")
+        cur.execute(
+            "CREATE TABLE reals (id INT PRIMARY KEY, f DOUBLE, g FLOAT, "
+            "f2 DOUBLE(30,2), g3 FLOAT(12,3), f9 DOUBLE(40,9))"
+        )
         cur.executemany(
-            "INSERT INTO reals VALUES (%s, %s, %s)",
-            [(i, v, v) for i, v in enumerate(BOUNDARY_REALS + random_reals(5000))],
+            "INSERT IGNORE INTO reals VALUES (%s, %s, %s, %s, %s, %s)",
+            [(i, v, v, v, v, v) for i, v in enumerate(BOUNDARY_REALS + random_reals(5000))],
         )
         cur.execute("SELECT COUNT(*) FROM reals WHERE ABS(g) >= 1e15 OR ABS(f) < 1e-5")
         assert cur.fetchone()[0] > 100, "the random values reach past both ends"
@@ -182,7 +185,7 @@ FAST = [
     f"SELECT {PLAIN} FROM v",
     f"SELECT {PLAIN} FROM v WHERE id < 100 LIMIT 30",
     "SELECT id, f / 3 AS third, g + 0 AS widened, d * 1 AS d_again, CONCAT(t, '!') AS t2, "
-    "NULL + 1 AS nothing, CAST('x' AS BINARY) AS bin, "
+    "NULL + 0e0 AS nothing, CAST('x' AS BINARY) AS bin, "
     "NOW(6) > dt AS cmp, DATE(dt) AS day, `é ``odd`` \"key\"`, `back\\slash 'q'` FROM "
     "(SELECT *, 1 AS `é ``odd`` \"key\"`, 2 AS `back\\slash 'q'` FROM v) AS w",
     "WITH w AS (SELECT id, t FROM v WHERE id > 3) SELECT * FROM w -- comment",
@@ -192,8 +195,12 @@ FAST = [
     "SELECT * FROM many",
     "SELECT * FROM (SELECT id, t FROM many ORDER BY id DESC LIMIT 7000) AS w",
     "SELECT 1 AS a UNION ALL SELECT 2.5",
-    "SELECT * FROM reals",
-    "SELECT id, f / 3 AS f3, g / 7 AS g7, -f AS minus FROM reals",
+    "SELECT id, f, g FROM reals",
+    "SELECT id, f / 3 AS f3, g / 7 AS g7, -f AS minus, f2 + 0e0 AS widened, "
+    "ROUND(f, 2) + 0e0 AS rounded FROM reals",
+    # materialized (the GROUP BY): a DOUBLE without fixed decimals keeps its value
+    "SELECT id % 7 AS k, SUM(f) AS s, AVG(f) AS a, MAX(g) AS m, MIN(f / 3) AS third "
+    "FROM reals GROUP BY id % 7",
 ]
 EXACT = [
     "SELECT * FROM v ORDER BY id",  # TIME, YEAR and BIT columns
@@ -209,6 +216,15 @@ EXACT = [
     "SELECT id, t FROM many UNION ALL SELECT 0, 'x' ORDER BY 1 DESC",
     "(SELECT id, t FROM many ORDER BY id DESC)",
     "(SELECT id, t FROM many ORDER BY id DESC LIMIT 7000)",
+    # a DOUBLE or FLOAT with a fixed number of decimals: MariaDB sends "12.50", and a
+    # materialized derived table can change the value (the AVG over DOUBLE(30,2))
+    "SELECT * FROM reals",
+    "SELECT id, f2 / 3 AS f2d FROM reals",
+    "SELECT NULL + 1 AS n",
+    "SELECT id, ROUND(f, 2) AS r2, ROUND(f, 0) AS r0, TRUNCATE(f, 4) AS t4, "
+    "ROUND(f, 20) AS r20, ROUND(g, 1) AS g1, f2 * 1 AS f2x FROM reals",
+    "SELECT id % 7 AS k, SUM(f2) AS s2, AVG(f2) AS a2, MAX(ROUND(f, 3)) AS m3 "
+    "FROM reals GROUP BY id % 7",
 ]
 
 

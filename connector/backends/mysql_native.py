@@ -17,7 +17,11 @@ means no plan.
 - DOUBLE and FLOAT: MariaDB sends the shortest digits, the text PyMySQL parses in the
   exact path; in fixed notation it is orjson's text (with ``.0`` added to whole numbers)
   except below 1e-5, where orjson writes an exponent: those and MariaDB's own exponents
-  (a DOUBLE's from 1e15 up) are marked;
+  (a DOUBLE's from 1e15 up) are marked. One with a fixed number of decimals (``DOUBLE(10,2)``,
+  ``ROUND(c, 2)``, the ``SUM`` of such a column) means no plan: MariaDB sends ``12.50``,
+  and wrapped in a derived table that is materialized (a ``GROUP BY``) the value can even
+  change (an ``AVG`` over ``DOUBLE(30,2)`` came back as 1e17 where the statement alone
+  gives 3.3e27);
 - DECIMAL: MariaDB's text is the exact path's unless it is below 1e-6 (where ``Decimal``
   alone would write ``1.00E-8``): those are marked and written by the exact path;
 - DATE, DATETIME and TIMESTAMP as ``2024-05-01T13:45:00`` (six digits of microseconds only
@@ -48,6 +52,9 @@ from connector.statements import BoundStatement
 from connector.values import dumps
 
 BINARY_CHARSET = 63
+# A DOUBLE's or FLOAT's scale when it has no fixed number of decimals (MariaDB's
+# NOT_FIXED_DEC): its text has the shortest digits; any other scale means no plan.
+NOT_FIXED_DECIMALS = 31
 _INTEGERS = frozenset(
     {FIELD_TYPE.TINY, FIELD_TYPE.SHORT, FIELD_TYPE.LONG, FIELD_TYPE.LONGLONG, FIELD_TYPE.INT24}
 )
@@ -100,6 +107,8 @@ def _expression(field: Any, c: str) -> str | None:
     if kind in _INTEGERS:
         return f"COALESCE(CAST({c} AS CHAR), 'null')"
     if kind in _FLOATS:
+        if field.scale != NOT_FIXED_DECIMALS:
+            return None
         return _float(c, single=kind == FIELD_TYPE.FLOAT)
     if kind in _DECIMALS:
         text = f"CAST({c} AS CHAR)"
