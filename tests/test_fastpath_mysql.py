@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from connector.backends import mysql_native
 from connector.backends.mysql import MysqlBackend
+from connector.statements import BoundStatement
 from tests import netdb
 from tests.conftest import require_service, wait_until
 
@@ -201,6 +202,9 @@ FAST = [
     # materialized (the GROUP BY): a DOUBLE without fixed decimals keeps its value
     "SELECT id % 7 AS k, SUM(f) AS s, AVG(f) AS a, MAX(g) AS m, MIN(f / 3) AS third "
     "FROM reals GROUP BY id % 7",
+    "SELECT id % 5 AS k, SUM(d) AS sd, AVG(d) AS ad, AVG(d2) AS ad2, SUM(big) AS sb, "
+    "AVG(big) AS ab, MAX(dt) AS mdt, MIN(dt3) AS mdt3, MIN(t) AS mt, GROUP_CONCAT(c) AS gc, "
+    "COUNT(*) AS n, MAX(f) AS mf, STD(f) AS sf, MAX(dd) AS mdd, MAX(b) AS mb FROM v GROUP BY id % 5",
 ]
 EXACT = [
     "SELECT * FROM v ORDER BY id",  # TIME, YEAR and BIT columns
@@ -255,6 +259,33 @@ def test_mariadb_plan_with_parameters_runs_the_exact_path(
     body = _export(client, sql, {"n": 2})
     assert plans == [False]
     assert body == _exact(client, monkeypatch, sql, {"n": 2})
+
+
+@pytest.mark.parametrize(
+    "mode", ["ANSI,NO_BACKSLASH_ESCAPES", "ORACLE", "MSSQL,PIPES_AS_CONCAT", "NO_ZERO_IN_DATE"]
+)
+def test_mariadb_plan_writes_the_same_lines_under_any_sql_mode(database: str, mode: str) -> None:
+    """The server's sql_mode is the DBA's: double quotes as identifiers, backslashes as
+    plain characters, ``||`` as concatenation, CONCAT skipping NULLs (ORACLE) must not
+    change a line. The lines under the default mode are the exact path's (above)."""
+    connection = admin()
+    try:
+        with connection.cursor() as cur:
+            cur.execute(f"USE `{database}`")
+            sql = f"SELECT {PLAIN} FROM v"
+
+            def lines(sql_mode: str) -> list[bytes]:
+                cur.execute(f"SET SESSION sql_mode = '{sql_mode}'")
+                found = mysql_native.plan(cur, BoundStatement(sql, None, ()), "ndjson", set())
+                assert found is not None
+                cur.execute(found.statement.sql)
+                return [row[0] for row in cur.fetchall()]
+
+            expected = lines("")
+            assert any(b'"b":null' in line for line in expected)  # a NULL binary is here
+            assert lines(mode) == expected
+    finally:
+        connection.close()
 
 
 def test_mariadb_plan_values_match_the_contract(

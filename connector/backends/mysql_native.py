@@ -118,7 +118,11 @@ def _expression(field: Any, c: str) -> str | None:
         )
     if kind in _STRINGS:
         if field.charsetnr == BINARY_CHARSET:
-            return f"COALESCE(CONCAT('\"', REPLACE(TO_BASE64({c}), CHAR(10), ''), '\"'), 'null')"
+            # CASE, not COALESCE: under sql_mode ORACLE, CONCAT skips a NULL.
+            return (
+                f"CASE WHEN {c} IS NULL THEN 'null' "
+                f"ELSE CONCAT('\"', REPLACE(TO_BASE64({c}), CHAR(10), ''), '\"') END"
+            )
         return f"COALESCE(JSON_QUOTE({c}), 'null')"
     if kind in _DATES:
         return (
