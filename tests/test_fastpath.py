@@ -366,3 +366,72 @@ def test_postgresql_copy_writes_what_the_exact_path_writes(
         patch.setattr(PostgresqlBackend, "native_export", lambda *_: None)
         exact = _pg_export(client, sql, fmt)
     assert fast == exact
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_postgresql_copy_reads_the_same_with_standard_conforming_strings_off(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """A database (or role) may turn ``standard_conforming_strings`` off, and backslashes
+    in a plain literal then escape: the plan's own literals (a key with a backslash, the
+    ``\\.`` check) must read the same. A database of its own, dropped afterwards."""
+    import secrets
+
+    import psycopg
+    from psycopg import sql as pgsql
+
+    from connector.backends import postgresql_native
+    from connector.backends.postgresql import PostgresqlBackend
+    from tests import netdb
+    from tests.conftest import require_service
+
+    require_service(netdb.port_open("127.0.0.1", 5432), "no PostgreSQL on 127.0.0.1:5432")
+    name = f"dc_scs_{secrets.token_hex(4)}"
+    root = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
+    root.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+    try:
+        root.execute(
+            pgsql.SQL("ALTER DATABASE {} SET standard_conforming_strings = off").format(
+                pgsql.Identifier(name)
+            )
+        )
+        with psycopg.connect(host="127.0.0.1", user="postgres", dbname=name) as db:
+            db.execute("CREATE TABLE w (id int, t text)")
+            db.execute(
+                "INSERT INTO w VALUES (1, %s), (2, %s), (3, %s), (4, NULL)",
+                ("\\.", ".", "back\\slash"),
+            )
+        options = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": name}
+        body = {"name": "pgscs", "kind": "postgresql", "options": options}
+        assert client.post("/connections", json=body).status_code == 201
+        made: list[bool] = []
+        real = postgresql_native.plan
+
+        def recording(*args: Any) -> Any:
+            found = real(*args)
+            made.append(found is not None)
+            return found
+
+        monkeypatch.setattr(postgresql_native, "plan", recording)
+        sql = 'SELECT id AS "a\\b", t AS "q\'\\" FROM w ORDER BY id'
+
+        def export() -> bytes:
+            response = client.post(
+                "/connections/pgscs/export", params={"format": fmt}, json={"sql": sql}
+            )
+            assert response.status_code == 200, response.text
+            return response.content
+
+        fast = export()
+        assert made == [True]
+        with monkeypatch.context() as patch:
+            patch.setattr(PostgresqlBackend, "native_export", lambda *_: None)
+            exact = export()
+        assert fast == exact
+        assert b"back\\\\slash" in fast if fmt == "ndjson" else b"back\\slash" in fast
+    finally:
+        client.delete("/connections/pgscs")
+        root.execute(
+            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
+        )
+        root.close()

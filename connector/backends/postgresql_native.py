@@ -69,7 +69,7 @@ def _text(c: str) -> str:
     cr = "" if _PYTHON_QUOTES_CR else f" OR strpos({c}, chr(13)) > 0"
     return (
         f"CASE WHEN {c} = '' THEN NULL "
-        f"WHEN ascii({c}) BETWEEN 1 AND 3 OR {c} = '\\.'{cr} "
+        f"WHEN ascii({c}) BETWEEN 1 AND 3 OR {c} = E'\\\\.'{cr} "
         f"THEN chr(3) || {c} ELSE {c} END"
     )
 
@@ -149,7 +149,9 @@ def _json_expression(oid: int, c: str) -> str | None:
 
 
 def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    # An escape string: it reads the same whatever standard_conforming_strings says (a
+    # database or role may turn it off, and a plain literal's backslashes then escape).
+    return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _header(names: list[str]) -> bytes:
