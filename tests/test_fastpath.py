@@ -435,3 +435,74 @@ def test_postgresql_copy_reads_the_same_with_standard_conforming_strings_off(
             pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
         )
         root.close()
+
+
+@pytest.mark.parametrize("encoding", ["LATIN1", "SQL_ASCII"])
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_postgresql_copy_of_a_database_not_in_utf8_is_utf8(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, encoding: str, fmt: str
+) -> None:
+    """A LATIN1 database's session speaks LATIN1 unless told otherwise: the COPY is asked
+    for UTF-8, as the exact path writes. SQL_ASCII declares no encoding at all: no plan,
+    the exact path decides. A database of its own, dropped afterwards."""
+    import secrets
+
+    import psycopg
+    from psycopg import sql as pgsql
+
+    from connector.backends import postgresql_native
+    from connector.backends.postgresql import PostgresqlBackend
+    from tests import netdb
+    from tests.conftest import require_service
+
+    require_service(netdb.port_open("127.0.0.1", 5432), "no PostgreSQL on 127.0.0.1:5432")
+    name = f"dc_enc_{secrets.token_hex(4)}"
+    root = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
+    root.execute(
+        pgsql.SQL(
+            "CREATE DATABASE {} ENCODING {} LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        ).format(pgsql.Identifier(name), pgsql.Literal(encoding))
+    )
+    try:
+        with psycopg.connect(
+            host="127.0.0.1", user="postgres", dbname=name, client_encoding="UTF8"
+        ) as db:
+            db.execute("CREATE TABLE w (id int, t text, c varchar(10))")
+            db.execute("INSERT INTO w VALUES (1, 'café £', 'é'), (2, 'plain', NULL)")
+        options = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": name}
+        body = {"name": "pgenc", "kind": "postgresql", "options": options}
+        created = client.post("/connections", json=body)
+        assert created.status_code == 201, created.text
+        made: list[bool] = []
+        real = postgresql_native.plan
+
+        def recording(*args: Any) -> Any:
+            found = real(*args)
+            made.append(found is not None)
+            return found
+
+        monkeypatch.setattr(postgresql_native, "plan", recording)
+
+        def export() -> bytes:
+            response = client.post(
+                "/connections/pgenc/export",
+                params={"format": fmt},
+                json={"sql": "SELECT id, t, c FROM w ORDER BY id"},
+            )
+            assert response.status_code == 200, response.text
+            return response.content
+
+        fast = export()
+        assert made == [encoding == "LATIN1"]
+        with monkeypatch.context() as patch:
+            patch.setattr(PostgresqlBackend, "native_export", lambda *_: None)
+            exact = export()
+        assert fast == exact
+        if encoding == "LATIN1":
+            assert "café £".encode() in fast
+    finally:
+        client.delete("/connections/pgenc")
+        root.execute(
+            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
+        )
+        root.close()

@@ -464,6 +464,10 @@ def connect_args(options: PostgresqlOptions, *, read_only: bool) -> dict[str, An
     args: dict[str, Any] = {
         "connect_timeout": options.connect_timeout_s,
         "application_name": "data-connector",
+        # Every session speaks UTF-8, as the JSON and CSV we write do: a LATIN1
+        # database's would speak LATIN1, and a SQL_ASCII one's hands psycopg bytes it
+        # cannot decode (creating such a connection failed on its first text).
+        "client_encoding": "UTF8",
         "options": " ".join(settings),
         "cursor_factory": OneStatementCursor,
     }

@@ -179,6 +179,8 @@ def plan(cursor: Any, statement: BoundStatement, fmt: str) -> NativePlan | None:
     if fmt not in ("csv", "ndjson") or statement.params or not cursor.declarable(statement.sql):
         return None
     connection = cursor.connection
+    if connection.info.parameter_status("server_encoding") == "SQL_ASCII":
+        return None  # bytes in no declared encoding: the exact path decides what they are
     description = _describe(connection, statement)
     if description is None or len(description) < (2 if fmt == "csv" else 1):
         return None
@@ -215,6 +217,8 @@ def plan(cursor: Any, statement: BoundStatement, fmt: str) -> NativePlan | None:
         with connection.cursor() as setup:
             setup.execute("SET LOCAL extra_float_digits = 1")
             setup.execute("SET LOCAL DateStyle = 'ISO, MDY'")
+            # The body is UTF-8; a LATIN1 database's session speaks LATIN1 by default.
+            setup.execute("SET LOCAL client_encoding = 'UTF8'")
         if first:
             yield first, 0
         with connection.cursor() as copier, copier.copy(sql):
