@@ -9,7 +9,8 @@ writes; any other type (TIME, YEAR, BIT, JSON, geometry, NULL), a table read wit
 MariaDB JSON column, parameters, duplicate names, MySQL (whose float text differs), a
 statement the wrapping refuses, or one with an ``ORDER BY`` at its top (MariaDB ignores the
 order of a derived table without ``LIMIT``, so the rows could come in another order)
-means no plan.
+means no plan, and so does a row whose longest JSON line would not fit MariaDB's
+``max_allowed_packet`` (a MEDIUMTEXT or LONGTEXT column: ``CONCAT`` would give NULL).
 
 - integers as they are; text through ``JSON_QUOTE`` (which escapes as orjson does, except
   that it writes ``\\u001F`` where orjson writes ``\\u001f``: lines holding ``\\u00`` are
@@ -46,6 +47,7 @@ from pymysql.constants import FIELD_TYPE
 from sqlglot import expressions as exp
 from sqlglot.errors import SqlglotError
 
+from connector.errors import SqlError
 from connector.fastpath import JSON_REAL_MARK, Batches, NativePlan, has_marked_real
 from connector.models import Column
 from connector.statements import BoundStatement
@@ -165,6 +167,27 @@ def _describe(connection: Any, statement: BoundStatement) -> list[Any] | None:
     return fields
 
 
+def _longest(field: Any) -> int:
+    """The most bytes ``_expression`` can write for a value of ``field``: each byte of a
+    text as a six-byte escape (``\\u0001``), a binary string in base64, anything else in
+    its display width and a margin."""
+    length = int(field.length)
+    if field.type_code in _STRINGS:
+        if field.charsetnr == BINARY_CHARSET:
+            return (length + 2) // 3 * 4 + 2
+        return length * 6 + 2
+    return length + 32
+
+
+def _packet_limit(connection: Any) -> int:
+    probe = connection.cursor()
+    try:
+        probe.execute("SELECT @@max_allowed_packet")
+        return int(probe.fetchone()[0])
+    finally:
+        probe.close()
+
+
 def plan(
     cursor: Any, statement: BoundStatement, fmt: str, json_columns: set[Any]
 ) -> NativePlan | None:
@@ -180,6 +203,15 @@ def plan(
         return None
     found = [_expression(field, f"_dc.{_name(field.name)}") for field in fields]
     if any(expression is None for expression in found):
+        return None
+    # MariaDB's CONCAT gives NULL (and a warning) for a result past max_allowed_packet,
+    # where the exact path would read the values and write the long line itself: only
+    # rows whose longest line fits get a plan (so no MEDIUMTEXT or LONGTEXT column).
+    longest = sum(
+        _longest(field) + 6 * len(name.encode()) + 8
+        for name, field in zip(names, fields, strict=True)
+    )
+    if longest >= _packet_limit(cursor.connection):
         return None
     parts = []
     for index, (name, expression) in enumerate(zip(names, found, strict=True)):
@@ -208,7 +240,10 @@ def _fixed(line: bytes, kinds: dict[str, int]) -> bytes:
 def encode_ndjson(batches: Batches, kinds: dict[str, int]) -> Iterator[bytes]:
     """The NDJSON body from rows of one JSON line each."""
     for batch in batches:
-        data = b"\n".join([row[0] for row in batch])
+        lines = [row[0] for row in batch]
+        if None in lines:  # a line past max_allowed_packet, which the plan rules out
+            raise SqlError("A row of this export was too long for MariaDB to write as JSON.")
+        data = b"\n".join(lines)
         if has_marked_real(data) or (b"\\" in data and b"\\u00" in data):
             data = b"\n".join(
                 [
