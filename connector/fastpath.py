@@ -32,7 +32,14 @@ from connector.columnar import COLUMNAR_FORMATS
 from connector.errors import ConnectorError
 from connector.export import ExportFormat, encode, encode_rest
 from connector.models import Column
-from connector.query import STREAM_BATCH_ROWS, QueryJob, RowStream, _fail
+from connector.query import (
+    STREAM_BATCH_ROWS,
+    QueryJob,
+    RowStream,
+    _fail,
+    fetch_fitted,
+    fitted_batch,
+)
 from connector.statements import BoundStatement
 from connector.values import csv_lines, csv_value, dumps
 
@@ -151,7 +158,7 @@ class ExportStream(RowStream):
                 self._head = [data for data, _ in self._counted(self._take(1))]
             else:
                 job.backend.execute(self._cursor, plan.statement)
-                self._first = self._cursor.fetchmany(self.batch_size)
+                self._first, self.batch_size = fetch_fitted(self._cursor, self.most_rows)
         except Exception:
             if not plan.retry_on_error or job.control.stopped:
                 raise
@@ -232,6 +239,7 @@ class ExportStream(RowStream):
             yield batch
             if job.control.stopped:
                 raise job.control.stopped_error()
+            self.batch_size = fitted_batch(batch, self.most_rows)
             try:
                 batch = self._cursor.fetchmany(self.batch_size)
             except Exception as exc:
@@ -253,7 +261,7 @@ class ExportStream(RowStream):
                 if not batch:
                     break
                 skip -= len(batch)
-            rest = self._cursor.fetchmany(self.batch_size)
+            rest, self.batch_size = fetch_fitted(self._cursor, self.most_rows)
         except ConnectorError:
             raise
         except Exception as exc:

@@ -48,6 +48,12 @@ from connector.export import ExportFormat, encode_rest
 from connector.models import Column
 
 RANGE_ROWS = 5000
+# A span's text is kept near this size: wide rows get spans of fewer rows, so the spans
+# held at once (each reader's, the second reader's queue, the channel's) stay within the
+# export's memory bound. Three samples of PROBE_ROWS rows (start, middle, end) tell the
+# width; a table whose rows are much wider elsewhere still gets larger spans there.
+SPAN_BYTES = 1 << 20
+PROBE_ROWS = 32
 # Tokens that end a plain scan at the top level of a statement: anything after them
 # changes which rows come or in which order.
 _ENDS_A_SCAN = frozenset(
@@ -242,6 +248,8 @@ class RangeExport:
     # A second read-only connection to the file that stops when the given callable says
     # so (None when it cannot be had at once).
     second: Callable[[Callable[[], bool]], sqlite3.Connection | None] | None = None
+    # Rows a span holds at most: RANGE_ROWS, fewer for wide rows (``stream`` sets it).
+    span_rows: int = RANGE_ROWS
 
     def stream(self, cursor: Any) -> Iterator[tuple[bytes, int]]:
         connection: sqlite3.Connection = cursor.connection
@@ -251,9 +259,11 @@ class RangeExport:
             yield self.header, 0
         if not count:
             return
-        step = -(-(high - low + 1) * RANGE_ROWS // count)
-        if step <= 2 * RANGE_ROWS:  # dense enough: spans of RANGE_ROWS rowids, no LIMIT
-            step = RANGE_ROWS
+        self.span_rows = self._rows_per_span(connection, low, high)
+        span = self.span_rows
+        step = -(-(high - low + 1) * span // count)
+        if step <= 2 * span:  # dense enough: spans of ``span`` rowids, no LIMIT
+            step = span
         ranges = [(first, min(high, first + step - 1)) for first in range(low, high + 1, step)]
         helper = self._second_reader(connection, ranges[1::2]) if len(ranges) > 1 else None
         try:
@@ -265,6 +275,23 @@ class RangeExport:
         finally:
             if helper is not None:
                 helper.stop()
+
+    def _rows_per_span(self, connection: sqlite3.Connection, low: int, high: int) -> int:
+        """RANGE_ROWS, or fewer where the widest of three samples of the rows' text
+        would make a span's text past SPAN_BYTES."""
+        widest = 0.0
+        for start in (low, (low + high) // 2, max(low, high - PROBE_ROWS)):
+            try:
+                text, rows, _ = connection.execute(
+                    self.plan.limited, (start, high, PROBE_ROWS)
+                ).fetchone()
+            except sqlite3.Error:  # a BLOB or a text too big: the spans will say
+                continue
+            if rows and text is not None:
+                widest = max(widest, len(text) / rows)
+        if not widest:
+            return RANGE_ROWS
+        return max(1, min(RANGE_ROWS, int(SPAN_BYTES // widest)))
 
     def _second_reader(
         self, connection: sqlite3.Connection, ranges: list[tuple[int, int]]
@@ -292,11 +319,11 @@ class RangeExport:
         self, connection: sqlite3.Connection, first: int, last: int
     ) -> Iterator[tuple[bytes, int]]:
         """The rows of rowids ``first``..``last``: in one string when the span holds at
-        most ``RANGE_ROWS`` rowids (so rows), else ``RANGE_ROWS`` rows at a time."""
-        if last - first < RANGE_ROWS:
+        most ``span_rows`` rowids (so rows), else ``span_rows`` rows at a time."""
+        if last - first < self.span_rows:
             yield from self._span(connection, first, last)
             return
-        limit = RANGE_ROWS
+        limit = self.span_rows
         while first <= last:
             try:
                 text, rows, highest = connection.execute(
