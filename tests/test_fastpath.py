@@ -10,6 +10,7 @@ import random
 import sqlite3
 import struct
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,19 +76,25 @@ def conn(client: TestClient, awkward: Path) -> str:
     return "awk"
 
 
-@pytest.fixture
-def plans(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
-    """Whether each export got a plan (True) or ran the exact path (False)."""
+def record_plans(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[bool]:
+    """Whether each export ``module.plan`` was asked for got a plan (True) or ran the
+    exact path (False)."""
     made: list[bool] = []
-    real = sqlite_native.plan
+    real = module.plan
 
     def recording(*args: Any) -> Any:
         found = real(*args)
         made.append(found is not None)
         return found
 
-    monkeypatch.setattr(sqlite_native, "plan", recording)
-    yield made
+    monkeypatch.setattr(module, "plan", recording)
+    return made
+
+
+@pytest.fixture
+def plans(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """Whether each export got a plan (True) or ran the exact path (False)."""
+    yield record_plans(monkeypatch, sqlite_native)
 
 
 def _export(client: TestClient, sql: str, fmt: str, params: dict[str, Any] | None = None) -> bytes:
@@ -351,15 +358,7 @@ def test_postgresql_copy_writes_what_the_exact_path_writes(
     from connector.backends import postgresql_native
     from connector.backends.postgresql import PostgresqlBackend
 
-    made: list[bool] = []
-    real = postgresql_native.plan
-
-    def recording(*args: Any) -> Any:
-        found = real(*args)
-        made.append(found is not None)
-        return found
-
-    monkeypatch.setattr(postgresql_native, "plan", recording)
+    made = record_plans(monkeypatch, postgresql_native)
     fast = _pg_export(client, sql, fmt)
     assert made == [planned]
     with monkeypatch.context() as patch:
@@ -368,73 +367,90 @@ def test_postgresql_copy_writes_what_the_exact_path_writes(
     assert fast == exact
 
 
+@contextmanager
+def own_pg_database(
+    client: TestClient, create: str, setup: list[Any], settings: dict[str, str] | None = None
+) -> Iterator[str]:
+    """A PostgreSQL database of its own (``CREATE DATABASE <name> <create>``, then
+    ``ALTER DATABASE <name> SET`` each of ``settings``), its statements ``setup`` run in
+    it, as the connection ``pgown``; dropped afterwards."""
+    import secrets
+
+    import psycopg
+    from psycopg import sql as pgsql
+
+    from tests import netdb
+    from tests.conftest import require_service
+
+    require_service(netdb.port_open("127.0.0.1", 5432), "no PostgreSQL on 127.0.0.1:5432")
+    name = f"dc_own_{secrets.token_hex(4)}"
+    database = pgsql.Identifier(name)
+    root = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
+    root.execute(pgsql.SQL("CREATE DATABASE {} " + create).format(database))
+    try:
+        for setting, value in (settings or {}).items():
+            root.execute(
+                pgsql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    database, pgsql.Identifier(setting), pgsql.Literal(value)
+                )
+            )
+        with psycopg.connect(
+            host="127.0.0.1", user="postgres", dbname=name, client_encoding="UTF8"
+        ) as db:
+            for statement in setup:
+                db.execute(*statement) if isinstance(statement, tuple) else db.execute(statement)
+        options = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": name}
+        created = client.post(
+            "/connections", json={"name": "pgown", "kind": "postgresql", "options": options}
+        )
+        assert created.status_code == 201, created.text
+        yield name
+    finally:
+        client.delete("/connections/pgown")
+        root.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(database))
+        root.close()
+
+
+def _fast_and_exact(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, sql: str, fmt: str
+) -> tuple[list[bool], bytes, bytes]:
+    """Whether the plan was made, and connection ``pgown``'s export of ``sql`` by it and
+    by the exact path."""
+    from connector.backends import postgresql_native
+    from connector.backends.postgresql import PostgresqlBackend
+
+    def export() -> bytes:
+        response = client.post(
+            "/connections/pgown/export", params={"format": fmt}, json={"sql": sql}
+        )
+        assert response.status_code == 200, response.text
+        return response.content
+
+    with monkeypatch.context() as patch:
+        made = record_plans(patch, postgresql_native)
+        fast = export()
+        patch.setattr(PostgresqlBackend, "native_export", lambda *_: None)
+        exact = export()
+    return made, fast, exact
+
+
 @pytest.mark.parametrize("fmt", ["csv", "ndjson"])
 def test_postgresql_copy_reads_the_same_with_standard_conforming_strings_off(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
     """A database (or role) may turn ``standard_conforming_strings`` off, and backslashes
     in a plain literal then escape: the plan's own literals (a key with a backslash, the
-    ``\\.`` check) must read the same. A database of its own, dropped afterwards."""
-    import secrets
-
-    import psycopg
-    from psycopg import sql as pgsql
-
-    from connector.backends import postgresql_native
-    from connector.backends.postgresql import PostgresqlBackend
-    from tests import netdb
-    from tests.conftest import require_service
-
-    require_service(netdb.port_open("127.0.0.1", 5432), "no PostgreSQL on 127.0.0.1:5432")
-    name = f"dc_scs_{secrets.token_hex(4)}"
-    root = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
-    root.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
-    try:
-        root.execute(
-            pgsql.SQL("ALTER DATABASE {} SET standard_conforming_strings = off").format(
-                pgsql.Identifier(name)
-            )
-        )
-        with psycopg.connect(host="127.0.0.1", user="postgres", dbname=name) as db:
-            db.execute("CREATE TABLE w (id int, t text)")
-            db.execute(
-                "INSERT INTO w VALUES (1, %s), (2, %s), (3, %s), (4, NULL)",
-                ("\\.", ".", "back\\slash"),
-            )
-        options = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": name}
-        body = {"name": "pgscs", "kind": "postgresql", "options": options}
-        assert client.post("/connections", json=body).status_code == 201
-        made: list[bool] = []
-        real = postgresql_native.plan
-
-        def recording(*args: Any) -> Any:
-            found = real(*args)
-            made.append(found is not None)
-            return found
-
-        monkeypatch.setattr(postgresql_native, "plan", recording)
+    ``\\.`` check) must read the same."""
+    setup = [
+        "CREATE TABLE w (id int, t text)",
+        ("INSERT INTO w VALUES (1, %s), (2, %s), (3, %s), (4, NULL)", ("\\.", ".", "back\\slash")),
+    ]
+    with own_pg_database(client, "", setup, {"standard_conforming_strings": "off"}):
         sql = 'SELECT id AS "a\\b", t AS "q\'\\" FROM w ORDER BY id'
-
-        def export() -> bytes:
-            response = client.post(
-                "/connections/pgscs/export", params={"format": fmt}, json={"sql": sql}
-            )
-            assert response.status_code == 200, response.text
-            return response.content
-
-        fast = export()
-        assert made == [True]
-        with monkeypatch.context() as patch:
-            patch.setattr(PostgresqlBackend, "native_export", lambda *_: None)
-            exact = export()
-        assert fast == exact
-        assert b"back\\\\slash" in fast if fmt == "ndjson" else b"back\\slash" in fast
-    finally:
-        client.delete("/connections/pgscs")
-        root.execute(
-            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
-        )
-        root.close()
+        made, fast, exact = _fast_and_exact(client, monkeypatch, sql, fmt)
+    assert made == [True]
+    assert fast == exact
+    assert (b"back\\\\slash" if fmt == "ndjson" else b"back\\slash") in fast
 
 
 @pytest.mark.parametrize("encoding", ["LATIN1", "SQL_ASCII"])
@@ -444,65 +460,16 @@ def test_postgresql_copy_of_a_database_not_in_utf8_is_utf8(
 ) -> None:
     """A LATIN1 database's session speaks LATIN1 unless told otherwise: the COPY is asked
     for UTF-8, as the exact path writes. SQL_ASCII declares no encoding at all: no plan,
-    the exact path decides. A database of its own, dropped afterwards."""
-    import secrets
-
-    import psycopg
-    from psycopg import sql as pgsql
-
-    from connector.backends import postgresql_native
-    from connector.backends.postgresql import PostgresqlBackend
-    from tests import netdb
-    from tests.conftest import require_service
-
-    require_service(netdb.port_open("127.0.0.1", 5432), "no PostgreSQL on 127.0.0.1:5432")
-    name = f"dc_enc_{secrets.token_hex(4)}"
-    root = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
-    root.execute(
-        pgsql.SQL(
-            "CREATE DATABASE {} ENCODING {} LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
-        ).format(pgsql.Identifier(name), pgsql.Literal(encoding))
-    )
-    try:
-        with psycopg.connect(
-            host="127.0.0.1", user="postgres", dbname=name, client_encoding="UTF8"
-        ) as db:
-            db.execute("CREATE TABLE w (id int, t text, c varchar(10))")
-            db.execute("INSERT INTO w VALUES (1, 'café £', 'é'), (2, 'plain', NULL)")
-        options = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": name}
-        body = {"name": "pgenc", "kind": "postgresql", "options": options}
-        created = client.post("/connections", json=body)
-        assert created.status_code == 201, created.text
-        made: list[bool] = []
-        real = postgresql_native.plan
-
-        def recording(*args: Any) -> Any:
-            found = real(*args)
-            made.append(found is not None)
-            return found
-
-        monkeypatch.setattr(postgresql_native, "plan", recording)
-
-        def export() -> bytes:
-            response = client.post(
-                "/connections/pgenc/export",
-                params={"format": fmt},
-                json={"sql": "SELECT id, t, c FROM w ORDER BY id"},
-            )
-            assert response.status_code == 200, response.text
-            return response.content
-
-        fast = export()
-        assert made == [encoding == "LATIN1"]
-        with monkeypatch.context() as patch:
-            patch.setattr(PostgresqlBackend, "native_export", lambda *_: None)
-            exact = export()
-        assert fast == exact
-        if encoding == "LATIN1":
-            assert "café £".encode() in fast
-    finally:
-        client.delete("/connections/pgenc")
-        root.execute(
-            pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name))
+    the exact path decides."""
+    create = f"ENCODING '{encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    setup = [
+        "CREATE TABLE w (id int, t text, c varchar(10))",
+        "INSERT INTO w VALUES (1, 'café £', 'é'), (2, 'plain', NULL)",
+    ]
+    with own_pg_database(client, create, setup):
+        made, fast, exact = _fast_and_exact(
+            client, monkeypatch, "SELECT id, t, c FROM w ORDER BY id", fmt
         )
-        root.close()
+    assert made == [encoding == "LATIN1"]
+    assert fast == exact
+    assert "café £".encode() in fast
