@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -137,6 +138,7 @@ class ExportStream(RowStream):
 
     def _start(self) -> None:
         self._stream: Iterator[tuple[bytes, int]] | None = None
+        self._native: Iterator[bytes] | None = None
         self._head: list[bytes] = []
         job = self.job
         plan = (
@@ -159,10 +161,16 @@ class ExportStream(RowStream):
             else:
                 job.backend.execute(self._cursor, plan.statement)
                 self._first, self.batch_size = fetch_fitted(self._cursor, self.most_rows)
+                # The first chunk is written here too: a batch the plan refuses (text that
+                # is not UTF-8, a line MariaDB could not write) sends the export the exact
+                # way, before the response starts.
+                self._native = self._native_chunks(plan)
+                self._head = list(itertools.islice(self._native, 1))
         except Exception:
             if not plan.retry_on_error or job.control.stopped:
                 raise
-            self._stream = None
+            self._stream = self._native = None
+            self._head = []
             self.row_count = 0
             if plan.recover is not None:
                 plan.recover(self._cursor)
@@ -177,7 +185,8 @@ class ExportStream(RowStream):
             return encode(self.fmt, self.columns, self.batches(), self._decimal_shapes())
         if self._stream is not None:
             return self._streamed()
-        return self._native_chunks(self.plan)
+        assert self._native is not None
+        return itertools.chain(self._head, self._native)
 
     def _decimal_shapes(self) -> list[tuple[int, int] | None] | None:
         """What the columnar formats keep of the declared decimal columns."""

@@ -473,3 +473,49 @@ def test_postgresql_copy_of_a_database_not_in_utf8_is_utf8(
     assert made == [encoding == "LATIN1"]
     assert fast == exact
     assert "café £".encode() in fast
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+@pytest.mark.parametrize(
+    "sql", ["SELECT id, t, n FROM w", "SELECT id, t, n FROM w ORDER BY n"]
+)  # the range plan, a line a row
+@pytest.mark.parametrize("bad_row", [1, 11_000])
+def test_sqlite_text_that_is_not_utf8_fails_the_export_as_the_exact_path_does(
+    client: TestClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+    sql: str,
+    bad_row: int,
+) -> None:
+    """SQLite keeps any bytes in a TEXT value and its JSON and CSV copy them as they are;
+    ``sqlite3`` cannot decode them, so the exact path refuses the export (400 when the row
+    is in the first batch, the body cut short after it). The plan must do the same, never
+    send bytes that are not UTF-8."""
+    path = tmp_path / "bytes.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE w (id INTEGER PRIMARY KEY, t TEXT, n INTEGER)")
+        db.executemany("INSERT INTO w VALUES (?, ?, ?)", [(i, f"r{i}", i) for i in range(1, 12001)])
+        db.execute("UPDATE w SET t = CAST(x'63616fe9' AS TEXT) WHERE id = ?", (bad_row,))
+    body = {"name": "bytes", "kind": "sqlite", "options": {"path": str(path)}}
+    assert client.post("/connections", json=body).status_code == 201
+
+    def export() -> tuple[int, bytes]:
+        response = client.post(
+            "/connections/bytes/export", params={"format": fmt}, json={"sql": sql}
+        )
+        return response.status_code, response.content
+
+    fast = export()
+    with monkeypatch.context() as patch:
+        patch.setattr(SqliteBackend, "native_export", lambda *_: None)
+        exact = export()
+    if bad_row == 1:
+        assert fast == exact
+        assert fast[0] == 400 and b"decode to UTF-8" in fast[1]
+    else:
+        for status, content in (fast, exact):
+            assert status == 200
+            content.decode()  # nothing that is not UTF-8 was sent
+            assert b"r10999" in content or b"r4999" in content  # rows before it were
+            assert content.count(b"\n") < 12_000  # and the body ends short

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.backends.sqlite_ranges import RangeExport, csv_from_arrays, range_plan
+from connector.errors import SqlError
 from connector.fastpath import Batches, NativePlan, redo_csv, redo_ndjson
 from connector.models import Column
 from connector.statements import BoundStatement
@@ -118,19 +119,40 @@ def _csv_value(c: str, alone: bool) -> str:
     )
 
 
+def valid_utf8(data: bytes) -> bool:
+    """Whether SQLite's text is UTF-8: a TEXT value may hold any bytes, which SQLite copies
+    into its JSON and CSV as they are, where the exact path refuses them (``sqlite3``
+    cannot decode them). Most text is ASCII, which is checked at memory speed."""
+    if data.isascii():
+        return True
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _refuse_unless_utf8(data: bytes) -> bytes:
+    if not valid_utf8(data):
+        raise SqlError("A text value of this result is not valid UTF-8, so it cannot be exported.")
+    return data
+
+
 def encode_ndjson(batches: Batches) -> Iterator[bytes]:
     """The NDJSON body from rows of one JSON line each, as bytes (a BLOB: no UTF-8 decoding
     into ``str`` and encoding back)."""
     for batch in batches:
-        yield redo_ndjson(b"\n".join([row[0] for row in batch])) + b"\n"
+        data = _refuse_unless_utf8(b"\n".join([row[0] for row in batch]))
+        yield redo_ndjson(data) + b"\n"
 
 
 def csv_encoder(header: bytes) -> Any:
     def encode_csv(batches: Batches) -> Iterator[bytes]:
-        yield header
+        # The header goes with the first batch, so the first chunk is the first rows.
+        pending = header
         for batch in batches:
             lines = [row[0] for row in batch]
-            data = b"\n".join(lines)
+            data = _refuse_unless_utf8(b"\n".join(lines))
             if b"\x01" in data or b"\x02" in data or b"\x03" in data:
                 data = b"\n".join(
                     redo_csv(line.decode())[:-1].encode()
@@ -138,7 +160,10 @@ def csv_encoder(header: bytes) -> Any:
                     else line
                     for line in lines
                 )
-            yield data + b"\n"
+            yield pending + data + b"\n"
+            pending = b""
+        if pending:
+            yield pending
 
     return encode_csv
 
@@ -199,9 +224,19 @@ def _blob_refused(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.Error) and "cannot hold blob" in str(exc).lower()
 
 
-def _ndjson_batch(text: bytes, _rows: int) -> bytes:
-    """NDJSON lines of a batch SQLite wrote, marked REALs redone."""
+def _ndjson_batch(text: bytes, _rows: int) -> bytes | None:
+    """NDJSON lines of a batch SQLite wrote, marked REALs redone; None (the exact path,
+    which refuses it as it refuses any such batch) for text that is not UTF-8."""
+    if not valid_utf8(text):
+        return None
     return redo_ndjson(text) + b"\n"
+
+
+def _csv_batch(text: bytes, rows: int, width: int) -> bytes | None:
+    """CSV lines from a batch of JSON arrays SQLite wrote, or None for the exact path."""
+    if not valid_utf8(text):
+        return None
+    return csv_from_arrays(text, rows, width)
 
 
 def _csv_json_value(c: str, text_only: bool) -> str:
@@ -234,7 +269,7 @@ def _ranged(
             for (_, declared), c in zip(found.columns, aliases, strict=True)
         )
         text = f"json_array({', '.join(values)})"
-        finish = functools.partial(csv_from_arrays, width=len(names))
+        finish = functools.partial(_csv_batch, width=len(names))
         header = _header(names)
     else:
         pairs = ", ".join(
