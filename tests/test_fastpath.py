@@ -519,3 +519,26 @@ def test_sqlite_text_that_is_not_utf8_fails_the_export_as_the_exact_path_does(
             content.decode()  # nothing that is not UTF-8 was sent
             assert b"r10999" in content or b"r4999" in content  # rows before it were
             assert content.count(b"\n") < 12_000  # and the body ends short
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+def test_postgresql_copy_failing_in_its_first_chunk_is_the_exact_paths_error(
+    client: TestClient, pg_conn: str, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """A statement that fails at row 3,000 (well within the first chunk): the exact path
+    answers 400 before any byte; the COPY must too, not a 200 whose body stops at row
+    2,999 (the last rows were sent before the COPY's result was read, and a CSV header
+    was a chunk of its own)."""
+    from connector.backends import postgresql_native
+    from connector.backends.postgresql import PostgresqlBackend
+
+    sql = "SELECT g AS id, 1 / (g - 3000) AS x FROM generate_series(1, 10000) AS g"
+    made = record_plans(monkeypatch, postgresql_native)
+    fast = client.post("/connections/pgfast/export", params={"format": fmt}, json={"sql": sql})
+    assert made[0] is True
+    with monkeypatch.context() as patch:
+        patch.setattr(PostgresqlBackend, "native_export", lambda *_: None)
+        exact = client.post("/connections/pgfast/export", params={"format": fmt}, json={"sql": sql})
+    assert exact.status_code == 400
+    assert (fast.status_code, fast.content) == (exact.status_code, exact.content)
+    assert b"division by zero" in fast.content

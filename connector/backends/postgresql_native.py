@@ -219,11 +219,15 @@ def plan(cursor: Any, statement: BoundStatement, fmt: str) -> NativePlan | None:
             setup.execute("SET LOCAL DateStyle = 'ISO, MDY'")
             # The body is UTF-8; a LATIN1 database's session speaks LATIN1 by default.
             setup.execute("SET LOCAL client_encoding = 'UTF8'")
-        if first:
-            yield first, 0
+        # The CSV header goes with the first rows: the export takes one chunk before its
+        # response starts, so a COPY that fails early is an error answer.
+        pending = first
         with connection.cursor() as copier, copier.copy(sql):
             for data, rows in _copied_chunks(connection.pgconn, connection.info.encoding):
-                yield finish(data), rows
+                yield pending + finish(data), rows
+                pending = b""
+        if pending:
+            yield pending, 0
 
     def recover(_: Any) -> None:
         with connection.cursor() as undo:
@@ -266,8 +270,6 @@ def _copied_chunks(pgconn: Any, encoding: str) -> Iterator[tuple[bytes, int]]:
             pgconn.consume_input()
         else:  # -1: the COPY ended
             break
-    if rows:
-        yield bytes(chunk), rows
     while pgconn.is_busy():
         _readable(pgconn)
         pgconn.consume_input()
@@ -275,8 +277,13 @@ def _copied_chunks(pgconn: Any, encoding: str) -> Iterator[tuple[bytes, int]]:
     while (result := pgconn.get_result()) is not None:
         if result.status != pq.ExecStatus.COMMAND_OK and failed is None:
             failed = pg_errors.error_from_result(result, encoding=encoding)
+    # The last rows only once the COPY has ended well: a statement that fails within its
+    # first chunk (a division by zero at row 3,000) is then an error answer, as the exact
+    # path gives, not a 200 cut short.
     if failed is not None:
         raise failed
+    if rows:
+        yield bytes(chunk), rows
 
 
 def _readable(pgconn: Any) -> None:
