@@ -157,7 +157,9 @@ class ExportStream(RowStream):
             if plan.stream is not None:
                 # Started here, so a failing statement fails before the response starts.
                 self._stream = plan.stream(self._cursor)
-                self._head = [data for data, _ in self._counted(self._take(1))]
+                # Up to the first item holding rows (a CSV header is one of its own), so a
+                # statement failing in its first rows is an error answer.
+                self._head = [data for data, _ in self._counted(self._take_to_rows())]
             else:
                 job.backend.execute(self._cursor, plan.statement)
                 self._first, self.batch_size = fetch_fitted(self._cursor, self.most_rows)
@@ -207,6 +209,13 @@ class ExportStream(RowStream):
             with suppress(Exception):
                 stream.close()
         super().close()
+
+    def _take_to_rows(self) -> Iterator[tuple[bytes, int]]:
+        """The stream's items up to and including the first that holds rows."""
+        for data, rows in self._take(None):
+            yield data, rows
+            if rows:
+                return
 
     def _take(self, count: int | None) -> Iterator[tuple[bytes, int]]:
         assert self._stream is not None

@@ -219,15 +219,11 @@ def plan(cursor: Any, statement: BoundStatement, fmt: str) -> NativePlan | None:
             setup.execute("SET LOCAL DateStyle = 'ISO, MDY'")
             # The body is UTF-8; a LATIN1 database's session speaks LATIN1 by default.
             setup.execute("SET LOCAL client_encoding = 'UTF8'")
-        # The CSV header goes with the first rows: the export takes one chunk before its
-        # response starts, so a COPY that fails early is an error answer.
-        pending = first
+        if first:
+            yield first, 0
         with connection.cursor() as copier, copier.copy(sql):
             for data, rows in _copied_chunks(connection.pgconn, connection.info.encoding):
-                yield pending + finish(data), rows
-                pending = b""
-        if pending:
-            yield pending, 0
+                yield finish(data), rows
 
     def recover(_: Any) -> None:
         with connection.cursor() as undo:

@@ -255,9 +255,9 @@ class RangeExport:
         connection: sqlite3.Connection = cursor.connection
         # Read first: the session's read transaction now holds its lock (rollback mode).
         low, high, count = connection.execute(self.plan.bounds).fetchone()
+        if self.header:
+            yield self.header, 0
         if not count:
-            if self.header:
-                yield self.header, 0
             return
         self.span_rows = self._rows_per_span(connection, low, high)
         span = self.span_rows
@@ -266,22 +266,12 @@ class RangeExport:
             step = span
         ranges = [(first, min(high, first + step - 1)) for first in range(low, high + 1, step)]
         helper = self._second_reader(connection, ranges[1::2]) if len(ranges) > 1 else None
-        # The header goes with the first batch: the export takes one item before its
-        # response starts, so a first batch that fails (by the exact path, say) is an
-        # error answer, not a body cut after its header.
-        header = self.header
         try:
             for index, (first, last) in enumerate(ranges):
-                batches = (
-                    self._range(connection, first, last)
-                    if helper is None or index % 2 == 0
-                    else helper.range()
-                )
-                for data, rows in batches:
-                    yield header + data, rows
-                    header = b""
-            if header:
-                yield header, 0
+                if helper is None or index % 2 == 0:
+                    yield from self._range(connection, first, last)
+                else:
+                    yield from helper.range()
         finally:
             if helper is not None:
                 helper.stop()
